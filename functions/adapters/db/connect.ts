@@ -1,0 +1,73 @@
+// One query code path over three drivers: PGlite (embedded), node-postgres (DATABASE_URL) and the RDS
+// Data API (Aurora). Each returns the same JS values: int8/numeric as number, timestamptz as Date,
+// json/jsonb parsed.
+import { Kysely, PostgresDialect } from 'kysely';
+import type { Database } from './schema-types.ts';
+import type { DataApiTarget } from './data-api-dialect.ts';
+
+export type Db = Kysely<Database>;
+export type DbDriver = 'pglite' | 'postgres' | 'data-api';
+
+export interface DbHandle {
+  db: Db;
+  driver: DbDriver;
+  /** Where the data is, for start-up messages (no credentials). */
+  describe: string;
+  close(): Promise<void>;
+}
+
+const INT8 = 20;
+const NUMERIC = 1700;
+const toNumber = (v: string) => Number(v);
+
+export async function openPglite(dataDir: string | undefined): Promise<DbHandle> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PgliteDialect } = await import('./pglite-dialect.ts');
+  const pg = await PGlite.create({
+    ...(dataDir ? { dataDir } : {}),
+    parsers: { [INT8]: toNumber, [NUMERIC]: toNumber },
+  });
+  await pg.exec(`SET TIME ZONE 'UTC'`);
+  const db = new Kysely<Database>({ dialect: new PgliteDialect(pg) });
+  return {
+    db,
+    driver: 'pglite',
+    describe: dataDir ? `PGlite (embedded) at ${dataDir}` : 'PGlite (embedded, in memory)',
+    close: async () => {
+      await db.destroy();
+      await pg.close();
+    },
+  };
+}
+
+export async function openPostgres(connectionString: string, maxConnections = 10): Promise<DbHandle> {
+  const pg = await import('pg');
+  const { types } = pg.default;
+  const parse = (oid: number, format?: string) =>
+    oid === INT8 || oid === NUMERIC ? toNumber : types.getTypeParser(oid, format as 'text');
+  const pool = new pg.default.Pool({
+    connectionString,
+    max: maxConnections,
+    types: { getTypeParser: parse as typeof types.getTypeParser },
+    options: '-c TimeZone=UTC',
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const url = new URL(connectionString);
+  return {
+    db,
+    driver: 'postgres',
+    describe: `PostgreSQL at ${url.hostname}:${url.port || 5432}${url.pathname}`,
+    close: () => db.destroy(),
+  };
+}
+
+export async function openDataApi(target: DataApiTarget): Promise<DbHandle> {
+  const { DataApiDialect } = await import('./data-api-dialect.ts');
+  const db = new Kysely<Database>({ dialect: new DataApiDialect(target) });
+  return {
+    db,
+    driver: 'data-api',
+    describe: `Aurora via the RDS Data API (${target.database})`,
+    close: () => db.destroy(),
+  };
+}

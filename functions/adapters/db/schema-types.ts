@@ -1,0 +1,353 @@
+// Kysely's view of schema/*.sql. Keep in step with the migrations: the migration tests compare the
+// column names here with the live database.
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
+/** numeric/int8 columns: read as number (the drivers parse them), written as number or string. */
+type Num = ColumnType<number, number | string, number | string>;
+type Json<T = Record<string, unknown>> = ColumnType<T, T | string, T | string>;
+
+export interface SitesTable {
+  id: Generated<string>;
+  code: string;
+  name: string;
+  timezone: Generated<string>;
+  address: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export type DeviceKind = 'lorawan' | 'esp32' | 'modbus_tcp';
+export type DeviceLifecycle = 'installed' | 'active' | 'decommissioned';
+
+export interface DevicesTable {
+  id: Generated<string>;
+  site_id: string | null;
+  kind: DeviceKind;
+  dev_eui: string | null;
+  meter_no: string | null;
+  device_type: string;
+  model: string | null;
+  manufacturer: string | null;
+  decoder: string;
+  capabilities: Generated<Json>;
+  config: Generated<Json>;
+  lifecycle: Generated<DeviceLifecycle>;
+  expected_uplink_interval_s: number | null;
+  last_seen_at: Timestamp | null;
+  last_f_cnt: Num | null;
+  battery_level: Num | null;
+  margin: number | null;
+  joined_at: Timestamp | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface CustomersTable {
+  id: Generated<string>;
+  site_id: string | null;
+  name: string;
+  phone: string | null;
+  email: string | null;
+  external_ref: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface AccountsTable {
+  id: Generated<string>;
+  customer_id: string;
+  account_no: string;
+  currency: Generated<string>;
+  balance_minor: Generated<Num>;
+  low_balance_threshold_minor: Generated<Num>;
+  status: Generated<'active' | 'suspended' | 'closed'>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export type MeterType = 'electricity' | 'water';
+export type RelayState = 'on' | 'off' | 'unknown';
+
+export interface MetersTable {
+  id: Generated<string>;
+  site_id: string | null;
+  account_id: string | null;
+  meter_no: string;
+  serial_number: string | null;
+  meter_type: MeterType;
+  unit: 'kWh' | 'm3';
+  manufacturer: string | null;
+  model: string | null;
+  is_prepaid: Generated<boolean>;
+  is_active: Generated<boolean>;
+  communication_status: Generated<'online' | 'offline' | 'unknown'>;
+  last_reading: Num | null;
+  last_reading_date: Timestamp | null;
+  relay_state: Generated<RelayState>;
+  relay_state_at: Timestamp | null;
+  relay_state_source: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface MeterDevicesTable {
+  id: Generated<number>;
+  meter_id: string;
+  device_id: string;
+  valid_from: Generated<Timestamp>;
+  valid_to: Timestamp | null;
+}
+
+export interface MeterReadingsTable {
+  id: Generated<number>;
+  meter_id: string;
+  device_id: string | null;
+  source_key: string;
+  reading_value: Num | null;
+  reading_date: Timestamp;
+  reading_type: Generated<'automatic' | 'manual' | 'estimated'>;
+  is_validated: Generated<boolean>;
+  pulse_count: Num | null;
+  temperature: Num | null;
+  humidity: Num | null;
+  rssi: number | null;
+  snr: Num | null;
+  battery_level: Num | null;
+  voltage: Num | null;
+  current: Num | null;
+  power: Num | null;
+  energy_import: Num | null;
+  energy_export: Num | null;
+  frequency: Num | null;
+  power_factor: Num | null;
+  f_cnt: Num | null;
+  extra: Json | null;
+  raw_payload: string | null;
+  received_at: CreatedAt;
+}
+
+export interface DeviceEventsTable {
+  id: Generated<number>;
+  device_id: string | null;
+  dev_eui: string | null;
+  event_type: string;
+  event_time: Timestamp;
+  level: string | null;
+  code: string | null;
+  description: string | null;
+  details: Json | null;
+  source_key: string;
+  received_at: CreatedAt;
+}
+
+export type CommandStatus = 'pending' | 'queued' | 'sent' | 'confirmed' | 'failed' | 'cancelled' | 'expired';
+export type CommandType = 'relay_on' | 'relay_off' | 'display' | 'balance_update' | 'downlink';
+export type DeliveryState = 'awaiting_device' | 'transmitted' | 'acknowledged' | 'published' | 'nacked';
+
+export interface DeviceCommandsTable {
+  id: Generated<string>;
+  device_id: string;
+  meter_id: string | null;
+  device_eui: string | null;
+  command_type: CommandType;
+  command_data: Generated<Json>;
+  payload_hex: string | null;
+  f_port: number | null;
+  confirmed: Generated<boolean>;
+  status: Generated<CommandStatus>;
+  delivery_state: DeliveryState | null;
+  priority: Generated<number>;
+  scheduled_at: Timestamp | null;
+  idempotency_key: string;
+  retry_count: Generated<number>;
+  max_retries: Generated<number>;
+  next_attempt_at: Timestamp | null;
+  error_message: string | null;
+  network_queue_item_id: string | null;
+  expires_at: Timestamp | null;
+  requested_by: string | null;
+  reason: string | null;
+  created_at: CreatedAt;
+  queued_at: Timestamp | null;
+  sent_at: Timestamp | null;
+  transmitted_at: Timestamp | null;
+  confirmed_at: Timestamp | null;
+  failed_at: Timestamp | null;
+  cancelled_at: Timestamp | null;
+  expired_at: Timestamp | null;
+  updated_at: UpdatedAt;
+}
+
+export type SpaceState = 'FREE' | 'OCCUPIED' | 'RESERVED' | 'MAINTENANCE';
+
+export interface ParkingSpacesTable {
+  id: Generated<string>;
+  site_id: string | null;
+  code: string;
+  name: string;
+  zone: string | null;
+  sensor_device_id: string | null;
+  /** Maintained by a trigger from sensor_device_id. */
+  sensor_dev_eui: ColumnType<string | null, never, never>;
+  display_device_id: string | null;
+  /** Maintained by a trigger from display_device_id. */
+  display_dev_eui: ColumnType<string | null, never, never>;
+  current_state: Generated<SpaceState>;
+  sensor_state: 'occupied' | 'free' | null;
+  display_state: string | null;
+  state_changed_at: Timestamp | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface OccupancyEventsTable {
+  id: Generated<number>;
+  space_id: string;
+  device_id: string | null;
+  occupied: boolean;
+  previous_state: string | null;
+  new_state: string;
+  event_time: Timestamp;
+  source_key: string;
+  created_at: CreatedAt;
+}
+
+export type ActuationTrigger =
+  | 'sensor_uplink'
+  | 'api_reservation'
+  | 'manual_override'
+  | 'system_cleanup'
+  | 'reservation_expired';
+
+export interface ActuationsTable {
+  id: Generated<string>;
+  space_id: string;
+  command_id: string | null;
+  trigger_type: ActuationTrigger;
+  trigger_source: string | null;
+  previous_state: string | null;
+  new_state: string;
+  display_deveui: string;
+  display_code: string;
+  fport: number | null;
+  confirmed: Generated<boolean>;
+  downlink_sent: Generated<boolean>;
+  downlink_confirmed: Generated<boolean>;
+  downlink_error: string | null;
+  response_time_ms: number | null;
+  retry_count: Generated<number>;
+  created_at: CreatedAt;
+  sent_at: Timestamp | null;
+  confirmed_at: Timestamp | null;
+}
+
+export interface PaymentsTable {
+  id: Generated<string>;
+  provider: 'mpesa' | 'manual';
+  provider_transaction_id: string;
+  account_id: string | null;
+  account_reference: string | null;
+  amount_minor: Num;
+  currency: string;
+  phone: string | null;
+  status: Generated<'received' | 'applied' | 'unmatched' | 'failed'>;
+  raw: Json | null;
+  received_at: CreatedAt;
+  applied_at: Timestamp | null;
+}
+
+export interface LedgerEntriesTable {
+  id: Generated<number>;
+  account_id: string;
+  entry_type: 'payment' | 'consumption' | 'adjustment' | 'refund' | 'reversal';
+  amount_minor: Num;
+  balance_after_minor: Num;
+  currency: string;
+  idempotency_key: string;
+  payment_id: string | null;
+  description: string | null;
+  created_by: string | null;
+  created_at: CreatedAt;
+}
+
+export interface TariffsTable {
+  id: Generated<string>;
+  site_id: string | null;
+  name: string;
+  meter_type: MeterType;
+  currency: string;
+  price_per_unit_minor: Num;
+  standing_charge_minor: Generated<Num>;
+  valid_from: Generated<Timestamp>;
+  valid_to: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export interface QuarantineTable {
+  id: Generated<string>;
+  source: string;
+  topic: string | null;
+  dev_eui: string | null;
+  meter_no: string | null;
+  reason_code: string;
+  reason: string;
+  payload: string;
+  dedup_key: string | null;
+  status: Generated<'new' | 'reprocessed' | 'discarded'>;
+  attempts: Generated<number>;
+  received_at: CreatedAt;
+  resolved_at: Timestamp | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  actor: string;
+  role: string;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  details: Json | null;
+  request_id: string | null;
+  created_at: CreatedAt;
+}
+
+export interface SchemaMigrationsTable {
+  version: string;
+  name: string;
+  checksum: string;
+  applied_at: CreatedAt;
+}
+
+export interface Database {
+  sites: SitesTable;
+  devices: DevicesTable;
+  customers: CustomersTable;
+  accounts: AccountsTable;
+  meters: MetersTable;
+  meter_devices: MeterDevicesTable;
+  meter_readings: MeterReadingsTable;
+  device_events: DeviceEventsTable;
+  device_commands: DeviceCommandsTable;
+  parking_spaces: ParkingSpacesTable;
+  occupancy_events: OccupancyEventsTable;
+  actuations: ActuationsTable;
+  payments: PaymentsTable;
+  ledger_entries: LedgerEntriesTable;
+  tariffs: TariffsTable;
+  quarantine: QuarantineTable;
+  audit_log: AuditLogTable;
+  schema_migrations: SchemaMigrationsTable;
+}
+
+export type Site = Selectable<SitesTable>;
+export type Device = Selectable<DevicesTable>;
+export type NewDevice = Insertable<DevicesTable>;
+export type Meter = Selectable<MetersTable>;
+export type MeterReading = Selectable<MeterReadingsTable>;
+export type DeviceCommand = Selectable<DeviceCommandsTable>;
+export type DeviceCommandUpdate = Updateable<DeviceCommandsTable>;
+export type ParkingSpace = Selectable<ParkingSpacesTable>;
+export type Quarantined = Selectable<QuarantineTable>;

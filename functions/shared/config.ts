@@ -1,0 +1,66 @@
+// Configuration: read once from the environment (and an optional .env file), validated with zod, then
+// passed down. Nothing else in the code reads process.env.
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const port = z.coerce.number().int().min(0).max(65535);
+const url = z.string().url();
+
+export const localConfigSchema = z.object({
+  PORT: port.default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATA_DIR: z.string().min(1).default('./.data'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  MQTT_URL: z.string().regex(/^(mqtts?|wss?|tcp):\/\//, 'must be an mqtt:// (or mqtts://, ws://) URL').optional(),
+  MQTT_PORT: port.default(1883),
+  MQTT_USERNAME: z.string().optional(),
+  MQTT_PASSWORD: z.string().optional(),
+  CHIRPSTACK_API_URL: url.optional(),
+  CHIRPSTACK_API_KEY: z.string().optional(),
+  CHIRPSTACK_HTTP_INTEGRATION_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  AUTH_ISSUER: z.string().min(1).default('quantify-local'),
+  AUTH_AUDIENCE: z.string().min(1).default('quantify-api'),
+  LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
+  INGEST_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  INGEST_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(10_000).default(20),
+  COMMAND_EXPIRY_HOURS: z.coerce.number().positive().max(24 * 30).default(48),
+  SCHEDULER_ENABLED: bool.default(true),
+});
+export type LocalConfig = z.infer<typeof localConfigSchema>;
+
+/** Lambda environment: what the CDK constructs set on each function. */
+export const lambdaConfigSchema = z.object({
+  DB_CLUSTER_ARN: z.string().min(1),
+  DB_SECRET_ARN: z.string().min(1),
+  DB_NAME: z.string().min(1).default('quantify'),
+  COMMAND_QUEUE_URL: z.string().optional(),
+  INGEST_QUEUE_URL: z.string().optional(),
+  CHIRPSTACK_API_URL: url.optional(),
+  CHIRPSTACK_API_KEY_SECRET_ARN: z.string().optional(),
+  CHIRPSTACK_HTTP_INTEGRATION_TOKEN_SECRET_ARN: z.string().optional(),
+  IOT_DATA_ENDPOINT: z.string().optional(),
+  COMMAND_EXPIRY_HOURS: z.coerce.number().positive().max(24 * 30).default(48),
+  SCHEMA_DIR: z.string().optional(),
+});
+export type LambdaConfig = z.infer<typeof lambdaConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parse an environment against a schema; the error names each bad variable and why. */
+export function parseConfig<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
+  // Empty strings mean "unset": `FOO=` in a .env file should fall back to the default.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = schema.safeParse(cleaned);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(environment)'}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}

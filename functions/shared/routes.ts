@@ -1,0 +1,74 @@
+// The route table: which MQTT topics feed which handler. Read by the CDK constructs (IoT topic rules,
+// each with an SQS action and an error action) and by the local runtime (broker subscriptions), so the
+// two cannot drift.
+
+export type InboundHandlerName = 'chirpstack' | 'esp32';
+
+export interface TopicRoute {
+  /** Stable name, used for the IoT rule name and log fields. */
+  name: string;
+  /** MQTT topic filter the local runtime subscribes to. */
+  topicFilter: string;
+  /** IoT Core rule SQL: selects the message and adds the topic, so the handler sees the same envelope. */
+  iotSql: string;
+  handler: InboundHandlerName;
+}
+
+export const topicRoutes: readonly TopicRoute[] = [
+  {
+    name: 'chirpstack_events',
+    topicFilter: 'application/+/device/+/event/+',
+    iotSql: "SELECT * AS payload, topic() AS topic, timestamp() AS receivedAt FROM 'application/+/device/+/event/+'",
+    handler: 'chirpstack',
+  },
+  {
+    name: 'esp32_consumption',
+    topicFilter: 'smartmeter/+/consumption',
+    iotSql: "SELECT * AS payload, topic() AS topic, timestamp() AS receivedAt FROM 'smartmeter/+/consumption'",
+    handler: 'esp32',
+  },
+  {
+    name: 'esp32_status',
+    topicFilter: 'smartmeter/+/status',
+    iotSql: "SELECT * AS payload, topic() AS topic, timestamp() AS receivedAt FROM 'smartmeter/+/status'",
+    handler: 'esp32',
+  },
+  {
+    name: 'esp32_balance',
+    topicFilter: 'smartmeter/+/balance',
+    iotSql: "SELECT * AS payload, topic() AS topic, timestamp() AS receivedAt FROM 'smartmeter/+/balance'",
+    handler: 'esp32',
+  },
+];
+
+/** Does an MQTT topic match a filter with + and # wildcards? */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length) return false;
+    if (f[i] !== '+' && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+export function routeFor(topic: string): TopicRoute | undefined {
+  return topicRoutes.find((r) => topicMatches(r.topicFilter, topic));
+}
+
+/** Outbound topic for ESP32 balance commands. */
+export const esp32BalanceCommandTopic = (meterNo: string) => `smartmeter/${meterNo}/command/balance`;
+
+// Scheduled jobs: EventBridge Scheduler in the cloud, the in-process scheduler locally; same expressions.
+export type JobName = 'offline_meters' | 'command_sweeper';
+export interface ScheduledJob {
+  name: JobName;
+  /** EventBridge schedule expression: rate(N minute|minutes|hour|hours) or cron(min hour dom mon dow year). */
+  expression: string;
+  description: string;
+}
+export const scheduledJobs: readonly ScheduledJob[] = [
+  { name: 'offline_meters', expression: 'rate(5 minutes)', description: 'Mark meters offline when they miss their expected uplinks' },
+  { name: 'command_sweeper', expression: 'rate(1 minute)', description: 'Re-enqueue stuck commands, release scheduled ones, expire stale ones' },
+];
