@@ -40,16 +40,22 @@ export async function openPglite(dataDir: string | undefined): Promise<DbHandle>
   };
 }
 
-export async function openPostgres(connectionString: string, maxConnections = 10): Promise<DbHandle> {
+export interface PostgresOptions {
+  maxConnections?: number;
+  /** Schema to use instead of public (tests isolate themselves this way). */
+  searchPath?: string;
+}
+
+export async function openPostgres(connectionString: string, options: PostgresOptions = {}): Promise<DbHandle> {
   const pg = await import('pg');
   const { types } = pg.default;
   const parse = (oid: number, format?: string) =>
     oid === INT8 || oid === NUMERIC ? toNumber : types.getTypeParser(oid, format as 'text');
   const pool = new pg.default.Pool({
     connectionString,
-    max: maxConnections,
+    max: options.maxConnections ?? 10,
     types: { getTypeParser: parse as typeof types.getTypeParser },
-    options: '-c TimeZone=UTC',
+    options: `-c TimeZone=UTC${options.searchPath ? ` -c search_path=${options.searchPath}` : ''}`,
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const url = new URL(connectionString);
