@@ -72,3 +72,28 @@ export const scheduledJobs: readonly ScheduledJob[] = [
   { name: 'offline_meters', expression: 'rate(5 minutes)', description: 'Mark meters offline when they miss their expected uplinks' },
   { name: 'command_sweeper', expression: 'rate(1 minute)', description: 'Re-enqueue stuck commands, release scheduled ones, expire stale ones' },
 ];
+
+// HTTP routes in front of the Lambdas: API Gateway routes in the cloud, the local HTTP server's dispatch
+// table locally. `auth: 'jwt'` routes need a bearer token (Cognito in the cloud, the local key locally);
+// the others authenticate themselves (health is public, integrations check a shared token).
+export type HttpTarget = 'api' | 'chirpstack_http';
+export interface HttpRoute {
+  method: 'GET' | 'POST' | 'ANY';
+  /** API Gateway route path; `{proxy+}` matches the rest. */
+  path: string;
+  target: HttpTarget;
+  auth: 'jwt' | 'none';
+}
+export const httpRoutes: readonly HttpRoute[] = [
+  { method: 'GET', path: '/health', target: 'api', auth: 'none' },
+  { method: 'POST', path: '/integrations/chirpstack', target: 'chirpstack_http', auth: 'none' },
+  { method: 'ANY', path: '/{proxy+}', target: 'api', auth: 'jwt' },
+];
+
+export function httpRouteFor(method: string, path: string): HttpRoute | undefined {
+  return httpRoutes.find((r) => {
+    if (r.method !== 'ANY' && r.method !== method) return false;
+    if (r.path === '/{proxy+}') return true;
+    return r.path === path || `${r.path}/` === path;
+  });
+}

@@ -8,6 +8,10 @@ type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
 /** numeric/int8 columns: read as number (the drivers parse them), written as number or string. */
 type Num = ColumnType<number, number | string, number | string>;
 type Json<T = Record<string, unknown>> = ColumnType<T, T | string, T | string>;
+// Kysely's Generated<> does not see through ColumnType, so defaulted columns of these types are spelled out.
+type GeneratedJson<T = Record<string, unknown>> = ColumnType<T, T | string | undefined, T | string>;
+type GeneratedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type GeneratedNum = ColumnType<number, number | string | undefined, number | string>;
 
 export interface SitesTable {
   id: Generated<string>;
@@ -32,8 +36,8 @@ export interface DevicesTable {
   model: string | null;
   manufacturer: string | null;
   decoder: string;
-  capabilities: Generated<Json>;
-  config: Generated<Json>;
+  capabilities: GeneratedJson;
+  config: GeneratedJson;
   lifecycle: Generated<DeviceLifecycle>;
   expected_uplink_interval_s: number | null;
   last_seen_at: Timestamp | null;
@@ -61,8 +65,8 @@ export interface AccountsTable {
   customer_id: string;
   account_no: string;
   currency: Generated<string>;
-  balance_minor: Generated<Num>;
-  low_balance_threshold_minor: Generated<Num>;
+  balance_minor: GeneratedNum;
+  low_balance_threshold_minor: GeneratedNum;
   status: Generated<'active' | 'suspended' | 'closed'>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
@@ -97,7 +101,7 @@ export interface MeterDevicesTable {
   id: Generated<number>;
   meter_id: string;
   device_id: string;
-  valid_from: Generated<Timestamp>;
+  valid_from: GeneratedTimestamp;
   valid_to: Timestamp | null;
 }
 
@@ -153,7 +157,7 @@ export interface DeviceCommandsTable {
   meter_id: string | null;
   device_eui: string | null;
   command_type: CommandType;
-  command_data: Generated<Json>;
+  command_data: GeneratedJson;
   payload_hex: string | null;
   f_port: number | null;
   confirmed: Generated<boolean>;
@@ -280,8 +284,8 @@ export interface TariffsTable {
   meter_type: MeterType;
   currency: string;
   price_per_unit_minor: Num;
-  standing_charge_minor: Generated<Num>;
-  valid_from: Generated<Timestamp>;
+  standing_charge_minor: GeneratedNum;
+  valid_from: GeneratedTimestamp;
   valid_to: Timestamp | null;
   created_at: CreatedAt;
 }

@@ -69,11 +69,16 @@ export function splitStatements(script: string): string[] {
   return statements;
 }
 
-/** Rewrite positional parameters ($1, $2, ...) with a function of their index (0-based). */
-export function renameParameters(sql: string, rename: (index: number) => string): string {
+/** Rewrite the SQL outside quoted strings, quoted identifiers, dollar-quoted bodies and comments. */
+export function rewriteCode(sql: string, rewrite: (code: string) => string): string {
   let out = '';
   scan(sql, (kind, text) => {
-    out += kind === 'skip' ? text : text.replace(/\$(\d+)/g, (_m, n: string) => rename(Number(n) - 1));
+    out += kind === 'skip' ? text : rewrite(text);
   });
   return out;
+}
+
+/** Rewrite positional parameters ($1, $2, ...) with a function of their index (0-based). */
+export function renameParameters(sql: string, rename: (index: number) => string): string {
+  return rewriteCode(sql, (code) => code.replace(/\$(\d+)/g, (_m, n: string) => rename(Number(n) - 1)));
 }

@@ -1,0 +1,58 @@
+// The one place PostgreSQL errors become domain errors. node-postgres and PGlite carry SQLSTATE in
+// `code`; the Data API only returns the server's message text, so both are recognised.
+import { AppError, ConflictError, UnavailableError, ValidationError } from '#shared/errors';
+
+interface PgLikeError {
+  code?: unknown;
+  message?: unknown;
+  detail?: unknown;
+  constraint?: unknown;
+}
+
+const byMessage: [RegExp, string][] = [
+  [/duplicate key value violates unique constraint/i, '23505'],
+  [/violates foreign key constraint/i, '23503'],
+  [/violates check constraint/i, '23514'],
+  [/violates not-null constraint/i, '23502'],
+  [/invalid input syntax/i, '22P02'],
+  [/value too long|out of range/i, '22003'],
+];
+
+export function sqlStateOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const e = error as PgLikeError;
+  if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
+  const message = typeof e.message === 'string' ? e.message : '';
+  return byMessage.find(([re]) => re.test(message))?.[1];
+}
+
+/** Map a database error to an AppError; `what` names the thing being written, for the message. */
+export function mapDbError(error: unknown, what = 'record'): unknown {
+  if (error instanceof AppError) return error;
+  const state = sqlStateOf(error);
+  const e = (typeof error === 'object' && error !== null ? error : {}) as PgLikeError;
+  const constraint = typeof e.constraint === 'string' ? e.constraint : undefined;
+  const detail = typeof e.detail === 'string' ? e.detail : undefined;
+  switch (state) {
+    case '23505':
+      return new ConflictError(`${what} already exists${detail ? `: ${detail}` : ''}`, { constraint }, { cause: error });
+    case '23503':
+      return new ValidationError(`${what} refers to something that does not exist${detail ? `: ${detail}` : ''}`, { constraint }, { cause: error });
+    case '23514':
+    case '23502':
+    case '22P02':
+    case '22003':
+    case '22001':
+      return new ValidationError(`${what} is not valid${constraint ? ` (${constraint})` : ''}`, { constraint }, { cause: error });
+    case '08006':
+    case '08001':
+    case '57P01':
+      return new UnavailableError('database unavailable', {}, { cause: error });
+    default:
+      return error;
+  }
+}
+
+export function isUniqueViolation(error: unknown): boolean {
+  return sqlStateOf(error) === '23505';
+}

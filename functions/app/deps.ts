@@ -1,0 +1,12 @@
+// What the application layer needs from the outside world. The Lambda entries and the local runtime
+// each build one of these from their own adapters; handlers receive it and never reach for globals.
+import type { Db } from '#adapters/db/connect';
+import type { Logger } from '#shared/logger';
+
+export interface AppDeps {
+  db: Db;
+  logger: Logger;
+  now: () => Date;
+  /** Reachability checks beyond the database (e.g. the MQTT broker), reported by GET /health. */
+  healthChecks: Record<string, () => Promise<boolean>>;
+}

@@ -1,0 +1,46 @@
+// `npm start`: the platform on one machine, on embedded defaults (PGlite, aedes) unless DATABASE_URL /
+// MQTT_URL point elsewhere. SIGINT/SIGTERM stop it cleanly: in-flight work finishes, the database closes.
+import 'dotenv/config';
+import { ConfigError, localConfigSchema, parseConfig } from '#shared/config';
+import { logger } from '#shared/logger';
+import { startPlatform } from './platform.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = parseConfig(localConfigSchema, process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  if (config.LOG_LEVEL !== 'SILENT') logger.setLogLevel(config.LOG_LEVEL);
+  const platform = await startPlatform(config, logger);
+  console.log(['Quantify is running:', ...platform.describe().map((l) => `  ${l}`)].join('\n'));
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal} received: stopping (finishing in-flight work)...`);
+    platform
+      .stop()
+      .then(() => {
+        console.log('stopped cleanly');
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        console.error('error while stopping', error);
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  console.error('Quantify failed to start:', error instanceof Error ? error.message : error);
+  process.exit(1);
+});

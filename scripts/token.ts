@@ -1,0 +1,16 @@
+// `npm run token -- <role> [subject]`: print a bearer token for the local API, signed with the key
+// the local runtime generated in DATA_DIR (admin, operator or viewer).
+import 'dotenv/config';
+import path from 'node:path';
+import { roles, type Role } from '#app/http/principal';
+import { localAuth, loadOrCreateKey } from '#runtime/auth';
+import { localConfigSchema, parseConfig } from '#shared/config';
+
+const [role = 'operator', subject] = process.argv.slice(2);
+if (!(roles as readonly string[]).includes(role)) {
+  console.error(`usage: npm run token -- <${roles.join('|')}> [subject]`);
+  process.exit(2);
+}
+const config = parseConfig(localConfigSchema, process.env);
+const auth = localAuth(await loadOrCreateKey(path.resolve(config.DATA_DIR)), config.AUTH_ISSUER, config.AUTH_AUDIENCE);
+console.log(await auth.sign(role as Role, subject));
