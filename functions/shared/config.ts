@@ -64,3 +64,8 @@ export function parseConfig<S extends z.ZodType>(schema: S, env: Record<string, 
   }
   return result.data;
 }
+
+/** The Lambda configuration, read once per container. */
+export function lambdaConfig(): LambdaConfig {
+  return parseConfig(lambdaConfigSchema, process.env);
+}
