@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { httpRouteFor, routeFor, topicMatches } from '#shared/routes';
+import { mayPublish, maySubscribe } from '#domain/device-access';
+
+describe('route table', () => {
+  it('matches MQTT wildcards the way brokers do', () => {
+    expect(topicMatches('application/+/device/+/event/+', 'application/a/device/0102/event/up')).toBe(true);
+    expect(topicMatches('application/+/device/+/event/+', 'application/a/device/0102/event')).toBe(false);
+    expect(topicMatches('smartmeter/#', 'smartmeter/M1/command/balance')).toBe(true);
+  });
+
+  it('routes ChirpStack and ESP32 topics to their handlers', () => {
+    expect(routeFor('application/x/device/0101010101010101/event/up')?.handler).toBe('chirpstack');
+    expect(routeFor('smartmeter/METER001/consumption')?.handler).toBe('esp32');
+    expect(routeFor('smartmeter/METER001/command/balance')).toBeUndefined();
+  });
+
+  it('keeps health and integrations outside the JWT authorizer', () => {
+    expect(httpRouteFor('GET', '/health')?.auth).toBe('none');
+    expect(httpRouteFor('POST', '/integrations/chirpstack')?.target).toBe('chirpstack_http');
+    expect(httpRouteFor('GET', '/meters')?.auth).toBe('jwt');
+  });
+});
+
+describe('device access (the local twin of the IoT policy)', () => {
+  it('lets a meter publish only its own data topics', () => {
+    expect(mayPublish('smartmeter-METER001', 'smartmeter/METER001/consumption')).toBe(true);
+    expect(mayPublish('smartmeter-METER001', 'smartmeter/METER002/consumption')).toBe(false);
+    expect(mayPublish('smartmeter-METER001', 'smartmeter/METER001/command/balance')).toBe(false);
+    expect(mayPublish('smartmeter-METER001', 'application/a/device/01/event/up')).toBe(false);
+  });
+
+  it('lets a meter subscribe only to its own commands', () => {
+    expect(maySubscribe('smartmeter-METER001', 'smartmeter/METER001/command/balance')).toBe(true);
+    expect(maySubscribe('smartmeter-METER001', 'smartmeter/+/command/balance')).toBe(false);
+    expect(maySubscribe('smartmeter-METER001', '#')).toBe(false);
+  });
+
+  it('does not restrict platform clients', () => {
+    expect(mayPublish('quantify-platform-1', 'smartmeter/METER001/command/balance')).toBe(true);
+  });
+});

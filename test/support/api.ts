@@ -1,0 +1,70 @@
+// Build API Gateway payload-2.0 events as the HTTP API (with its JWT authorizer) delivers them.
+import { randomUUID } from 'node:crypto';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { Role } from '#app/http/principal';
+
+export interface EventInput {
+  method: string;
+  path: string;
+  role?: Role | 'none';
+  body?: unknown;
+  rawBody?: string;
+  contentType?: string;
+  query?: Record<string, string>;
+}
+
+export function apiEvent(input: EventInput): APIGatewayProxyEventV2 {
+  const role = input.role ?? 'admin';
+  const body = input.rawBody ?? (input.body === undefined ? undefined : JSON.stringify(input.body));
+  return {
+    version: '2.0',
+    routeKey: 'ANY /{proxy+}',
+    rawPath: input.path,
+    rawQueryString: new URLSearchParams(input.query ?? {}).toString(),
+    headers: { 'content-type': input.contentType ?? 'application/json' },
+    ...(input.query ? { queryStringParameters: input.query } : {}),
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'api',
+      domainName: 'api.example.com',
+      domainPrefix: 'api',
+      http: { method: input.method, path: input.path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
+      requestId: randomUUID(),
+      routeKey: 'ANY /{proxy+}',
+      stage: '$default',
+      time: new Date().toISOString(),
+      timeEpoch: Date.now(),
+      // HTTP APIs flatten Cognito's groups array to a string like "[operator]".
+      ...(role === 'none' ? {} : { authorizer: { jwt: { claims: { sub: `user-${role}`, 'cognito:groups': `[${role}]` }, scopes: [] } } }),
+    },
+    ...(body === undefined ? {} : { body }),
+    isBase64Encoded: false,
+  } as APIGatewayProxyEventV2;
+}
+
+export interface Parsed {
+  status: number;
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
+}
+
+export function parseResult(result: APIGatewayProxyResultV2): Parsed {
+  const r = result as APIGatewayProxyStructuredResultV2;
+  const headers = Object.fromEntries(Object.entries(r.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
+  return { status: r.statusCode ?? 200, headers, body: r.body ? (JSON.parse(r.body) as Record<string, unknown>) : {} };
+}
+
+export const lambdaContext = {
+  callbackWaitsForEmptyEventLoop: false,
+  functionName: 'test',
+  functionVersion: '1',
+  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:test',
+  memoryLimitInMB: '512',
+  awsRequestId: 'test',
+  logGroupName: 'test',
+  logStreamName: 'test',
+  getRemainingTimeInMillis: () => 10_000,
+  done: () => undefined,
+  fail: () => undefined,
+  succeed: () => undefined,
+};
