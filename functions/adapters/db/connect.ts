@@ -55,7 +55,10 @@ export async function openPostgres(connectionString: string, options: PostgresOp
     connectionString,
     max: options.maxConnections ?? 10,
     types: { getTypeParser: parse as typeof types.getTypeParser },
-    options: `-c TimeZone=UTC${options.searchPath ? ` -c search_path=${options.searchPath}` : ''}`,
+    // Keep any `options` the URL carries (e.g. -c search_path=...) and pin the session time zone.
+    options: [new URL(connectionString).searchParams.get('options'), '-c TimeZone=UTC', options.searchPath ? `-c search_path=${options.searchPath}` : '']
+      .filter(Boolean)
+      .join(' '),
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const url = new URL(connectionString);
