@@ -33,7 +33,8 @@ const server = http.createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
-    const request = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() };
+    const body = Buffer.concat(chunks).toString();
+    const request = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body };
     seen.push(request);
     reply(request, res);
   });
@@ -131,14 +132,23 @@ describe('enqueue', () => {
     reply = (_req, res) => res.writeHead(401, { 'content-type': 'text/plain' }).end('authorization token required');
     await expect(
       client().enqueue(devEui, { data: Uint8Array.of(1), fPort: 5, confirmed: false }),
-    ).rejects.toMatchObject({ name: 'ChirpStackRejectedError', status: 401, message: expect.stringContaining('token required') as unknown });
+    ).rejects.toMatchObject({
+      name: 'ChirpStackRejectedError',
+      status: 401,
+      message: expect.stringContaining('token required') as unknown,
+    });
   });
 
   it('reports a 5xx as ChirpStackUnavailableError, retryable', async () => {
     reply = json(503, { code: 14, message: 'connection refused to backend', details: [] });
     await expect(
       client().enqueue(devEui, { data: Uint8Array.of(1), fPort: 5, confirmed: false }),
-    ).rejects.toMatchObject({ name: 'ChirpStackUnavailableError', reason: 'server_error', status: 503, retryable: true });
+    ).rejects.toMatchObject({
+      name: 'ChirpStackUnavailableError',
+      reason: 'server_error',
+      status: 503,
+      retryable: true,
+    });
   });
 
   it('reports a 429 as retryable', async () => {
@@ -225,7 +235,16 @@ describe('listQueue', () => {
           isEncrypted: false,
           expiresAt: '2026-02-01T10:00:00.123456789Z',
         },
-        { id: '2', devEui, confirmed: false, fPort: 15, data: 'AAD/ZAA=', isPending: false, fCntDown: 0, expiresAt: null },
+        {
+          id: '2',
+          devEui,
+          confirmed: false,
+          fPort: 15,
+          data: 'AAD/ZAA=',
+          isPending: false,
+          fCntDown: 0,
+          expiresAt: null,
+        },
       ],
     });
 

@@ -1,0 +1,55 @@
+// Errors of the ChirpStack REST client. The split callers act on: Unavailable may be retried later
+// (network down, timeout, 5xx, rate limit); Rejected will fail the same way again (4xx); InvalidResponse
+// means ChirpStack answered 2xx with a body we cannot read (wrong URL or an incompatible version).
+
+export abstract class ChirpStackError extends Error {
+  abstract readonly retryable: boolean;
+}
+
+export type UnavailableReason = 'timeout' | 'connection' | 'server_error' | 'rate_limited';
+
+/**
+ * ChirpStack could not be reached or could not serve the request now. Retryable. Note for enqueue: after
+ * a timeout the item may already be queued (the response was lost, not the request), so a caller that
+ * must not send twice should list the queue before retrying.
+ */
+export class ChirpStackUnavailableError extends ChirpStackError {
+  override name = 'ChirpStackUnavailableError';
+  readonly retryable = true;
+  constructor(
+    message: string,
+    readonly reason: UnavailableReason,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** ChirpStack refused the request (bad input, unknown device, bad API key). Not retryable. */
+export class ChirpStackRejectedError extends ChirpStackError {
+  override name = 'ChirpStackRejectedError';
+  readonly retryable = false;
+  constructor(
+    message: string,
+    /** HTTP status (400 for requests refused before sending, as ChirpStack would have). */
+    readonly status: number,
+    /** gRPC status code from the gateway's error body ({code, message}), when present. */
+    readonly grpcCode?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A 2xx response whose body does not match the API. Not retryable: the outcome is unknown. */
+export class ChirpStackInvalidResponseError extends ChirpStackError {
+  override name = 'ChirpStackInvalidResponseError';
+  readonly retryable = false;
+  constructor(
+    message: string,
+    readonly status: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
