@@ -81,7 +81,8 @@ describe('enqueue', () => {
     expect(seen[0]?.url).toBe(`/api/devices/${devEui}/queue`);
     expect(seen[0]?.headers['grpc-metadata-authorization']).toBe('Bearer test-key');
     expect(seen[0]?.headers['content-type']).toBe('application/json');
-    // The seed's relay-off payload, base64 as in relay-control-plan.md ("AQUAAAAAzco=" is 01 05 00 00 00 00 CD CA).
+    // The seed's relay-off frame 01 05 00 00 00 00 CD CA is "AQUAAAAAzco=" in base64. (The seed's example
+    // body shows "AQUAAAANyg==", which decodes to 7 bytes 01 05 00 00 00 0D CA: a typo in the document.)
     expect(JSON.parse(seen[0]?.body ?? '')).toEqual({
       queueItem: { confirmed: true, data: 'AQUAAAAAzco=', fPort: 5, expiresAt: '2026-02-01T10:00:00.000Z' },
     });
