@@ -793,7 +793,9 @@ class DataApiService {
       if (new Set(labels).size !== labels.length) {
         throw new DataApiServiceError('BadRequestException', 'The result set contains duplicate column names, which JSON format does not allow');
       }
-      const formattedRecords = JSON.stringify(records.map((fields) => Object.fromEntries(fields.map((field, i) => [labels[i], jsonValue(field)]))));
+      const formattedRecords = JSON.stringify(
+        records.map((fields) => Object.fromEntries(fields.map((field, i): [string, unknown] => [labels[i] ?? '', jsonValue(field)]))),
+      );
       if (Buffer.byteLength(formattedRecords) > MAX_JSON_RESULT_BYTES) {
         throw new DataApiServiceError('BadRequestException', 'The JSON response exceeds the 10 MB limit');
       }

@@ -147,8 +147,17 @@ class DataApiDriver implements Driver {
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     const c = connection as DataApiConnection;
     const { client, resourceArn, secretArn } = this.target;
-    if (c.transactionId) await client.send(new RollbackTransactionCommand({ resourceArn, secretArn, transactionId: c.transactionId }));
+    const transactionId = c.transactionId;
     c.transactionId = undefined;
+    if (!transactionId) return;
+    try {
+      await client.send(new RollbackTransactionCommand({ resourceArn, secretArn, transactionId }));
+    } catch (error) {
+      // The service ends a transaction whose statement failed ("Transaction has been aborted due to an error
+      // from a previous call"), so the rollback Kysely sends next finds nothing: the transaction is already
+      // rolled back, and the statement's own error is the one the caller must see.
+      if (!(error instanceof Error && error.name === 'TransactionNotFoundException')) throw error;
+    }
   }
   async releaseConnection(): Promise<void> {}
   async destroy(): Promise<void> {}

@@ -59,8 +59,9 @@ export async function migrate(db: Db, migrations: Migration[]): Promise<MigrateR
       continue;
     }
     await db.transaction().execute(async (trx) => {
-      // Serialise concurrent migrators (two Lambdas, two local starts on one database).
-      await sql`SELECT pg_advisory_xact_lock(72046311)`.execute(trx);
+      // Serialise concurrent migrators (two Lambdas, two local starts on one database). The function returns
+      // void, a type the Data API refuses to return ("UnsupportedResultException"), so it is called in FROM.
+      await sql`SELECT true AS locked FROM pg_advisory_xact_lock(72046311)`.execute(trx);
       const again = await trx.selectFrom('schema_migrations').select('version').where('version', '=', m.version).executeTakeFirst();
       if (again) return;
       for (const statement of splitStatements(m.sql)) await sql.raw(statement).execute(trx);
