@@ -48,8 +48,22 @@ export interface Measurements {
   alarms?: string[];
 }
 
+/**
+ * A timestamped record carried in a frame besides its current values: a device's stored history
+ * (Milesight 0x20/0x21 0xCE) or a meter's logged hourly volumes (Qalcosonic W1). Ingest may store each
+ * point as its own reading at `time`.
+ */
+export interface HistoryPoint {
+  time: Date;
+  measurements: Measurements;
+  /** Point-specific details by the decoder's own names (e.g. a Modbus channel's raw value). */
+  extra?: Record<string, unknown>;
+}
+
 export interface DecodedUplink {
   measurements: Measurements;
+  /** Present when the frame carried timestamped history records, oldest first. */
+  history?: HistoryPoint[];
   /** Present when the uplink carried a Modbus response frame. */
   modbusResponse?: ModbusResponseFrame;
   /** Anything else the frame said, by the decoder's own field names (kept in meter_readings.extra). */
