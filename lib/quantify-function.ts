@@ -1,0 +1,149 @@
+// Every Quantify Lambda is built here, so the defaults (runtime, architecture, ESM bundle, logs) are fixed
+// in one place, and an environment variable is only ever set together with the grant that makes it usable.
+import path from 'node:path';
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import type { LambdaConfig } from '#shared/config';
+
+/** The repository root: entry files, schema/, tsconfig.json and the lock file are found from here. */
+export const repoRoot = path.resolve(import.meta.dirname, '..');
+
+/**
+ * Context key that points the functions at another project root. Only tests use it (to synthesise
+ * against stand-in entry files); `cdk synth` always bundles the repository itself.
+ */
+export const PROJECT_ROOT_CONTEXT = 'quantify:projectRoot';
+
+/** Names the handlers read through `lambdaConfigSchema`: a typo here is a type error, not a cold-start crash. */
+export type LambdaEnvName = keyof LambdaConfig;
+
+export interface QuantifyFunctionProps {
+  /** Entry file relative to the project root, e.g. `functions/api/handler.ts`; it exports `handler`. */
+  readonly entry: string;
+  readonly description: string;
+  /** @default 30 seconds */
+  readonly timeout?: Duration;
+  /** @default 512 MB (on ARM64 this buys the CPU the decoders and JSON work want) */
+  readonly memorySize?: number;
+  /** @default one month */
+  readonly logRetention?: logs.RetentionDays;
+  /** Directories (relative to the project root) copied next to the bundle, e.g. `['schema']`. */
+  readonly copyDirectories?: readonly string[];
+  /** Caps parallel invocations (protects the database from a burst). @default unreserved */
+  readonly reservedConcurrentExecutions?: number;
+}
+
+// ESM output cannot `require`, yet some dependencies still do (the AWS SDK's optional CRT probe, older
+// CJS packages bundled as ESM). The banner gives the module a real `require`, as Powertools recommends.
+const ESM_REQUIRE_BANNER = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
+
+/**
+ * The one place the Lambda runtime is chosen (the bundle target follows it). Node.js 20 matches the
+ * engines floor and the local runtime, but Lambda deprecated it on 2026-04-30 and blocks creating
+ * functions on it from 2027-02-01: move this, engines and the local Node together before then.
+ */
+export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_20_X;
+const ESBUILD_TARGET = LAMBDA_RUNTIME.name.replace(/^nodejs(\d+)\.x$/, 'node$1');
+
+export class QuantifyFunction extends NodejsFunction {
+  /** The function's own role (also `role`, typed as a concrete Role for acknowledgements and grants). */
+  public readonly executionRole: iam.Role;
+
+  constructor(scope: Construct, id: string, props: QuantifyFunctionProps) {
+    const projectRoot = resolveProjectRoot(scope);
+    // An explicit log group (retention set, no log-retention custom resource) and an explicit role whose
+    // only log permission is on that group: narrower than AWSLambdaBasicExecutionRole's logs:* on every
+    // group in the account.
+    const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+    });
+    const role = new iam.Role(scope, `${id}Role`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of ${props.entry}`,
+    });
+    logGroup.grantWrite(role);
+
+    const copies = props.copyDirectories ?? [];
+    super(scope, id, {
+      entry: path.join(projectRoot, props.entry),
+      handler: 'handler',
+      description: props.description,
+      runtime: LAMBDA_RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(30),
+      role,
+      logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      projectRoot,
+      depsLockFilePath: path.join(projectRoot, 'package-lock.json'),
+      environment: {
+        // Stack traces point at the TypeScript source through the bundled source map.
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: ESBUILD_TARGET,
+        mainFields: ['module', 'main'],
+        banner: ESM_REQUIRE_BANNER,
+        sourceMap: true,
+        sourcesContent: false,
+        minify: true,
+        tsconfig: path.join(projectRoot, 'tsconfig.json'),
+        // The SDK version we test against is the one we ship, not whatever the runtime image carries.
+        bundleAwsSDK: true,
+        // Local-only database drivers: the connect module imports them lazily and Lambdas only ever open
+        // the Data API, so they stay out of the bundle (pg's optional native binding cannot be bundled).
+        externalModules: ['@electric-sql/pglite', 'pg', 'pg-native'],
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (inputDir: string, outputDir: string) =>
+            copies.map((dir) => `cp -R "${path.join(inputDir, dir)}" "${path.join(outputDir, dir)}"`),
+        },
+      },
+    });
+    this.executionRole = role;
+
+    const pinned =
+      `Pinned to ${LAMBDA_RUNTIME.name} on purpose: the engines floor in package.json and the Node the local ` +
+      'runtime and tests run, so the cloud runs what was tested. See LAMBDA_RUNTIME for the upgrade deadline.';
+    Validations.of(this).acknowledge(
+      { id: 'AwsSolutions-L1', reason: pinned },
+      // CloudFormation's own validation flags the runtime as deprecated (W2531); same decision, same place.
+      { id: 'CloudFormation-Validate::W2531', reason: pinned },
+    );
+  }
+
+  /** Sets `envName` to the queue URL and grants sending to it: one call, so neither can be forgotten. */
+  sendsTo(queue: sqs.IQueue, envName: LambdaEnvName): this {
+    this.addEnvironment(envName, queue.queueUrl);
+    queue.grantSendMessages(this);
+    return this;
+  }
+
+  /** Sets `envName` to the secret ARN and grants reading that one secret. */
+  readsSecret(secret: secretsmanager.ISecret, envName: LambdaEnvName): this {
+    this.addEnvironment(envName, secret.secretArn);
+    secret.grantRead(this);
+    return this;
+  }
+
+  /** Sets a plain configuration value the handler reads through its config schema. */
+  setsConfig(envName: LambdaEnvName, value: string): this {
+    this.addEnvironment(envName, value);
+    return this;
+  }
+}
+
+function resolveProjectRoot(scope: Construct): string {
+  const fromContext: unknown = scope.node.tryGetContext(PROJECT_ROOT_CONTEXT);
+  return typeof fromContext === 'string' && fromContext !== '' ? path.resolve(fromContext) : repoRoot;
+}

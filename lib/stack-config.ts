@@ -1,0 +1,58 @@
+// Deployment settings of the Quantify stack, read once from CDK context (cdk.json or `-c key=value`) and
+// validated, so a typo fails `cdk synth` with a message instead of deploying something else.
+import type { Node } from 'constructs';
+import { z } from 'zod';
+
+// `-c key=value` always arrives as a string; cdk.json may hold real booleans and numbers.
+const bool = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
+const acu = z.coerce.number().min(0).max(256);
+const list = z.union([
+  z.array(z.string().min(1)),
+  z.string().transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== '')),
+]);
+
+export const stackConfigSchema = z
+  .object({
+    /** Protect the Aurora cluster from deletion. Turn off only for throwaway stacks. */
+    deletionProtection: bool.default(true),
+    dbMinCapacity: acu.default(0.5),
+    dbMaxCapacity: acu.default(4),
+    /** IoT data endpoint host; when unset the stack asks IoT for it at deploy time. */
+    iotDataEndpoint: z
+      .string()
+      .regex(/^[a-z0-9.-]+$/, 'must be a host name such as abc123-ats.iot.eu-west-1.amazonaws.com (no scheme)')
+      .optional(),
+    /** Default of the ChirpStackApiUrl stack parameter. */
+    chirpstackApiUrl: z.string().url().optional(),
+    /** Use an existing secret for the ChirpStack API key instead of creating one. */
+    chirpstackApiKeySecretArn: z.string().startsWith('arn:').optional(),
+    /** SNS topic every alarm notifies. */
+    alarmTopicArn: z.string().startsWith('arn:').optional(),
+    /** Browser origins allowed by CORS (comma-separated on the command line). */
+    corsAllowOrigins: list.default([]),
+  })
+  .refine((c) => c.dbMinCapacity <= c.dbMaxCapacity, { message: 'dbMinCapacity must not exceed dbMaxCapacity' });
+
+export type StackConfig = z.infer<typeof stackConfigSchema>;
+
+export class StackConfigError extends Error {
+  override name = 'StackConfigError';
+}
+
+const keys = ['deletionProtection', 'dbMinCapacity', 'dbMaxCapacity', 'iotDataEndpoint', 'chirpstackApiUrl',
+  'chirpstackApiKeySecretArn', 'alarmTopicArn', 'corsAllowOrigins'] as const;
+
+/** Reads the stack settings from a construct node's context (the App's, in bin/quantify.ts). */
+export function stackConfigFromContext(node: Node): StackConfig {
+  const raw: Record<string, unknown> = {};
+  for (const key of keys) {
+    const value: unknown = node.tryGetContext(key);
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const result = stackConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(context)'}: ${i.message}`);
+    throw new StackConfigError(`Invalid CDK context for the Quantify stack:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
