@@ -45,6 +45,9 @@ export interface DevicesTable {
   battery_level: Num | null;
   margin: number | null;
   joined_at: Timestamp | null;
+  counter_offset: GeneratedNum;
+  last_counter: Num | null;
+  last_counter_at: Timestamp | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -302,6 +305,8 @@ export interface QuarantineTable {
   dedup_key: string | null;
   status: Generated<'new' | 'reprocessed' | 'discarded'>;
   attempts: Generated<number>;
+  payload_encoding: Generated<'utf8' | 'base64'>;
+  last_error_at: Timestamp | null;
   received_at: CreatedAt;
   resolved_at: Timestamp | null;
 }

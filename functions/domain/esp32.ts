@@ -1,0 +1,58 @@
+// ESP32 smart meter messages (seed: esp32-mqtt-architecture.md): `smartmeter/{meterNo}/consumption|
+// status|balance` from the meter, `smartmeter/{meterNo}/command/balance` to it. Timestamps are Unix
+// milliseconds in the seed's examples; seconds are accepted too (values below 1e11 are seconds).
+import { z } from 'zod';
+
+const epoch = z
+  .number()
+  .positive()
+  .transform((n) => new Date(n < 1e11 ? n * 1000 : n));
+
+export const consumptionSchema = z.looseObject({
+  meterNo: z.string().min(1).max(64).optional(),
+  unitsConsumed: z.number().nonnegative(),
+  remainingBalance: z.number().optional(),
+  totalConsumed: z.number().nonnegative().optional(),
+  timestamp: epoch,
+});
+
+export const statusSchema = z.looseObject({
+  meterNo: z.string().min(1).max(64).optional(),
+  status: z.string().max(64),
+  message: z.string().max(1000).optional(),
+  balance: z.number().optional(),
+  wifi_rssi: z.number().optional(),
+  timestamp: epoch,
+});
+
+export const balanceReportSchema = z.looseObject({
+  meterNo: z.string().min(1).max(64).optional(),
+  balance: z.number(),
+  timestamp: epoch,
+});
+
+export type Esp32Message =
+  | { type: 'consumption'; meterNo: string; body: z.infer<typeof consumptionSchema> }
+  | { type: 'status'; meterNo: string; body: z.infer<typeof statusSchema> }
+  | { type: 'balance'; meterNo: string; body: z.infer<typeof balanceReportSchema> };
+
+const topicPattern = /^smartmeter\/([A-Za-z0-9_-]{1,64})\/(consumption|status|balance)$/;
+
+export function parseEsp32(topic: string, body: unknown): { ok: true; value: Esp32Message } | { ok: false; reason: string; meterNo?: string } {
+  const m = topicPattern.exec(topic);
+  if (!m) return { ok: false, reason: `not an ESP32 meter topic: ${topic}` };
+  const meterNo = m[1] ?? '';
+  const type = m[2] as Esp32Message['type'];
+  const schema = type === 'consumption' ? consumptionSchema : type === 'status' ? statusSchema : balanceReportSchema;
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    return { ok: false, meterNo, reason: `invalid ${type} message: ${parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}` };
+  }
+  if (parsed.data.meterNo !== undefined && parsed.data.meterNo !== meterNo) {
+    return { ok: false, meterNo, reason: `meterNo ${parsed.data.meterNo} in the body does not match the topic's ${meterNo}` };
+  }
+  return { ok: true, value: { type, meterNo, body: parsed.data } as Esp32Message };
+}
+
+export const balanceCommandSchema = z.object({ balance: z.number(), timestamp: z.number().int() });
+export type BalanceCommand = z.infer<typeof balanceCommandSchema>;
