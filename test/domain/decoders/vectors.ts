@@ -1,13 +1,12 @@
-// Loads the shared public test vectors (/work/shared/vectors, beside the repository) for decoder tests,
-// and small helpers those tests share. Each vector keeps its `source`, which tests cite.
+// Loads the public test vectors (copied from shared/vectors into test/fixtures/vectors) for decoder
+// tests, checked with zod, and small helpers those tests share. Each vector keeps its `source`, which
+// tests cite.
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { DecodeError, type DecodeResult, type DecodedUplink, type Measurements } from '#domain/decoders/types';
-
-/** shared/ sits beside the repository root: <root>/test/domain/decoders → <root>/.. */
-export const vectorsDir = path.resolve(import.meta.dirname, '../../..', '..', 'shared/vectors');
+import { vectorsDir } from '../../support/vectors.ts';
 
 const vectorSchema = z.looseObject({
   source: z.string(),
