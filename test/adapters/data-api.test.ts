@@ -3,6 +3,7 @@
 // real PostgreSQL when DATABASE_URL is set (in a schema of its own) and on PGlite otherwise.
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
+  BatchExecuteStatementCommand,
   BeginTransactionCommand,
   ExecuteStatementCommand,
   RDSDataClient,
@@ -31,6 +32,12 @@ let handle: DbHandle;
 let firstMigration: MigrateResult;
 let migrationCalls: DataApiCall[];
 let releaseBackend: () => Promise<void>;
+let pglite: PGlite | undefined;
+
+function pgliteOf(): PGlite {
+  if (!pglite) throw new Error('no PGlite in this run');
+  return pglite;
+}
 
 beforeAll(async () => {
   if (databaseUrl) {
@@ -47,9 +54,10 @@ beforeAll(async () => {
       await c.end();
     };
   } else {
-    const pglite = await PGlite.create();
-    server = await startDataApiServer(pglite);
-    releaseBackend = () => pglite.close();
+    const embedded = await PGlite.create();
+    pglite = embedded;
+    server = await startDataApiServer(embedded);
+    releaseBackend = () => embedded.close();
   }
   // One attempt: the emulator's errors are final, and retries would hide how many calls were made.
   client = new RDSDataClient({
@@ -269,6 +277,64 @@ describe(`Data API dialect over the local Data API (${backendName})`, () => {
       const error = await rejection(attempt);
       expect(error.name).toBe('TransactionNotFoundException');
       expect(error.message).toContain('One previous call resulted in a termination of your transaction.');
+    });
+  });
+
+  describe('transactions as the service keeps them', () => {
+    it('ends a transaction left idle past its timeout', async () => {
+      // Prepare: a second endpoint on the same database with a short idle timeout (the service: three minutes).
+      const impatient = await startDataApiServer(databaseUrl ? { connectionString: databaseUrl } : pgliteOf(), { transactionIdleMs: 50 });
+      const impatientClient = new RDSDataClient({ endpoint: impatient.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' }, maxAttempts: 1 });
+      try {
+        const { transactionId } = await impatientClient.send(new BeginTransactionCommand(target));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+
+        // Act
+        const error = await rejection(
+          impatientClient.send(new ExecuteStatementCommand({ ...target, sql: 'SELECT 1 AS one', ...(transactionId ? { transactionId } : {}) })),
+        );
+
+        // Assess
+        expect(error.name).toBe('TransactionNotFoundException');
+        expect(error.message).toContain('Transaction may be expired.');
+      } finally {
+        impatientClient.destroy();
+        await impatient.close();
+      }
+    });
+
+    it.runIf(databaseUrl)('refuses a second call while the transaction is still running one', async () => {
+      // Prepare
+      const { transactionId = '' } = await client.send(new BeginTransactionCommand(target));
+
+      // Act
+      const outcomes = await Promise.allSettled([
+        execute('SELECT 1 AS one FROM pg_sleep(0.3)', [], { transactionId }),
+        execute('SELECT 2 AS two', [], { transactionId }),
+      ]);
+      await client.send(new RollbackTransactionCommand({ ...target, transactionId }));
+
+      // Assess
+      const refused = outcomes.filter((o) => o.status === 'rejected');
+      expect(refused).toHaveLength(1);
+      expect(refused[0]?.reason).toMatchObject({ name: 'DatabaseErrorException', message: 'Transaction is still running a query' });
+    });
+
+    it('runs a BatchExecuteStatement once per parameter set, all or nothing', async () => {
+      // Prepare
+      const prefix = randomBytes(5).toString('hex');
+      const insert = `INSERT INTO quarantine (source, reason_code, reason, payload, dedup_key) VALUES ('batch', 'x', 'x', '{}', :key)`;
+      const keys = (suffixes: string[]) => suffixes.map((suffix) => [{ name: 'key', value: { stringValue: `${prefix}-${suffix}` } }]);
+
+      // Act
+      const ok = await client.send(new BatchExecuteStatementCommand({ ...target, sql: insert, parameterSets: keys(['a', 'b', 'c']) }));
+      const duplicate = await rejection(client.send(new BatchExecuteStatementCommand({ ...target, sql: insert, parameterSets: keys(['d', 'a']) })));
+
+      // Assess
+      expect(ok.updateResults).toHaveLength(3);
+      expect(duplicate.name).toBe('DatabaseErrorException');
+      const stored = await handle.db.selectFrom('quarantine').select('dedup_key').where('source', '=', 'batch').where('dedup_key', 'like', `${prefix}-%`).orderBy('dedup_key').execute();
+      expect(stored.map((r) => r.dedup_key)).toEqual([`${prefix}-a`, `${prefix}-b`, `${prefix}-c`]);
     });
   });
 
