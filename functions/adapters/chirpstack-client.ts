@@ -28,7 +28,9 @@ export type ChirpStackClientOptions = z.input<typeof chirpStackClientOptionsSche
 export const devEuiSchema = z.string().regex(/^[0-9a-fA-F]{16}$/, 'must be 16 hex digits');
 
 export const enqueueItemSchema = z.object({
-  data: z.instanceof(Uint8Array),
+  // z.custom, not z.instanceof: the latter types data as Uint8Array<ArrayBuffer>, which the plain
+  // Uint8Array (ArrayBufferLike) frames the domain builds do not satisfy.
+  data: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be a Uint8Array'),
   /** Application fPort: 1..223 (DeviceQueueItem.f_port "must be > 0"; 224+ is reserved by LoRaWAN). */
   fPort: z.number().int().min(1).max(223),
   confirmed: z.boolean(),
