@@ -25,6 +25,8 @@ export interface ApiProps {
   readonly burstLimit?: number;
   /** Browser origins allowed to call the API (the operator portal). @default none: no CORS */
   readonly corsAllowOrigins?: readonly string[];
+  /** Keep the user pool (and its users) when the stack is deleted. @default true */
+  readonly deletionProtection?: boolean;
 }
 
 export class Api extends Construct {
@@ -55,8 +57,8 @@ export class Api extends Construct {
       },
       accountRecovery: cognito.AccountRecovery.EMAIL_ONLY,
       featurePlan: cognito.FeaturePlan.ESSENTIALS,
-      deletionProtection: true,
-      removalPolicy: RemovalPolicy.RETAIN,
+      deletionProtection: props.deletionProtection ?? true,
+      removalPolicy: (props.deletionProtection ?? true) ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
     Validations.of(this.userPool).acknowledge({
       id: 'AwsSolutions-COG8',

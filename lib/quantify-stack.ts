@@ -71,6 +71,7 @@ export class QuantifyStack extends Stack {
       database: this.database,
       chirpstackHttpIntegration: this.ingest.httpIntegration,
       corsAllowOrigins: config.corsAllowOrigins,
+      deletionProtection: config.deletionProtection,
     });
     this.commands.allowEnqueue(this.api.handler);
 

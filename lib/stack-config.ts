@@ -13,7 +13,7 @@ const list = z.union([
 
 export const stackConfigSchema = z
   .object({
-    /** Protect the Aurora cluster from deletion. Turn off only for throwaway stacks. */
+    /** Protect the Aurora cluster and the user pool from deletion. Turn off only for throwaway stacks. */
     deletionProtection: bool.default(true),
     dbMinCapacity: acu.default(0.5),
     dbMaxCapacity: acu.default(4),
