@@ -2,6 +2,8 @@
 // each build one of these from their own adapters; handlers receive it and never reach for globals.
 import type { Db } from '#adapters/db/connect';
 import type { Logger } from '#shared/logger';
+import type { InboundMessage } from './ingest/inbound.ts';
+import type { IngestResult } from './ingest/ingest.ts';
 
 export interface AppDeps {
   db: Db;
@@ -9,4 +11,6 @@ export interface AppDeps {
   now: () => Date;
   /** Reachability checks beyond the database (e.g. the MQTT broker), reported by GET /health. */
   healthChecks: Record<string, () => Promise<boolean>>;
+  /** The ingestion handler, for reprocessing quarantined messages. */
+  ingest: (messages: InboundMessage[]) => Promise<IngestResult>;
 }

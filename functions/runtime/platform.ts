@@ -14,6 +14,11 @@ import { logger as rootLogger, type Logger } from '#shared/logger';
 import { localAuth, loadOrCreateKey, type LocalAuth } from './auth.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
 import { startHttpServer, type LocalHttpServer } from './http-server.ts';
+import { MicroBatcher } from './batcher.ts';
+import { ingestBatch, type IngestDeps } from '#app/ingest/ingest';
+import { httpIntegrationHandler } from '#app/ingest/http-integration';
+import type { InboundMessage } from '#app/ingest/inbound';
+import { routeFor, topicRoutes } from '#shared/routes';
 
 export interface Platform {
   config: LocalConfig;
@@ -21,6 +26,8 @@ export interface Platform {
   mqtt: MqttClient;
   mqttUrl: string;
   httpUrl: string;
+  /** The local ingest batcher (tests and benchmarks read its queue length). */
+  ingest: MicroBatcher<InboundMessage>;
   auth: LocalAuth;
   broker: EmbeddedBroker | undefined;
   /** What runs where, for the start-up banner. */
@@ -62,12 +69,49 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
     });
     stops.push(() => client.endAsync());
 
+    const ingestDeps: IngestDeps = {
+      db: db.db,
+      logger,
+      now: () => new Date(),
+      commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
+    };
+    // PGlite is one connection; a server takes two batches at once.
+    const ingest = new MicroBatcher<InboundMessage>({
+      maxSize: config.INGEST_BATCH_SIZE,
+      maxWaitMs: config.INGEST_BATCH_WINDOW_MS,
+      concurrency: db.driver === 'pglite' ? 1 : 2,
+      handle: async (items) => {
+        const result = await ingestBatch(ingestDeps, items);
+        const retry = new Set(result.retry);
+        return items.filter((m) => retry.has(m.id));
+      },
+      onError: (error, items) => logger.error('ingest batch failed; retrying', { error: error as Error, messages: items.length }),
+    });
+    stops.push(() => ingest.drain());
+    let sequence = 0;
+    client.on('message', (topic, payload) => {
+      if (!routeFor(topic)) return;
+      // Acknowledged to the broker on receipt: see the README on the local batch window.
+      ingest.push({ id: `mqtt-${++sequence}`, topic, payload, receivedAt: new Date(), source: 'mqtt' }).catch(() => undefined);
+    });
+    await client.subscribeAsync(topicRoutes.map((r) => r.topicFilter), { qos: 1 });
+    stops.push(async () => {
+      await client.unsubscribeAsync(topicRoutes.map((r) => r.topicFilter)).catch(() => undefined);
+    });
+    const chirpstackHttp = httpIntegrationHandler({
+      logger,
+      now: () => new Date(),
+      token: async () => config.CHIRPSTACK_HTTP_INTEGRATION_TOKEN,
+      accept: (message) => ingest.push(message),
+    });
+
     const auth = localAuth(await loadOrCreateKey(dataDir), config.AUTH_ISSUER, config.AUTH_AUDIENCE);
     const deps: AppDeps = {
       db: db.db,
       logger,
       now: () => new Date(),
       healthChecks: { broker: async () => client.connected },
+      ingest: (messages) => ingestBatch(ingestDeps, messages),
     };
     const api = createApiHandler(deps, apiRoutes());
     const http: LocalHttpServer = await startHttpServer({
@@ -77,7 +121,7 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
       logger,
       handlers: {
         api: (event) => api(event, lambdaContext()),
-        chirpstack_http: async () => ({ statusCode: 501, body: '' }),
+        chirpstack_http: chirpstackHttp,
       },
     });
     stops.push(() => http.close());
@@ -88,11 +132,14 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
       mqtt: client,
       mqttUrl,
       httpUrl: http.url,
+      ingest,
       auth,
       broker,
       describe: () => [
         `HTTP API       ${http.url}  (GET /health; token: npm run token -- operator)`,
         `MQTT broker    ${mqttUrl}${broker ? '  (embedded)' : '  (external)'}`,
+        `Ingesting      ${topicRoutes.map((r) => r.topicFilter).join(', ')}`,
+        `ChirpStack HTTP integration ${config.CHIRPSTACK_HTTP_INTEGRATION_TOKEN ? `${http.url}/integrations/chirpstack?event=up` : 'disabled (set CHIRPSTACK_HTTP_INTEGRATION_TOKEN)'}`,
         `Database       ${db.describe}`,
         `Data directory ${dataDir}`,
       ],

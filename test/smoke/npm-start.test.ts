@@ -35,7 +35,7 @@ function waitFor(output: () => string, pattern: RegExp, ms: number): Promise<Reg
 describe('npm start', () => {
   it('starts on embedded defaults, serves /health and MQTT, and stops cleanly', async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), 'quantify-smoke-'));
-    const env = { ...process.env, PORT: '0', MQTT_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'WARN' };
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', MQTT_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'WARN' };
     delete env.DATABASE_URL;
     delete env.MQTT_URL;
     let output = '';

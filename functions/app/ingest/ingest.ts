@@ -74,6 +74,12 @@ function parseJson(payload: Uint8Array): { ok: true; value: unknown } | { ok: fa
 }
 
 function classify(msg: InboundMessage): Parsed {
+  if (msg.topic === 'queue/malformed') {
+    return { kind: 'quarantine', msg, reasonCode: 'malformed_queue_message', reason: 'queue message body is not a {topic, payloadBase64} envelope' };
+  }
+  if (msg.topic.startsWith('integrations/chirpstack/')) {
+    return { kind: 'quarantine', msg, reasonCode: 'malformed_event', reason: 'HTTP integration body is not a ChirpStack event with deviceInfo.devEui' };
+  }
   const cs = parseChirpstackTopic(msg.topic);
   const esp = msg.topic.startsWith('smartmeter/') ? msg.topic.split('/')[1] : undefined;
   if (!cs && esp === undefined) return { kind: 'quarantine', msg, reasonCode: 'unknown_topic', reason: `no handler for topic ${msg.topic}` };

@@ -1,0 +1,62 @@
+// ChirpStack's HTTP integration (POST ?event=up|status|join|ack|txack|log, JSON marshaler): the way in for
+// networks too large for one MQTT connection (IoT Core allows 100 publishes/s per connection). The body is
+// turned into the same inbound message the MQTT path produces, under the topic ChirpStack would have
+// used, and handed on: to the ingest queue in the cloud, to the local batcher on one machine.
+import { timingSafeEqual } from 'node:crypto';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
+import { z } from 'zod';
+import { chirpstackTopic, eventTypes } from '#domain/chirpstack/events';
+import { ForbiddenError, PayloadTooLargeError, UnauthorizedError, ValidationError } from '#shared/errors';
+import type { Logger } from '#shared/logger';
+import { problemResponse, toProblem } from '../http/problem.ts';
+import type { InboundMessage } from './inbound.ts';
+
+const MAX_BODY = 256 * 1024;
+const querySchema = z.object({ event: z.enum(eventTypes) });
+const devEuiOf = z.object({ deviceInfo: z.object({ applicationId: z.string().default('unknown'), devEui: z.string().regex(/^[0-9a-fA-F]{16}$/) }) });
+
+function sameToken(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function inboundFromHttpIntegration(event: APIGatewayProxyEventV2, expectedToken: string | undefined, now: Date): InboundMessage {
+  if (!expectedToken) throw new ForbiddenError('the ChirpStack HTTP integration is not enabled (set CHIRPSTACK_HTTP_INTEGRATION_TOKEN)');
+  const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v ?? '']));
+  const given = headers['x-quantify-token'] || /^Bearer\s+(\S+)$/i.exec(headers.authorization ?? '')?.[1] || '';
+  if (!given) throw new UnauthorizedError('send the integration token as "Authorization: Bearer <token>" or "X-Quantify-Token"');
+  if (!sameToken(given, expectedToken)) throw new UnauthorizedError('the integration token is not valid');
+  const query = querySchema.safeParse(event.queryStringParameters ?? {});
+  if (!query.success) throw new ValidationError(`query parameter event must be one of ${eventTypes.join(', ')}`);
+  const raw = event.body ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8') : Buffer.alloc(0);
+  if (raw.length > MAX_BODY) throw new PayloadTooLargeError(`body exceeds ${MAX_BODY} bytes`);
+  let topic = `integrations/chirpstack/${query.data.event}`;
+  try {
+    const ids = devEuiOf.safeParse(JSON.parse(raw.toString('utf8')));
+    if (ids.success) topic = chirpstackTopic(ids.data.deviceInfo.applicationId, ids.data.deviceInfo.devEui.toLowerCase(), query.data.event);
+  } catch {
+    // Not JSON: kept under the integration topic, and the ingest handler quarantines it with its reason.
+  }
+  return { id: event.requestContext.requestId, topic, payload: raw, receivedAt: now, source: 'http' };
+}
+
+/** The endpoint, given where accepted messages go. Answers 202 once the message is durably handed on. */
+export function httpIntegrationHandler(options: {
+  token: () => Promise<string | undefined>;
+  accept: (message: InboundMessage) => Promise<void>;
+  logger: Logger;
+  now: () => Date;
+}) {
+  return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResultV2> => {
+    try {
+      const message = inboundFromHttpIntegration(event, await options.token(), options.now());
+      await options.accept(message);
+      return { statusCode: 202, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ status: 'accepted', topic: message.topic }) };
+    } catch (error) {
+      const problem = toProblem(error, event.rawPath);
+      if (problem.status >= 500) options.logger.error('chirpstack http integration failed', { error: error as Error });
+      return problemResponse(problem);
+    }
+  };
+}

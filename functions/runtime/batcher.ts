@@ -1,0 +1,111 @@
+// In-process micro-batching, the local stand-in for SQS batching: items are grouped by count and time
+// and handed to one handler call per batch. At most `concurrency` batches run at once; each pushed item
+// gets a promise that settles when its batch has been handled (the HTTP integration answers only then).
+
+export interface BatcherOptions<T> {
+  maxSize: number;
+  maxWaitMs: number;
+  concurrency: number;
+  /** Handle a batch; return the items to try again (e.g. the database was unavailable). */
+  handle: (items: T[]) => Promise<T[]>;
+  onError: (error: unknown, items: T[]) => void;
+  /** Delay before a batch's retried items go back in the queue (attempt 1, 2, ...). */
+  retryDelayMs?: (attempt: number) => number;
+}
+
+interface Entry<T> {
+  item: T;
+  attempt: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+export class MicroBatcher<T> {
+  private queue: Entry<T>[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private running = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(private readonly options: BatcherOptions<T>) {}
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  push(item: T): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('ingestion is shutting down'));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ item, attempt: 0, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.queue.length >= this.options.maxSize) {
+      this.pump();
+      return;
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.pump();
+    }, this.options.maxWaitMs);
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0 && this.running < this.options.concurrency) {
+      if (this.timer) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+      }
+      const batch = this.queue.splice(0, this.options.maxSize);
+      this.running++;
+      const work = this.run(batch).finally(() => {
+        this.running--;
+        this.inFlight.delete(work);
+        if (this.queue.length >= this.options.maxSize || (this.closed && this.queue.length)) this.pump();
+        else if (this.queue.length) this.schedule();
+      });
+      this.inFlight.add(work);
+    }
+  }
+
+  private async run(batch: Entry<T>[]): Promise<void> {
+    let retry: T[];
+    try {
+      retry = await this.options.handle(batch.map((e) => e.item));
+    } catch (error) {
+      this.options.onError(error, batch.map((e) => e.item));
+      retry = batch.map((e) => e.item);
+    }
+    const again = new Set(retry);
+    const retried: Entry<T>[] = [];
+    for (const entry of batch) {
+      if (again.has(entry.item)) retried.push({ ...entry, attempt: entry.attempt + 1 });
+      else entry.resolve();
+    }
+    if (!retried.length) return;
+    if (this.closed) {
+      for (const e of retried) e.reject(new Error('not stored: shutting down while the database was unavailable'));
+      return;
+    }
+    const attempt = Math.max(...retried.map((e) => e.attempt));
+    const delay = this.options.retryDelayMs?.(attempt) ?? Math.min(30_000, 200 * 2 ** attempt);
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      this.queue.unshift(...retried);
+      this.schedule();
+    }, delay);
+    this.retryTimers.add(timer);
+  }
+
+  /** Stop accepting items, handle what is queued, and wait for batches in flight. */
+  async drain(): Promise<void> {
+    this.closed = true;
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+    this.pump();
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+}
