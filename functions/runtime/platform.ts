@@ -18,7 +18,9 @@ import { MicroBatcher } from './batcher.ts';
 import { ingestBatch, type IngestDeps } from '#app/ingest/ingest';
 import { httpIntegrationHandler } from '#app/ingest/http-integration';
 import type { InboundMessage } from '#app/ingest/inbound';
-import { routeFor, topicRoutes } from '#shared/routes';
+import { routeFor, scheduledJobs, topicRoutes, type JobName } from '#shared/routes';
+import { markOfflineMeters } from '#app/jobs/offline-meters';
+import { schedule } from './scheduler.ts';
 
 export interface Platform {
   config: LocalConfig;
@@ -104,6 +106,22 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
       token: async () => config.CHIRPSTACK_HTTP_INTEGRATION_TOKEN,
       accept: (message) => ingest.push(message),
     });
+
+    // Scheduled jobs: the same expressions EventBridge Scheduler runs in the cloud.
+    const jobs: Partial<Record<JobName, () => Promise<void>>> = {
+      offline_meters: async () => {
+        const { markedOffline } = await markOfflineMeters(db.db, new Date());
+        if (markedOffline.length) logger.warn('meters marked offline', { count: markedOffline.length, meters: markedOffline.slice(0, 50) });
+      },
+    };
+    if (config.SCHEDULER_ENABLED) {
+      for (const job of scheduledJobs) {
+        const run = jobs[job.name];
+        if (!run) continue;
+        const task = schedule(job.expression, run, (error) => logger.error('scheduled job failed', { job: job.name, error: error as Error }));
+        stops.push(async () => task.stop());
+      }
+    }
 
     const auth = localAuth(await loadOrCreateKey(dataDir), config.AUTH_ISSUER, config.AUTH_AUDIENCE);
     const deps: AppDeps = {
