@@ -84,8 +84,6 @@ export const numericMeasurementFields = [
 ] as const satisfies readonly (keyof Measurements)[];
 export type NumericMeasurementField = (typeof numericMeasurementFields)[number];
 
-export const hasMeasurements = (m: Measurements): boolean => Object.keys(m).length > 0;
-
 /**
  * Runs a decoder body and turns any unexpected exception into a typed error, so a decoder bug on a
  * strange frame becomes a quarantined uplink rather than a crashed batch.

@@ -91,6 +91,11 @@ describe('EM300-DI: more public examples', () => {
     ]);
   });
 
+  it('decodes the codec example (Milesight-IoT/SensorDecoders em-series/em300-di/em300-di-codec.json: battery 92, 30.8 °C, 50.5 %)', () => {
+    const uplink = expectOk(decode('01755C03673401046865'));
+    expect(uplink.measurements).toEqual({ batteryPercent: 92, temperatureC: 30.8, humidityPercent: 50.5 });
+  });
+
   it('decodes the TTN codec example on fPort 85 (TheThingsNetwork/lorawan-devices vendor/milesight-iot/em300-di-codec.yaml)', () => {
     const uplink = expectOk(em300di({ bytes: Uint8Array.from([0x01, 0x75, 0x5c, 0x05, 0xc8, 0x00, 0x01, 0x00, 0x00]), fPort: 85 }));
     expect(uplink.measurements.batteryPercent).toBe(92);
