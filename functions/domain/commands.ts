@@ -1,0 +1,338 @@
+// The device command state machine and what each command puts on the wire: one model for relay
+// switching (UC100 + Modbus meter), display actuation (Busylight and other displays) and ESP32 balance
+// updates. Pure functions over values; the app layer turns their answers into conditional UPDATEs.
+import { z } from 'zod';
+import { esp32BalanceCommandTopic } from '#shared/routes';
+import { resolveDisplayActuation } from './display.ts';
+import { balanceCommandSchema } from './esp32.ts';
+import { buildRelayFrame, bytesToHex, confirmsWrite, hexToBytes, parseRelayConfig, parseWriteRequest, type RelayAction } from './modbus.ts';
+
+// ---- Lifecycle ----
+
+export const commandStatuses = ['pending', 'queued', 'sent', 'confirmed', 'failed', 'cancelled', 'expired'] as const;
+export type CommandStatus = (typeof commandStatuses)[number];
+export const commandTypes = ['relay_on', 'relay_off', 'display', 'balance_update', 'downlink'] as const;
+export type CommandType = (typeof commandTypes)[number];
+export type DeliveryState = 'awaiting_device' | 'transmitted' | 'acknowledged' | 'published' | 'nacked';
+
+/**
+ * Legal transitions. pending: stored, not yet handed to the queue (or scheduled, or waiting out a
+ * backoff); queued: handed to the queue or being dispatched; sent: accepted by the network server (or
+ * published); then confirmed, failed, cancelled or expired, which are final. Only pending and queued can
+ * be cancelled: once ChirpStack holds the downlink, recalling it is not this command's job.
+ */
+export const commandTransitions: Readonly<Record<CommandStatus, readonly CommandStatus[]>> = {
+  pending: ['queued', 'failed', 'cancelled', 'expired'],
+  queued: ['sent', 'failed', 'cancelled', 'expired'],
+  sent: ['confirmed', 'failed', 'expired'],
+  confirmed: [],
+  failed: [],
+  cancelled: [],
+  expired: [],
+};
+
+export const canTransition = (from: CommandStatus, to: CommandStatus): boolean => commandTransitions[from].includes(to);
+export const isTerminal = (status: CommandStatus): boolean => commandTransitions[status].length === 0;
+export const cancellableStatuses = commandStatuses.filter((s) => canTransition(s, 'cancelled'));
+/** Statuses a command may still expire from (it has not reached a final outcome). */
+export const openStatuses = commandStatuses.filter((s) => canTransition(s, 'expired'));
+
+// ---- Retries ----
+
+export interface BackoffPolicy {
+  baseMs: number;
+  factor: number;
+  maxMs: number;
+}
+
+/** 30 s, 1 min, 2 min, ... capped at 15 min: ChirpStack outages are usually short, and Class A devices slow. */
+export const defaultBackoff: BackoffPolicy = { baseMs: 30_000, factor: 2, maxMs: 15 * 60_000 };
+
+/** Delay before retry number `retry` (1 = the first retry). */
+export function backoffDelayMs(retry: number, policy: BackoffPolicy = defaultBackoff): number {
+  const n = Math.max(1, Math.floor(retry));
+  return Math.min(policy.maxMs, Math.round(policy.baseMs * policy.factor ** (n - 1)));
+}
+
+export interface SendFailure {
+  retryable: boolean;
+  message: string;
+}
+
+export type FailureOutcome =
+  | { kind: 'retry'; retryCount: number; nextAttemptAt: Date; errorMessage: string }
+  | { kind: 'fail'; retryCount: number; errorMessage: string };
+
+/**
+ * What a failed send leads to: another attempt after a backoff while retries remain and the error is
+ * worth retrying; otherwise the command fails, keeping the error. retry_count counts retries made.
+ */
+export function afterSendFailure(
+  command: { retryCount: number; maxRetries: number },
+  failure: SendFailure,
+  now: Date,
+  policy: BackoffPolicy = defaultBackoff,
+): FailureOutcome {
+  if (!failure.retryable) return { kind: 'fail', retryCount: command.retryCount, errorMessage: failure.message };
+  if (command.retryCount >= command.maxRetries) {
+    const tries = command.retryCount + 1;
+    return { kind: 'fail', retryCount: command.retryCount, errorMessage: `${failure.message} (gave up after ${tries} attempt${tries === 1 ? '' : 's'})` };
+  }
+  const retryCount = command.retryCount + 1;
+  return { kind: 'retry', retryCount, nextAttemptAt: new Date(now.getTime() + backoffDelayMs(retryCount, policy)), errorMessage: failure.message };
+}
+
+// ---- What to send ----
+
+/** The device's registry config cannot produce this command (no relay, no display code, bad values). */
+export class CommandConfigError extends Error {
+  override name = 'CommandConfigError';
+}
+
+/** A LoRaWAN downlink as stored on the command (payload_hex, f_port, confirmed) and shown in its history. */
+export interface Downlink {
+  payloadHex: string;
+  fPort: number;
+  confirmed: boolean;
+}
+
+const relayDeviceConfigSchema = z
+  .object({
+    relay: z.unknown().optional(),
+    /** UC100 pass-through port (seed relay-control-plan.md: 5; the UC100 decoder's default too). */
+    passThroughFPort: z.number().int().min(1).max(223).default(5),
+    confirmed: z.boolean().default(false),
+  })
+  .loose();
+
+/** The relay downlink for a device: Modbus frame from config.relay, sent on the pass-through fPort. */
+export function relayDownlink(deviceConfig: unknown, action: RelayAction): Downlink {
+  const parsed = relayDeviceConfigSchema.safeParse(deviceConfig ?? {});
+  if (!parsed.success) {
+    throw new CommandConfigError(`relay device config is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  let frame: Uint8Array;
+  try {
+    frame = buildRelayFrame(parseRelayConfig(parsed.data.relay), action);
+  } catch (error) {
+    throw new CommandConfigError(error instanceof Error ? error.message : String(error), { cause: error });
+  }
+  return { payloadHex: bytesToHex(frame), fPort: parsed.data.passThroughFPort, confirmed: parsed.data.confirmed };
+}
+
+/** The display downlink for a space state: code, fPort and confirmed flag from the display's registry config. */
+export function displayDownlink(deviceConfig: unknown, state: string): Downlink {
+  try {
+    const actuation = resolveDisplayActuation(deviceConfig, state);
+    return { payloadHex: actuation.payloadHex, fPort: actuation.fPort, confirmed: actuation.confirmed };
+  } catch (error) {
+    throw new CommandConfigError(error instanceof Error ? error.message : String(error), { cause: error });
+  }
+}
+
+/** The ESP32 balance command body (seed esp32-mqtt-architecture.md): {balance, timestamp in ms}. */
+export function balanceMessage(balance: number, at: Date): { balance: number; timestamp: number } {
+  return balanceCommandSchema.parse({ balance, timestamp: at.getTime() });
+}
+
+/** A stored command as the dispatcher reads it. */
+export interface StoredCommand {
+  commandType: CommandType;
+  deviceEui: string | null;
+  /** The ESP32's meter number (its MQTT identity), for balance updates. */
+  meterNo: string | null;
+  payloadHex: string | null;
+  fPort: number | null;
+  confirmed: boolean;
+  commandData: unknown;
+  expiresAt: Date | null;
+}
+
+export type SendPlan =
+  | { kind: 'lorawan'; devEui: string; data: Uint8Array; fPort: number; confirmed: boolean; expiresAt: Date | undefined }
+  | { kind: 'mqtt'; topic: string; payload: string; qos: 1 };
+
+/**
+ * How to deliver a stored command. LoRaWAN commands go out exactly as stored (the bytes shown in the
+ * history are the bytes sent); a balance update becomes the ESP32 JSON on its command topic.
+ */
+export function planSend(command: StoredCommand): SendPlan {
+  if (command.commandType === 'balance_update') {
+    if (!command.meterNo) throw new CommandConfigError('balance update for a device without a meter number (not an ESP32 meter)');
+    const body = balanceCommandSchema.safeParse(command.commandData);
+    if (!body.success) throw new CommandConfigError('balance update has no {balance, timestamp} data');
+    return { kind: 'mqtt', topic: esp32BalanceCommandTopic(command.meterNo), payload: JSON.stringify({ balance: body.data.balance, timestamp: body.data.timestamp }), qos: 1 };
+  }
+  if (!command.deviceEui) throw new CommandConfigError(`${command.commandType} command for a device without a DevEUI`);
+  if (!command.payloadHex) throw new CommandConfigError(`${command.commandType} command has no payload`);
+  if (command.fPort === null || command.fPort < 1 || command.fPort > 223) throw new CommandConfigError(`${command.commandType} command has no valid fPort`);
+  return {
+    kind: 'lorawan',
+    devEui: command.deviceEui,
+    data: hexToBytes(command.payloadHex),
+    fPort: command.fPort,
+    confirmed: command.confirmed,
+    expiresAt: command.expiresAt ?? undefined,
+  };
+}
+
+// ---- Confirmation ----
+
+/**
+ * What confirms a command: a relay switch only when the meter echoes the write (the relay really moved);
+ * a balance update when the ESP32 reports its balance; other downlinks by the device's ack when sent
+ * confirmed, else by ChirpStack's txack (for an unconfirmed Class A downlink, the most anyone learns).
+ */
+export type ConfirmationMode = 'modbus_echo' | 'balance_report' | 'ack' | 'txack';
+
+export function confirmationModeOf(command: { commandType: CommandType; confirmed: boolean }): ConfirmationMode {
+  if (command.commandType === 'relay_on' || command.commandType === 'relay_off') return 'modbus_echo';
+  if (command.commandType === 'balance_update') return 'balance_report';
+  return command.confirmed ? 'ack' : 'txack';
+}
+
+export type DeliveryEvent =
+  | { kind: 'txack'; at: Date }
+  | { kind: 'ack'; acknowledged: boolean; at: Date }
+  | { kind: 'modbus_echo'; frameHex: string; crcValid: boolean; functionCode: number; exceptionCode?: number; at: Date }
+  | { kind: 'balance_report'; balance: number; at: Date };
+
+export interface TrackedCommand {
+  commandType: CommandType;
+  status: CommandStatus;
+  deliveryState: DeliveryState | null;
+  confirmed: boolean;
+  payloadHex: string | null;
+  transmittedAt: Date | null;
+}
+
+export interface CommandChange {
+  status: CommandStatus;
+  deliveryState: DeliveryState | null;
+  transmittedAt: Date | null;
+  confirmedAt: Date | null;
+  failedAt: Date | null;
+  errorMessage: string | null;
+  confirmation: Record<string, unknown> | null;
+  /** For a relay command confirmed by the meter's echo: the relay state now known. */
+  relayState: 'on' | 'off' | null;
+}
+
+const modbusExceptions: Readonly<Record<number, string>> = {
+  1: 'illegal function',
+  2: 'illegal data address',
+  3: 'illegal data value',
+  4: 'server device failure',
+  6: 'server device busy',
+};
+
+/**
+ * The effect of a delivery event on a sent command, or null when it changes nothing (a duplicate, an
+ * event for another kind of command, an echo of a different frame). Only sent commands move: an event
+ * for a command already confirmed, failed or expired is history, not news.
+ */
+export function applyDeliveryEvent(command: TrackedCommand, event: DeliveryEvent): CommandChange | null {
+  if (command.status !== 'sent') return null;
+  const mode = confirmationModeOf(command);
+  const base: CommandChange = {
+    status: command.status,
+    deliveryState: command.deliveryState,
+    transmittedAt: command.transmittedAt,
+    confirmedAt: null,
+    failedAt: null,
+    errorMessage: null,
+    confirmation: null,
+    relayState: null,
+  };
+  const confirm = (change: CommandChange, confirmation: Record<string, unknown>): CommandChange => ({
+    ...change,
+    status: 'confirmed',
+    confirmedAt: event.at,
+    confirmation: { via: event.kind, at: event.at.toISOString(), ...confirmation },
+  });
+  switch (event.kind) {
+    case 'txack': {
+      if (command.transmittedAt !== null) return null;
+      const change: CommandChange = { ...base, transmittedAt: event.at, deliveryState: command.deliveryState === 'awaiting_device' || command.deliveryState === null ? 'transmitted' : command.deliveryState };
+      return mode === 'txack' ? confirm(change, {}) : change;
+    }
+    case 'ack': {
+      if (!command.confirmed || command.deliveryState === 'acknowledged') return null;
+      const transmittedAt = command.transmittedAt ?? event.at;
+      if (!event.acknowledged) {
+        return { ...base, transmittedAt, status: 'failed', deliveryState: 'nacked', failedAt: event.at, errorMessage: 'the device did not acknowledge the confirmed downlink (NACK)', confirmation: { via: 'ack', acknowledged: false, at: event.at.toISOString() } };
+      }
+      const change: CommandChange = { ...base, transmittedAt, deliveryState: 'acknowledged' };
+      return mode === 'ack' ? confirm(change, { acknowledged: true }) : change;
+    }
+    case 'modbus_echo': {
+      if (mode !== 'modbus_echo' || !command.payloadHex) return null;
+      const request = hexToBytes(command.payloadHex);
+      const parsedRequest = parseWriteRequest(request);
+      if (!parsedRequest) return null;
+      const transmittedAt = command.transmittedAt ?? event.at;
+      const deliveryState = command.deliveryState === 'acknowledged' ? 'acknowledged' : 'transmitted';
+      // An exception response to this function code means the meter received the write and refused it.
+      if (event.exceptionCode !== undefined && event.functionCode === (parsedRequest.functionCode | 0x80) && event.crcValid) {
+        const name = modbusExceptions[event.exceptionCode] ?? 'unknown exception';
+        return { ...base, transmittedAt, deliveryState, status: 'failed', failedAt: event.at, errorMessage: `the meter refused the write: Modbus exception ${event.exceptionCode} (${name})`, confirmation: { via: 'modbus_echo', frameHex: event.frameHex, at: event.at.toISOString() } };
+      }
+      if (!event.crcValid || !confirmsWrite(request, hexToBytes(event.frameHex))) return null;
+      return { ...confirm({ ...base, transmittedAt, deliveryState }, { frameHex: event.frameHex }), relayState: command.commandType === 'relay_on' ? 'on' : 'off' };
+    }
+    case 'balance_report':
+      if (mode !== 'balance_report') return null;
+      return confirm(base, { balance: event.balance });
+  }
+}
+
+// ---- Presentation ----
+
+export interface DescribedCommand {
+  status: CommandStatus;
+  deliveryState: DeliveryState | null;
+  commandType: CommandType;
+  confirmed: boolean;
+  scheduledAt: Date | null;
+  nextAttemptAt: Date | null;
+  errorMessage: string | null;
+}
+
+/** One honest sentence on where a command is; Class A "awaiting device" is a state, not a failure. */
+export function describeCommand(c: DescribedCommand, now: Date): string {
+  const mode = confirmationModeOf(c);
+  const awaiting: Record<ConfirmationMode, string> = {
+    modbus_echo: "the meter's Modbus response",
+    balance_report: "the meter's balance report",
+    ack: "the device's acknowledgement",
+    txack: 'the network to transmit it',
+  };
+  switch (c.status) {
+    case 'pending':
+      if (c.scheduledAt && c.scheduledAt > now) return `scheduled for ${c.scheduledAt.toISOString()}`;
+      if (c.nextAttemptAt && c.nextAttemptAt > now) return `retry ${c.nextAttemptAt.toISOString()} after: ${c.errorMessage ?? 'an error'}`;
+      return 'stored; waiting to be queued';
+    case 'queued':
+      if (c.nextAttemptAt && c.nextAttemptAt > now) return `will retry at ${c.nextAttemptAt.toISOString()} after: ${c.errorMessage ?? 'an error'}`;
+      return 'queued for dispatch';
+    case 'sent':
+      switch (c.deliveryState) {
+        case 'awaiting_device':
+          return "queued at the network server: a Class A device receives it in the receive window after its next uplink";
+        case 'published':
+          return `published to the meter's command topic; waiting for ${awaiting[mode]}`;
+        case 'acknowledged':
+          return `acknowledged by the device; waiting for ${awaiting[mode]}`;
+        default:
+          return `transmitted to the device; waiting for ${awaiting[mode]}`;
+      }
+    case 'confirmed':
+      return 'confirmed';
+    case 'failed':
+      return `failed: ${c.errorMessage ?? 'unknown error'}`;
+    case 'cancelled':
+      return 'cancelled before it was sent';
+    case 'expired':
+      return 'expired before it was confirmed';
+  }
+}
