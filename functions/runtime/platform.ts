@@ -77,11 +77,11 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
       now: () => new Date(),
       commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
     };
-    // PGlite is one connection; a server takes two batches at once.
+    // PGlite is one connection; a server overlaps a few batches (one decodes while another writes).
     const ingest = new MicroBatcher<InboundMessage>({
       maxSize: config.INGEST_BATCH_SIZE,
       maxWaitMs: config.INGEST_BATCH_WINDOW_MS,
-      concurrency: db.driver === 'pglite' ? 1 : 2,
+      concurrency: config.INGEST_CONCURRENCY ?? (db.driver === 'pglite' ? 1 : 3),
       handle: async (items) => {
         const result = await ingestBatch(ingestDeps, items);
         const retry = new Set(result.retry);

@@ -28,6 +28,8 @@ export const localConfigSchema = z.object({
   LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
   INGEST_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
   INGEST_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(10_000).default(20),
+  /** Batches written at once (default: 1 on PGlite, which is one connection; 3 on PostgreSQL). */
+  INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(16).optional(),
   COMMAND_EXPIRY_HOURS: z.coerce.number().positive().max(24 * 30).default(48),
   SCHEDULER_ENABLED: bool.default(true),
 });

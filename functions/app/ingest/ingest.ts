@@ -65,9 +65,11 @@ type Parsed =
   | { kind: 'esp32'; msg: InboundMessage; value: Esp32Message }
   | { kind: 'quarantine'; msg: InboundMessage; reasonCode: string; reason: string; devEui?: string; meterNo?: string; dedupKey?: string };
 
+const asBuffer = (payload: Uint8Array) => (Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+
 function parseJson(payload: Uint8Array): { ok: true; value: unknown } | { ok: false } {
   try {
-    return { ok: true, value: JSON.parse(Buffer.from(payload).toString('utf8')) as unknown };
+    return { ok: true, value: JSON.parse(asBuffer(payload).toString('utf8')) as unknown };
   } catch {
     return { ok: false };
   }
@@ -379,7 +381,7 @@ function handleEsp32(w: BatchWriter, msg: InboundMessage, value: Esp32Message, d
         power_factor: null,
         f_cnt: null,
         extra: { unitsConsumed: value.body.unitsConsumed, remainingBalance: value.body.remainingBalance ?? null, totalConsumed: value.body.totalConsumed ?? null },
-        raw_payload: Buffer.from(msg.payload).toString('utf8'),
+        raw_payload: asBuffer(msg.payload).toString('utf8'),
       });
       w.outcomes.set(msg.id, 'reading');
       return;

@@ -187,6 +187,19 @@ function decodeEm300di(pulsesPerUnit: number | undefined) {
   return channels;
 }
 
+// The channel table depends only on pulsesPerUnit: build it once per value, not once per uplink (ingest
+// decodes thousands of uplinks a second).
+const channelTables = new Map<number | undefined, Map<number, ChannelHandler>>();
+function channelsFor(pulsesPerUnit: number | undefined): Map<number, ChannelHandler> {
+  let table = channelTables.get(pulsesPerUnit);
+  if (!table) {
+    if (channelTables.size >= 64) channelTables.clear();
+    table = decodeEm300di(pulsesPerUnit);
+    channelTables.set(pulsesPerUnit, table);
+  }
+  return table;
+}
+
 export const em300di: Decoder = (input) =>
   guarded(() => {
     const config = configSchema.safeParse(input.config ?? {});
@@ -205,7 +218,7 @@ export const em300di: Decoder = (input) =>
     if (input.bytes.length === 0) return decodeFailed('empty_payload', 'EM300-DI uplink has no bytes');
     if (input.fPort !== fPort) return decodeFailed('unsupported_fport', `EM300-DI sends on fPort ${fPort}, got ${input.fPort}`);
 
-    const walked = walkMilesightFrame(input.bytes, { channels: decodeEm300di(pulsesPerUnit) });
+    const walked = walkMilesightFrame(input.bytes, { channels: channelsFor(pulsesPerUnit) });
     if (!walked.ok) return walked.result;
     walked.frame.warnings.unshift(...warnings);
     return finishFrame(walked.frame);
