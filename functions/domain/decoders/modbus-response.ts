@@ -2,25 +2,14 @@
 // its RS485 bus: slave id, function code, PDU, CRC-16/MODBUS (low byte first). Parsing only; building
 // request frames is functions/domain/modbus.ts's job.
 
+import { crc16Modbus, verifyCrc } from '../modbus.ts';
 import { byteAt, toHex, u16be, f32be, float32Value } from './reader.ts';
 import type { DecodeErrorCode, ModbusResponseFrame } from './types.ts';
 
-/** CRC-16/MODBUS (poly 0xA001 reflected, init 0xFFFF) over bytes [0, end). */
-export function crc16Modbus(bytes: Uint8Array, end = bytes.length): number {
-  let crc = 0xffff;
-  for (let i = 0; i < end; i++) {
-    crc ^= byteAt(bytes, i);
-    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0xa001 : crc >>> 1;
-  }
-  return crc;
-}
-
+// One CRC for requests and responses: functions/domain/modbus.ts.
+export { crc16Modbus };
 /** True when the last two bytes are the CRC of the rest, low byte first as on the wire. */
-export function hasValidCrc(frame: Uint8Array): boolean {
-  if (frame.length < 3) return false;
-  const crc = crc16Modbus(frame, frame.length - 2);
-  return byteAt(frame, frame.length - 2) === (crc & 0xff) && byteAt(frame, frame.length - 1) === crc >>> 8;
-}
+export const hasValidCrc = verifyCrc;
 
 export const modbusExceptionNames: Readonly<Record<number, string>> = {
   0x01: 'illegal_function',
