@@ -70,7 +70,7 @@ export function toApiEvent(req: http.IncomingMessage, body: Buffer, claims: JWTP
     ...(body.length ? { body: body.toString('utf8') } : {}),
     isBase64Encoded: false,
   };
-  return event as APIGatewayProxyEventV2;
+  return event;
 }
 
 function send(res: http.ServerResponse, result: APIGatewayProxyResultV2): void {

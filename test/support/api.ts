@@ -39,7 +39,7 @@ export function apiEvent(input: EventInput): APIGatewayProxyEventV2 {
     },
     ...(body === undefined ? {} : { body }),
     isBase64Encoded: false,
-  } as APIGatewayProxyEventV2;
+  };
 }
 
 export interface Parsed {

@@ -49,8 +49,8 @@ export interface PostgresOptions {
 export async function openPostgres(connectionString: string, options: PostgresOptions = {}): Promise<DbHandle> {
   const pg = await import('pg');
   const { types } = pg.default;
-  const parse = (oid: number, format?: string) =>
-    oid === INT8 || oid === NUMERIC ? toNumber : types.getTypeParser(oid, format as 'text');
+  const parse = (oid: number, format?: string): ((value: string) => unknown) =>
+    oid === INT8 || oid === NUMERIC ? toNumber : (types.getTypeParser(oid, format as 'text') as (value: string) => unknown);
   const pool = new pg.default.Pool({
     connectionString,
     max: options.maxConnections ?? 10,

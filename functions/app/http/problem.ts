@@ -24,9 +24,10 @@ export function toProblem(error: unknown, instance?: string): Problem {
   }
   // Errors from middy's own utilities (e.g. http-router's 404) carry statusCode and expose.
   if (typeof error === 'object' && error !== null && 'statusCode' in error && (error as { expose?: unknown }).expose === true) {
-    const status = Number((error as { statusCode: unknown }).statusCode);
+    const status = Number(error.statusCode);
+    const message = (error as { message?: unknown }).message;
     if (status >= 400 && status < 500) {
-      return { type: 'about:blank', title: status === 404 ? 'Not found' : 'Bad request', status, detail: String((error as { message?: unknown }).message ?? ''), ...(instance ? { instance } : {}) };
+      return { type: 'about:blank', title: status === 404 ? 'Not found' : 'Bad request', status, detail: typeof message === 'string' ? message : '', ...(instance ? { instance } : {}) };
     }
   }
   return { type: 'about:blank', title: 'Internal Server Error', status: 500, detail: 'an unexpected error occurred; it has been logged', ...(instance ? { instance } : {}) };
