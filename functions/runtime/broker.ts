@@ -12,13 +12,14 @@ export interface EmbeddedBroker {
 
 export async function startEmbeddedBroker(port: number, host = '127.0.0.1'): Promise<EmbeddedBroker> {
   const broker = await Aedes.createBroker({
+    // MQTT 3.1.1 has no negative PUBACK: a refused publish disconnects the client and is not forwarded.
     authorizePublish: (client, packet, callback) => {
       if (client && !mayPublish(client.id, packet.topic)) callback(new Error(`client ${client.id} may not publish to ${packet.topic}`));
       else callback(null);
     },
     authorizeSubscribe: (client, subscription, callback) => {
-      if (!maySubscribe(client.id, subscription.topic)) callback(new Error(`client ${client.id} may not subscribe to ${subscription.topic}`));
-      else callback(null, subscription);
+      // A refused subscription gets a failure return code (0x80) in SUBACK; the client stays connected.
+      callback(null, maySubscribe(client.id, subscription.topic) ? subscription : null);
     },
   });
   const server = net.createServer(broker.handle);
