@@ -16,13 +16,18 @@ describe('embedded broker authorization', () => {
     const platform = await mqtt.connectAsync(broker.url, { clientId: 'quantify-platform-test' });
     const meter = await mqtt.connectAsync(broker.url, { clientId: 'smartmeter-METER001', reconnectPeriod: 0 });
     const granted = await meter.subscribeAsync('smartmeter/METER001/command/balance', { qos: 1 });
-    const refused = await meter.subscribeAsync('smartmeter/METER002/command/balance', { qos: 1 });
+    // MQTT.js rejects a subscription the broker answers with return code 0x80 (failure).
+    const refused = await meter.subscribeAsync('smartmeter/METER002/command/balance', { qos: 1 }).then(
+      () => 'granted',
+      (error: Error) => error.message,
+    );
     const received = new Promise<string>((resolve) => meter.on('message', (topic) => resolve(topic)));
 
     await platform.publishAsync('smartmeter/METER001/command/balance', JSON.stringify({ balance: 5, timestamp: 1 }), { qos: 1 });
 
     expect(granted[0]?.qos).toBe(1);
-    expect(refused[0]?.qos).toBe(128);
+    expect(refused).toMatch(/Subscribe error/);
+    expect(meter.connected).toBe(true);
     expect(await received).toBe('smartmeter/METER001/command/balance');
     await meter.endAsync();
     await platform.endAsync();
