@@ -14,29 +14,35 @@ export interface TopicRoute {
   handler: InboundHandlerName;
 }
 
+/**
+ * The rule passes the message on untouched (base64, so binary and malformed payloads survive for the
+ * quarantine) with its topic and arrival time: the SQS body functions/app/ingest/inbound.ts parses.
+ */
+const iotSqlFor = (filter: string) => `SELECT encode(*, 'base64') AS payloadBase64, topic() AS topic, timestamp() AS receivedAt FROM '${filter}'`;
+
 export const topicRoutes: readonly TopicRoute[] = [
   {
     name: 'chirpstack_events',
     topicFilter: 'application/+/device/+/event/+',
-    iotSql: "SELECT * AS payload, topic() AS topic, timestamp() AS receivedAt FROM 'application/+/device/+/event/+'",
+    iotSql: iotSqlFor('application/+/device/+/event/+'),
     handler: 'chirpstack',
   },
   {
     name: 'esp32_consumption',
     topicFilter: 'smartmeter/+/consumption',
-    iotSql: "SELECT * AS payload, topic() AS topic, timestamp() AS receivedAt FROM 'smartmeter/+/consumption'",
+    iotSql: iotSqlFor('smartmeter/+/consumption'),
     handler: 'esp32',
   },
   {
     name: 'esp32_status',
     topicFilter: 'smartmeter/+/status',
-    iotSql: "SELECT * AS payload, topic() AS topic, timestamp() AS receivedAt FROM 'smartmeter/+/status'",
+    iotSql: iotSqlFor('smartmeter/+/status'),
     handler: 'esp32',
   },
   {
     name: 'esp32_balance',
     topicFilter: 'smartmeter/+/balance',
-    iotSql: "SELECT * AS payload, topic() AS topic, timestamp() AS receivedAt FROM 'smartmeter/+/balance'",
+    iotSql: iotSqlFor('smartmeter/+/balance'),
     handler: 'esp32',
   },
 ];

@@ -40,3 +40,15 @@ describe('device access (the local twin of the IoT policy)', () => {
     expect(mayPublish('quantify-platform-1', 'smartmeter/METER001/command/balance')).toBe(true);
   });
 });
+
+describe('IoT rule SQL', () => {
+  it('passes each message on base64-encoded with its topic, in the envelope the ingest queue parses', async () => {
+    const { topicRoutes } = await import('#shared/routes');
+    const { queueBodySchema } = await import('#app/ingest/inbound');
+    for (const route of topicRoutes) {
+      expect(route.iotSql).toBe(`SELECT encode(*, 'base64') AS payloadBase64, topic() AS topic, timestamp() AS receivedAt FROM '${route.topicFilter}'`);
+    }
+    // What such a rule sends to SQS for a ChirpStack uplink.
+    expect(queueBodySchema.safeParse({ payloadBase64: Buffer.from('{"a":1}').toString('base64'), topic: 'application/a/device/0101010101010101/event/up', receivedAt: 1700000000000 }).success).toBe(true);
+  });
+});
