@@ -17,6 +17,7 @@ export interface TopicRoute {
 /**
  * The rule passes the message on untouched (base64, so binary and malformed payloads survive for the
  * quarantine) with its topic and arrival time: the SQS body functions/app/ingest/inbound.ts parses.
+ * `encode(*, 'base64')` is AWS's documented form (IoT Core developer guide, "Working with binary payloads").
  */
 const iotSqlFor = (filter: string) => `SELECT encode(*, 'base64') AS payloadBase64, topic() AS topic, timestamp() AS receivedAt FROM '${filter}'`;
 
