@@ -213,7 +213,7 @@ export interface CommandChange {
   confirmedAt: Date | null;
   failedAt: Date | null;
   errorMessage: string | null;
-  confirmation: Record<string, unknown> | null;
+  outcome: Record<string, unknown> | null;
   /** For a relay command confirmed by the meter's echo: the relay state now known. */
   relayState: 'on' | 'off' | null;
 }
@@ -241,14 +241,14 @@ export function applyDeliveryEvent(command: TrackedCommand, event: DeliveryEvent
     confirmedAt: null,
     failedAt: null,
     errorMessage: null,
-    confirmation: null,
+    outcome: null,
     relayState: null,
   };
-  const confirm = (change: CommandChange, confirmation: Record<string, unknown>): CommandChange => ({
+  const confirm = (change: CommandChange, outcome: Record<string, unknown>): CommandChange => ({
     ...change,
     status: 'confirmed',
     confirmedAt: event.at,
-    confirmation: { via: event.kind, at: event.at.toISOString(), ...confirmation },
+    outcome: { via: event.kind, at: event.at.toISOString(), ...outcome },
   });
   switch (event.kind) {
     case 'txack': {
@@ -260,7 +260,7 @@ export function applyDeliveryEvent(command: TrackedCommand, event: DeliveryEvent
       if (!command.confirmed || command.deliveryState === 'acknowledged') return null;
       const transmittedAt = command.transmittedAt ?? event.at;
       if (!event.acknowledged) {
-        return { ...base, transmittedAt, status: 'failed', deliveryState: 'nacked', failedAt: event.at, errorMessage: 'the device did not acknowledge the confirmed downlink (NACK)', confirmation: { via: 'ack', acknowledged: false, at: event.at.toISOString() } };
+        return { ...base, transmittedAt, status: 'failed', deliveryState: 'nacked', failedAt: event.at, errorMessage: 'the device did not acknowledge the confirmed downlink (NACK)', outcome: { via: 'ack', acknowledged: false, at: event.at.toISOString() } };
       }
       const change: CommandChange = { ...base, transmittedAt, deliveryState: 'acknowledged' };
       return mode === 'ack' ? confirm(change, { acknowledged: true }) : change;
@@ -275,7 +275,7 @@ export function applyDeliveryEvent(command: TrackedCommand, event: DeliveryEvent
       // An exception response to this function code means the meter received the write and refused it.
       if (event.exceptionCode !== undefined && event.functionCode === (parsedRequest.functionCode | 0x80) && event.crcValid) {
         const name = modbusExceptions[event.exceptionCode] ?? 'unknown exception';
-        return { ...base, transmittedAt, deliveryState, status: 'failed', failedAt: event.at, errorMessage: `the meter refused the write: Modbus exception ${event.exceptionCode} (${name})`, confirmation: { via: 'modbus_echo', frameHex: event.frameHex, at: event.at.toISOString() } };
+        return { ...base, transmittedAt, deliveryState, status: 'failed', failedAt: event.at, errorMessage: `the meter refused the write: Modbus exception ${event.exceptionCode} (${name})`, outcome: { via: 'modbus_echo', frameHex: event.frameHex, at: event.at.toISOString() } };
       }
       if (!event.crcValid || !confirmsWrite(request, hexToBytes(event.frameHex))) return null;
       return { ...confirm({ ...base, transmittedAt, deliveryState }, { frameHex: event.frameHex }), relayState: command.commandType === 'relay_on' ? 'on' : 'off' };

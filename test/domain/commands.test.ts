@@ -173,7 +173,7 @@ describe('confirmations', () => {
     const confirmed = applyDeliveryEvent({ ...sentRelay, deliveryState: 'transmitted', transmittedAt: at }, echo('010500000000cdca'));
 
     expect(transmitted).toMatchObject({ status: 'sent', deliveryState: 'transmitted', transmittedAt: at, relayState: null });
-    expect(confirmed).toMatchObject({ status: 'confirmed', confirmedAt: at, relayState: 'off', confirmation: { via: 'modbus_echo', frameHex: '010500000000cdca' } });
+    expect(confirmed).toMatchObject({ status: 'confirmed', confirmedAt: at, relayState: 'off', outcome: { via: 'modbus_echo', frameHex: '010500000000cdca' } });
   });
 
   it('ignores an echo of another frame and a duplicate txack', () => {
@@ -199,7 +199,7 @@ describe('confirmations', () => {
   it('confirms a balance update on the balance report', () => {
     const balance: TrackedCommand = { commandType: 'balance_update', status: 'sent', deliveryState: 'published', confirmed: false, payloadHex: null, transmittedAt: null };
 
-    expect(applyDeliveryEvent(balance, { kind: 'balance_report', balance: 10.5, at })).toMatchObject({ status: 'confirmed', confirmation: { via: 'balance_report', balance: 10.5 } });
+    expect(applyDeliveryEvent(balance, { kind: 'balance_report', balance: 10.5, at })).toMatchObject({ status: 'confirmed', outcome: { via: 'balance_report', balance: 10.5 } });
   });
 
   it('changes nothing for commands that are not sent', () => {

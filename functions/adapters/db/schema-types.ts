@@ -186,6 +186,12 @@ export interface DeviceCommandsTable {
   cancelled_at: Timestamp | null;
   expired_at: Timestamp | null;
   updated_at: UpdatedAt;
+  // 0003_command_dispatch.sql
+  claim_token: string | null;
+  claimed_until: Timestamp | null;
+  dispatch_attempts: Generated<number>;
+  last_enqueued_at: Timestamp | null;
+  outcome: Json | null;
 }
 
 export type SpaceState = 'FREE' | 'OCCUPIED' | 'RESERVED' | 'MAINTENANCE';

@@ -1,0 +1,207 @@
+// The dispatcher: claims commands, sends them (ChirpStack device queue for LoRaWAN, MQTT for ESP32),
+// and records what happened. The same function runs behind SQS in the cloud and behind the in-process
+// queue locally.
+//
+// Never twice: a command is claimed with a conditional UPDATE (claim token + lease) before it is sent,
+// and the ChirpStack queue item id is stored before the dispatcher reports success, so a redelivered
+// message or a second dispatcher finds the command claimed or already sent. ChirpStack's enqueue takes
+// no idempotency key, so an attempt whose outcome is unknown (a timeout, a crash before the id was
+// stored) is followed by a look at the device's queue: an identical item no command holds yet is adopted
+// instead of enqueueing a second one.
+import { randomUUID } from 'node:crypto';
+import type { Db } from '#adapters/db/connect';
+import { afterSendFailure, CommandConfigError, defaultBackoff, planSend, type BackoffPolicy, type SendPlan } from '#domain/commands';
+import type { Logger } from '#shared/logger';
+import type { DevicePublisher, DeviceQueueApi } from './ports.ts';
+import { claimCommands, heldQueueItemIds, recordOutcomes, unclaimedState, type ClaimedCommand, type DispatchOutcome } from './store.ts';
+
+export interface DispatchDeps {
+  db: Db;
+  logger: Logger;
+  now: () => Date;
+  /** ChirpStack's device queue; without it LoRaWAN commands fail visibly ("not configured"). */
+  network?: DeviceQueueApi;
+  /** MQTT publisher for ESP32 commands; without it balance updates fail visibly. */
+  publisher?: DevicePublisher;
+  backoff?: BackoffPolicy;
+  /** How long a claim holds; longer than any one send can take (the ChirpStack client times out at 5 s). */
+  leaseMs?: number;
+  /** Devices sent to at once; one device's commands always go one after another, oldest first. */
+  concurrency?: number;
+}
+
+export interface DispatchResult {
+  sent: string[];
+  /** Failed with a retryable error; due again at `at`. */
+  retrying: { id: string; at: Date }[];
+  failed: string[];
+  /** Still open but not dispatched now (scheduled, backing off, behind an older command of its device, or being sent by another dispatcher): due at `at`. */
+  later: { id: string; at: Date }[];
+  /** Nothing to do: already sent or finished, cancelled, expired, unknown or not a command id. */
+  done: string[];
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DEFAULT_LEASE_MS = 120_000;
+const MAX_IDS_PER_CLAIM = 500;
+/** A command that was not claimable for no visible reason (a concurrent claim) is looked at again this soon. */
+const RECHECK_MS = 1_000;
+
+type SendResult = { ok: true; queueItemId: string | null; deliveryState: 'awaiting_device' | 'published' } | { ok: false; retryable: boolean; message: string };
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** ChirpStack client errors say whether a retry can help; anything else (a dropped socket) is worth one. */
+function isRetryable(error: unknown): boolean {
+  if (typeof error === 'object' && error !== null && 'retryable' in error && typeof error.retryable === 'boolean') return error.retryable;
+  return true;
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+async function sendLorawan(deps: DispatchDeps, command: ClaimedCommand, plan: Extract<SendPlan, { kind: 'lorawan' }>): Promise<SendResult> {
+  const network = deps.network;
+  if (!network) return { ok: false, retryable: false, message: 'ChirpStack is not configured (CHIRPSTACK_API_URL)' };
+  try {
+    if (command.dispatch_attempts > 1) {
+      // An earlier attempt may have reached ChirpStack without us learning its queue item id.
+      const queue = await network.listQueue(plan.devEui);
+      const matching = queue.items.filter((item) => item.fPort === plan.fPort && sameBytes(item.data, plan.data)).map((item) => item.id);
+      const held = await heldQueueItemIds(deps.db, matching);
+      const adopt = matching.find((id) => !held.has(id));
+      if (adopt) {
+        deps.logger.info('command: adopting the queue item an earlier attempt left at ChirpStack', { commandId: command.id, queueItemId: adopt });
+        return { ok: true, queueItemId: adopt, deliveryState: 'awaiting_device' };
+      }
+    }
+    const queueItemId = await network.enqueue(plan.devEui, { data: plan.data, fPort: plan.fPort, confirmed: plan.confirmed, ...(plan.expiresAt ? { expiresAt: plan.expiresAt } : {}) });
+    return { ok: true, queueItemId, deliveryState: 'awaiting_device' };
+  } catch (error) {
+    return { ok: false, retryable: isRetryable(error), message: errorMessage(error) };
+  }
+}
+
+async function sendOne(deps: DispatchDeps, command: ClaimedCommand): Promise<SendResult> {
+  let plan: SendPlan;
+  try {
+    plan = planSend({
+      commandType: command.command_type,
+      deviceEui: command.device_eui,
+      meterNo: command.device_meter_no,
+      payloadHex: command.payload_hex,
+      fPort: command.f_port,
+      confirmed: command.confirmed,
+      commandData: command.command_data,
+      expiresAt: command.expires_at,
+    });
+  } catch (error) {
+    if (error instanceof CommandConfigError) return { ok: false, retryable: false, message: error.message };
+    throw error;
+  }
+  if (plan.kind === 'lorawan') return sendLorawan(deps, command, plan);
+  if (!deps.publisher) return { ok: false, retryable: false, message: 'no MQTT publisher is configured' };
+  try {
+    await deps.publisher.publish(plan.topic, plan.payload, { qos: plan.qos });
+    return { ok: true, queueItemId: null, deliveryState: 'published' };
+  } catch (error) {
+    return { ok: false, retryable: true, message: `publish to ${plan.topic} failed: ${errorMessage(error)}` };
+  }
+}
+
+/** One device's claimed commands, oldest first; after a retryable failure the rest wait their turn. */
+async function sendDevice(deps: DispatchDeps, commands: ClaimedCommand[], out: DispatchOutcome[]): Promise<void> {
+  const policy = deps.backoff ?? defaultBackoff;
+  for (let i = 0; i < commands.length; i++) {
+    const command = commands[i]!;
+    const result = await sendOne(deps, command);
+    const at = deps.now();
+    if (result.ok) {
+      out.push({ id: command.id, outcome: 'sent', at: at.toISOString(), queue_item_id: result.queueItemId, delivery_state: result.deliveryState });
+      continue;
+    }
+    const next = afterSendFailure({ retryCount: command.retry_count, maxRetries: command.max_retries }, result, at, policy);
+    if (next.kind === 'fail') {
+      out.push({ id: command.id, outcome: 'failed', at: at.toISOString(), retry_count: next.retryCount, error: next.errorMessage });
+      continue;
+    }
+    out.push({ id: command.id, outcome: 'retry', at: at.toISOString(), retry_count: next.retryCount, next_attempt_at: next.nextAttemptAt.toISOString(), error: next.errorMessage });
+    for (const rest of commands.slice(i + 1)) out.push({ id: rest.id, outcome: 'released', at: at.toISOString() });
+    return;
+  }
+}
+
+async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+async function dispatchChunk(deps: DispatchDeps, ids: string[], result: DispatchResult): Promise<void> {
+  const token = randomUUID();
+  const now = deps.now();
+  const claimed = await claimCommands(deps.db, ids, token, now, new Date(now.getTime() + (deps.leaseMs ?? DEFAULT_LEASE_MS)));
+
+  const claimedIds = new Set(claimed.map((c) => c.id));
+  const unclaimed = ids.filter((id) => !claimedIds.has(id));
+  for (const state of await unclaimedState(deps.db, unclaimed)) {
+    const open = state.status === 'pending' || state.status === 'queued';
+    if (!open || (state.expires_at && state.expires_at <= now)) continue;
+    const times = [state.scheduled_at, state.next_attempt_at, state.claimed_until, state.blocked_until, new Date(now.getTime() + RECHECK_MS)];
+    result.later.push({ id: state.id, at: new Date(Math.max(...times.filter((t): t is Date => t !== null).map((t) => t.getTime()))) });
+  }
+  const later = new Set(result.later.map((l) => l.id));
+  result.done.push(...unclaimed.filter((id) => !later.has(id)));
+  if (!claimed.length) return;
+
+  const byDevice = new Map<string, ClaimedCommand[]>();
+  for (const c of claimed) byDevice.set(c.device_id, [...(byDevice.get(c.device_id) ?? []), c]);
+  const groups = [...byDevice.values()].map((g) => g.sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : 1)));
+  // Urgent devices first: the group's best priority, then age.
+  groups.sort((a, b) => Math.min(...a.map((c) => c.priority)) - Math.min(...b.map((c) => c.priority)) || a[0]!.created_at.getTime() - b[0]!.created_at.getTime());
+
+  const outcomes: DispatchOutcome[] = [];
+  await pool(groups, deps.concurrency ?? 16, (group) => sendDevice(deps, group, outcomes));
+
+  // The queue item ids are stored here, before anyone is told the commands were sent.
+  const recorded = new Set(await recordOutcomes(deps.db, token, outcomes));
+  for (const o of outcomes) {
+    if (!recorded.has(o.id)) {
+      deps.logger.warn('command outcome not recorded: the claim was lost (lease expired?)', { commandId: o.id, outcome: o.outcome });
+      result.later.push({ id: o.id, at: new Date(now.getTime() + RECHECK_MS) });
+      continue;
+    }
+    if (o.outcome === 'sent') result.sent.push(o.id);
+    else if (o.outcome === 'failed') result.failed.push(o.id);
+    else if (o.outcome === 'retry') result.retrying.push({ id: o.id, at: new Date(o.next_attempt_at) });
+    else result.later.push({ id: o.id, at: new Date(now.getTime() + RECHECK_MS) });
+  }
+  const failed = outcomes.filter((o) => o.outcome === 'failed' || o.outcome === 'retry');
+  if (failed.length) {
+    deps.logger.warn('commands not sent', {
+      count: failed.length,
+      items: failed.slice(0, 20).map((o) => ({ commandId: o.id, outcome: o.outcome, error: 'error' in o ? o.error.slice(0, 200) : undefined })),
+    });
+  }
+}
+
+/**
+ * Dispatch the given commands. Safe to call twice with the same ids, concurrently too: each command is
+ * sent by at most one call. Throws only when the database cannot be read or written (redeliver then).
+ */
+export async function dispatch(deps: DispatchDeps, commandIds: readonly string[]): Promise<DispatchResult> {
+  const result: DispatchResult = { sent: [], retrying: [], failed: [], later: [], done: [] };
+  const ids = [...new Set(commandIds.map((id) => id.toLowerCase()))];
+  result.done.push(...ids.filter((id) => !UUID.test(id)));
+  const valid = ids.filter((id) => UUID.test(id));
+  for (let i = 0; i < valid.length; i += MAX_IDS_PER_CLAIM) {
+    await dispatchChunk(deps, valid.slice(i, i + MAX_IDS_PER_CLAIM), result);
+  }
+  return result;
+}

@@ -1,0 +1,34 @@
+// What the command system needs from the outside: a queue to hand command ids to (SQS in the cloud, an
+// in-process batcher locally), a publisher for MQTT commands (IoT data plane / the local broker) and the
+// network server's device queue (ChirpStack, or its local simulator).
+import { z } from 'zod';
+import type { Db } from '#adapters/db/connect';
+import type { Logger } from '#shared/logger';
+
+export type { DeviceQueueApi, DeviceQueue, DeviceQueueItem, EnqueueItem } from '#adapters/chirpstack-client';
+
+/** Hands command ids to the dispatcher. Delivery is at least once: the dispatcher's claim makes it once. */
+export interface CommandQueue {
+  enqueue(commandIds: string[]): Promise<void>;
+}
+
+/** Publishes a device command over MQTT (QoS 1, not retained). */
+export interface DevicePublisher {
+  publish(topic: string, payload: string, options: { qos: 1 }): Promise<void>;
+}
+
+/** The body of one command-queue message (SQS): one command per message, so failures are per command. */
+export const commandMessageSchema = z.object({ commandId: z.uuid() });
+export type CommandMessage = z.infer<typeof commandMessageSchema>;
+
+/** What creating and enqueueing commands needs; AppDeps satisfies it. */
+export interface CommandDeps {
+  db: Db;
+  logger: Logger;
+  now: () => Date;
+  commandQueue: CommandQueue;
+  /** How long a command may wait for its device before it expires (COMMAND_EXPIRY_HOURS). */
+  commandExpiryHours?: number;
+}
+
+export const DEFAULT_COMMAND_EXPIRY_HOURS = 48;
