@@ -1,7 +1,11 @@
 // Lambda entry: the HTTP API behind API Gateway (payload 2.0, JWT authorizer).
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { cloudDb } from '#adapters/cloud';
+import { sqsCommandQueue } from '#adapters/command-queue';
 import { apiRoutes, createApiHandler } from '#app/api/index';
-import { ingestBatch } from '#app/ingest/ingest';
+import { enqueueOrLeaveToSweeper } from '#app/commands/enqueue';
+import { applyFeedback } from '#app/commands/feedback';
+import { ingestBatch, type IngestDeps } from '#app/ingest/ingest';
 import { lambdaConfig } from '#shared/config';
 import { logger } from '#shared/logger';
 
@@ -9,6 +13,18 @@ const config = lambdaConfig();
 const db = cloudDb(config);
 
 const now = () => new Date();
-const ingestDeps = { db, logger, now, commandExpiryHours: config.COMMAND_EXPIRY_HOURS };
+const commandQueue = sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL);
+// Reprocessing a quarantined message may confirm a command or queue a display actuation.
+const ingestDeps: IngestDeps = {
+  db,
+  logger,
+  now,
+  commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
+  onFeedback: async (feedback) => void (await applyFeedback({ db, logger, now }, feedback)),
+  onCommandsCreated: (ids) => enqueueOrLeaveToSweeper({ db, logger, now, commandQueue }, ids),
+};
 
-export const handler = createApiHandler({ db, logger, now, healthChecks: {}, ingest: (messages) => ingestBatch(ingestDeps, messages) }, apiRoutes());
+export const handler = createApiHandler(
+  { db, logger, now, healthChecks: {}, ingest: (messages) => ingestBatch(ingestDeps, messages), commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS },
+  apiRoutes(),
+);

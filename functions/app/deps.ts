@@ -2,6 +2,7 @@
 // each build one of these from their own adapters; handlers receive it and never reach for globals.
 import type { Db } from '#adapters/db/connect';
 import type { Logger } from '#shared/logger';
+import type { CommandQueue } from './commands/ports.ts';
 import type { InboundMessage } from './ingest/inbound.ts';
 import type { IngestResult } from './ingest/ingest.ts';
 
@@ -13,4 +14,8 @@ export interface AppDeps {
   healthChecks: Record<string, () => Promise<boolean>>;
   /** The ingestion handler, for reprocessing quarantined messages. */
   ingest: (messages: InboundMessage[]) => Promise<IngestResult>;
+  /** Hands stored device commands to the dispatcher (SQS in the cloud, the in-process queue locally). */
+  commandQueue: CommandQueue;
+  /** How long a command may wait for its device before it expires (COMMAND_EXPIRY_HOURS). @default 48 */
+  commandExpiryHours?: number;
 }

@@ -13,7 +13,7 @@ let call: (input: EventInput) => Promise<ReturnType<typeof parseResult>>;
 beforeAll(async () => {
   testDb = await openTestDb();
   logger.setLogLevel('SILENT');
-  const handler = createApiHandler({ db: testDb.db, logger, now: () => new Date(), healthChecks: { broker: async () => true }, ingest: async () => { throw new Error('not used'); } });
+  const handler = createApiHandler({ db: testDb.db, logger, now: () => new Date(), healthChecks: { broker: async () => true }, ingest: async () => { throw new Error('not used'); }, commandQueue: { enqueue: async () => undefined } });
   call = async (input) => parseResult(await handler(apiEvent(input), lambdaContext));
 });
 afterAll(async () => {

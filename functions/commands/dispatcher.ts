@@ -1,0 +1,32 @@
+// Lambda entry: the command dispatcher behind the command SQS queue (batches of command ids, partial
+// batch failures). Sends LoRaWAN downlinks through ChirpStack's REST API and ESP32 commands through the
+// IoT data plane.
+import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
+import { ChirpStackClient } from '#adapters/chirpstack-client';
+import { cloudDb } from '#adapters/cloud';
+import { iotDataClient, iotDevicePublisher } from '#adapters/device-publisher';
+import { createCommandQueueHandler } from '#app/commands/queue-handler';
+import { lambdaConfig } from '#shared/config';
+import { logger } from '#shared/logger';
+
+const config = lambdaConfig();
+const db = cloudDb(config);
+const publisher = iotDevicePublisher(iotDataClient(config.IOT_DATA_ENDPOINT));
+const chirpstackUrl = config.CHIRPSTACK_API_URL;
+const apiKeySecret = config.CHIRPSTACK_API_KEY_SECRET_ARN;
+
+let client: { key: string; api: ChirpStackClient } | undefined;
+
+/** The ChirpStack client for the current API key (Powertools caches the secret for 5 minutes). */
+async function network(): Promise<ChirpStackClient | undefined> {
+  if (!chirpstackUrl || !apiKeySecret) return undefined;
+  const key = await getSecret(apiKeySecret, { maxAge: 300 });
+  if (typeof key !== 'string' || key.trim() === '') throw new Error('the ChirpStack API key secret is empty');
+  if (client?.key !== key) client = { key, api: new ChirpStackClient({ baseUrl: chirpstackUrl, apiKey: key.trim() }) };
+  return client.api;
+}
+
+export const handler = createCommandQueueHandler(async () => {
+  const api = await network();
+  return { db, logger, now: () => new Date(), publisher, ...(api ? { network: api } : {}) };
+}, logger);
