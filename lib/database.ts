@@ -11,7 +11,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { arnWildcardFinding } from './nag.ts';
-import { QuantifyFunction, repoRoot } from './quantify-function.ts';
+import { QuantifyFunction, resolveProjectRoot } from './quantify-function.ts';
 
 export interface DatabaseProps {
   /** @default 'quantify' */
@@ -24,7 +24,7 @@ export interface DatabaseProps {
   readonly deletionProtection?: boolean;
   /** @default 7 days */
   readonly backupRetention?: Duration;
-  /** Where schema/*.sql is read for the migration hash. @default the repository's schema/ */
+  /** Where schema/*.sql is read for the migration hash. @default schema/ of the project root (the one bundled) */
   readonly schemaDir?: string;
 }
 
@@ -38,6 +38,8 @@ export class Database extends Construct {
   /** Changes whenever a file in schema/ changes; the migration resource re-runs on a new value. */
   public readonly schemaHash: string;
   public readonly migrations: CustomResource;
+  /** The custom resource's onEvent function (functions/migrate/handler.ts). */
+  public readonly migrateFunction: QuantifyFunction;
 
   constructor(scope: Construct, id: string, props: DatabaseProps = {}) {
     super(scope, id);
@@ -79,8 +81,17 @@ export class Database extends Construct {
     });
     acknowledgeDatabaseFindings(this.cluster, props.deletionProtection ?? true);
 
-    this.schemaHash = hashSchema(props.schemaDir ?? path.join(repoRoot, 'schema'));
-    this.migrations = this.createMigrations();
+    this.schemaHash = hashSchema(props.schemaDir ?? path.join(resolveProjectRoot(this), 'schema'));
+    this.migrateFunction = new QuantifyFunction(this, 'Migrate', {
+      entry: 'functions/migrate/handler.ts',
+      description: 'Applies schema/ migrations through the Data API on every deploy',
+      // A paused Serverless v2 cluster takes a while to resume before the first statement runs.
+      timeout: Duration.minutes(5),
+      copyDirectories: ['schema'],
+    });
+    this.migrateFunction.setsConfig('SCHEMA_DIR', BUNDLED_SCHEMA_DIR);
+    this.grantDataApi(this.migrateFunction);
+    this.migrations = this.createMigrations(this.migrateFunction);
   }
 
   /**
@@ -89,6 +100,14 @@ export class Database extends Construct {
    */
   grantDataApi(fn: lambda.Function): void {
     this.cluster.grantDataApiAccess(fn);
+    this.identifyTo(fn);
+  }
+
+  /**
+   * Only the identifiers (ARNs and name), no permission: for a function whose config schema demands the
+   * database variables although it never queries (`lambdaConfigSchema` requires them of every handler).
+   */
+  identifyTo(fn: lambda.Function): void {
     fn.addEnvironment('DB_CLUSTER_ARN', this.cluster.clusterArn);
     fn.addEnvironment('DB_SECRET_ARN', this.secret.secretArn);
     fn.addEnvironment('DB_NAME', this.databaseName);
@@ -101,17 +120,7 @@ export class Database extends Construct {
     return secret;
   }
 
-  private createMigrations(): CustomResource {
-    const migrate = new QuantifyFunction(this, 'Migrate', {
-      entry: 'functions/migrate/handler.ts',
-      description: 'Applies schema/ migrations through the Data API on every deploy',
-      // A paused Serverless v2 cluster takes a while to resume before the first statement runs.
-      timeout: Duration.minutes(5),
-      copyDirectories: ['schema'],
-    });
-    migrate.setsConfig('SCHEMA_DIR', BUNDLED_SCHEMA_DIR);
-    this.grantDataApi(migrate);
-
+  private createMigrations(migrate: QuantifyFunction): CustomResource {
     const provider = new cr.Provider(this, 'MigrationsProvider', {
       onEventHandler: migrate,
       logGroup: new logs.LogGroup(this, 'MigrationsProviderLogs', { retention: logs.RetentionDays.ONE_MONTH }),

@@ -66,7 +66,6 @@ export class Ingest extends Construct {
         'A shared token that must be changed in ChirpStack at the same moment; rotating it is an operator ' +
         'procedure, not something a rotation Lambda can do.',
     });
-    // Not a database user: it only checks the token and queues the uplink, so the decoder does the rest.
     this.httpIntegration = new QuantifyFunction(this, 'HttpIntegration', {
       entry: 'functions/ingest/http-integration.ts',
       description: 'Accepts ChirpStack HTTP integration events and queues them like MQTT uplinks',
@@ -74,6 +73,9 @@ export class Ingest extends Construct {
     })
       .sendsTo(this.work.queue, 'INGEST_QUEUE_URL')
       .readsSecret(this.httpIntegrationToken, 'CHIRPSTACK_HTTP_INTEGRATION_TOKEN_SECRET_ARN');
+    // It only checks the token and queues the uplink (the decoder stores it), and it is open at the
+    // gateway: so no Data API grant. Its config parse still requires the database variables, hence these.
+    props.database.identifyTo(this.httpIntegration);
 
     // Failed rule actions (SQS throttled, permissions) land here with the original payload, base64.
     this.ruleErrors = new logs.LogGroup(this, 'RuleErrors', { retention: logs.RetentionDays.THREE_MONTHS });

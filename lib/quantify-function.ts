@@ -143,7 +143,8 @@ export class QuantifyFunction extends NodejsFunction {
   }
 }
 
-function resolveProjectRoot(scope: Construct): string {
+/** The project root functions under `scope` are bundled from (the repository unless a test says otherwise). */
+export function resolveProjectRoot(scope: Construct): string {
   const fromContext: unknown = scope.node.tryGetContext(PROJECT_ROOT_CONTEXT);
   return typeof fromContext === 'string' && fromContext !== '' ? path.resolve(fromContext) : repoRoot;
 }
