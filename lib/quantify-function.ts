@@ -1,7 +1,7 @@
 // Every Quantify Lambda is built here, so the defaults (runtime, architecture, ESM bundle, logs) are fixed
 // in one place, and an environment variable is only ever set together with the grant that makes it usable.
 import path from 'node:path';
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
