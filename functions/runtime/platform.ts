@@ -113,7 +113,9 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
       // Commands due later come back through the same path as new ones (marked, then pushed).
       enqueueLater: (ids) => enqueueOrLeaveToSweeper({ db: db.db, logger, now, commandQueue }, ids),
       logger,
-      concurrency: db.driver === 'pglite' ? 1 : 2,
+      // Two batches at once even on PGlite (its driver hands the one connection out statement by
+      // statement): one batch's HTTP calls overlap the other's SQL.
+      concurrency: 2,
     });
     // Stopped before the simulator and the MQTT client: a draining dispatcher still sends.
     stops.push(() => commandQueue.stop());

@@ -221,7 +221,9 @@ describe('dispatch', () => {
     expect(calls).toHaveLength(1);
     const input = calls[0]?.args[0].input;
     expect(input).toMatchObject({ topic: `smartmeter/${meterNo}/command/balance`, qos: 1, retain: false });
-    expect(JSON.parse(new TextDecoder().decode(input?.payload))).toEqual({ balance: 5.25, timestamp: clock.getTime() });
+    const payload = input?.payload;
+    expect(payload).toBeInstanceOf(Uint8Array);
+    expect(JSON.parse(new TextDecoder().decode(payload instanceof Uint8Array ? payload : undefined))).toEqual({ balance: 5.25, timestamp: clock.getTime() });
     expect(await row(command.id)).toMatchObject({ status: 'sent', delivery_state: 'published' });
   });
 });

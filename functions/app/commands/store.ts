@@ -5,10 +5,12 @@
 // parameter. Timestamps are passed in (Date), so tests and the sweeper agree on "now".
 import { sql } from 'kysely';
 import type { Db } from '#adapters/db/connect';
-import type { CommandStatus, CommandType, DeliveryState } from '#domain/commands';
+import { commandStatuses, isTerminal, type CommandStatus, type CommandType, type DeliveryState } from '#domain/commands';
 
 const json = (value: unknown) => sql`CAST(${JSON.stringify(value)} AS jsonb)`;
 const idList = (ids: readonly string[]) => sql`(SELECT (value)::uuid FROM jsonb_array_elements_text(${json(ids)}))`;
+/** Final statuses as a literal list, from the domain's transition table (see claimCommands for why). */
+const finalStatuses = sql.raw(`(${commandStatuses.filter(isTerminal).map((s) => `'${s}'`).join(', ')})`);
 
 /** A command as the dispatcher claimed it, with what it needs from its device. */
 export interface ClaimedCommand {
@@ -36,13 +38,16 @@ export interface ClaimedCommand {
  * Rows another dispatcher is claiming right now are skipped, not waited for.
  */
 export async function claimCommands(db: Db, ids: readonly string[], token: string, now: Date, leaseUntil: Date): Promise<ClaimedCommand[]> {
+  // Open is spelled "not final" on purpose: that cannot match the partial indexes of all open commands,
+  // so the planner looks each command up by id and its device's older commands by device_commands_device_idx,
+  // even on PGlite, whose tables are never analysed (no autovacuum) and whose plans must not depend on it.
   const result = await sql<ClaimedCommand>`
     WITH input AS (
       SELECT DISTINCT (value)::uuid AS id FROM jsonb_array_elements_text(${json(ids)})
     ), claimable AS (
-      SELECT c.id FROM device_commands c
-      WHERE c.id IN (SELECT id FROM input)
-        AND c.status IN ('pending', 'queued')
+      SELECT c.id FROM input i JOIN device_commands c ON c.id = i.id
+      WHERE c.status NOT IN ${finalStatuses}
+        AND c.status <> 'sent'
         AND (c.scheduled_at IS NULL OR c.scheduled_at <= ${now})
         AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= ${now})
         AND (c.claimed_until IS NULL OR c.claimed_until < ${now})
@@ -50,10 +55,12 @@ export async function claimCommands(db: Db, ids: readonly string[], token: strin
         AND NOT EXISTS (
           SELECT 1 FROM device_commands o
           WHERE o.device_id = c.device_id
-            AND o.status IN ('pending', 'queued')
+            AND o.created_at <= c.created_at
             AND (o.created_at, o.id) < (c.created_at, c.id)
+            AND o.status NOT IN ${finalStatuses}
+            AND o.status <> 'sent'
             AND (o.scheduled_at IS NULL OR o.scheduled_at <= ${now})
-            AND o.id NOT IN (SELECT id FROM input))
+            AND NOT EXISTS (SELECT 1 FROM input x WHERE x.id = o.id))
       FOR UPDATE OF c SKIP LOCKED
     )
     UPDATE device_commands c
@@ -85,10 +92,10 @@ export async function unclaimedState(db: Db, ids: readonly string[]): Promise<Un
     SELECT c.id, c.status, c.scheduled_at, c.next_attempt_at, c.claimed_until, c.expires_at,
            (SELECT max(GREATEST(o.scheduled_at, o.next_attempt_at, o.claimed_until))
               FROM device_commands o
-             WHERE o.device_id = c.device_id AND o.status IN ('pending', 'queued')
-               AND (o.created_at, o.id) < (c.created_at, c.id)) AS blocked_until
-    FROM device_commands c
-    WHERE c.id IN ${idList(ids)}`.execute(db);
+             WHERE o.device_id = c.device_id AND o.status NOT IN ${finalStatuses} AND o.status <> 'sent'
+               AND o.created_at <= c.created_at AND (o.created_at, o.id) < (c.created_at, c.id)) AS blocked_until
+    FROM (SELECT DISTINCT (value)::uuid AS id FROM jsonb_array_elements_text(${json(ids)})) i
+    JOIN device_commands c ON c.id = i.id`.execute(db);
   return result.rows;
 }
 
@@ -168,15 +175,16 @@ export async function recordOutcomes(db: Db, token: string, outcomes: readonly D
 export async function markEnqueued(db: Db, ids: readonly string[], now: Date): Promise<string[]> {
   if (!ids.length) return [];
   const result = await sql<{ id: string }>`
-    UPDATE device_commands
-    SET status = CASE WHEN status = 'pending' THEN 'queued' ELSE status END,
-        queued_at = COALESCE(queued_at, ${now}),
+    UPDATE device_commands c
+    SET status = CASE WHEN c.status = 'pending' THEN 'queued' ELSE c.status END,
+        queued_at = COALESCE(c.queued_at, ${now}),
         last_enqueued_at = ${now},
         updated_at = ${now}
-    WHERE id IN ${idList(ids)}
-      AND status IN ('pending', 'queued')
-      AND (scheduled_at IS NULL OR scheduled_at <= ${now})
-    RETURNING id`.execute(db);
+    FROM (SELECT DISTINCT (value)::uuid AS id FROM jsonb_array_elements_text(${json(ids)})) i
+    WHERE c.id = i.id
+      AND c.status NOT IN ${finalStatuses} AND c.status <> 'sent'
+      AND (c.scheduled_at IS NULL OR c.scheduled_at <= ${now})
+    RETURNING c.id`.execute(db);
   return result.rows.map((r) => r.id);
 }
 
