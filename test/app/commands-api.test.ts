@@ -128,6 +128,8 @@ describe('POST /meters/{id}/relay', () => {
     expect(second.status).toBe(202);
     expect(second.body.id).toBe(first.body.id);
     expect(other.status).toBe(409);
+    const audits = await testDb.db.selectFrom('audit_log').select('details').where('action', '=', 'meter.relay').where('target_id', '=', meterId).orderBy('id').execute();
+    expect(audits.map((a) => a.details)).toEqual([expect.not.objectContaining({ repeated: true }), expect.objectContaining({ commandId: first.body.id, repeated: true })]);
   });
 });
 

@@ -233,7 +233,7 @@ function requestRows(deps: CommandDeps, request: RelayRequest, plans: { meterId:
   }));
 }
 
-async function auditRelay(trx: Transaction<Database>, actor: Actor, commands: DeviceCommand[], request: RelayRequest, bulk: boolean): Promise<void> {
+async function auditRelay(trx: Transaction<Database>, actor: Actor, commands: DeviceCommand[], request: RelayRequest, bulk: boolean, repeated = false): Promise<void> {
   if (!commands.length) return;
   await sql`
     INSERT INTO audit_log (actor, role, action, target_type, target_id, details, request_id)
@@ -241,7 +241,7 @@ async function auditRelay(trx: Transaction<Database>, actor: Actor, commands: De
     FROM jsonb_to_recordset(${json(
       commands.map((c) => ({
         target_id: c.meter_id,
-        details: { commandId: c.id, action: request.action, reason: request.reason, scheduledAt: c.scheduled_at, devEui: c.device_eui, payloadHex: c.payload_hex, fPort: c.f_port, bulk },
+        details: { commandId: c.id, action: request.action, reason: request.reason, scheduledAt: c.scheduled_at, devEui: c.device_eui, payloadHex: c.payload_hex, fPort: c.f_port, bulk, ...(repeated ? { repeated } : {}) },
       })),
     )}) AS a(target_id text, details jsonb)`.execute(trx);
 }
@@ -271,7 +271,9 @@ export async function requestRelay(deps: CommandDeps, meterId: string, request: 
         throw error;
       }
       const stored = await insertCommands(trx, requestRows(deps, request, [{ meterId, plan }], actor, key));
+      // A repeated request is audited too, pointing at the command it repeats.
       await auditRelay(trx, actor, stored.created, request, false);
+      await auditRelay(trx, actor, stored.existing, request, false, true);
       return stored;
     });
   } catch (error) {
@@ -307,6 +309,7 @@ export async function requestRelayBulk(deps: CommandDeps, request: BulkRelayRequ
       if (errors.length) throw new ValidationError(`no command was queued: ${errors.length} of ${meterIds.length} meters cannot switch a relay`, { errors });
       const result = await insertCommands(trx, requestRows(deps, request, plans, actor, (id) => `relay:${batchKey}:${id}`));
       await auditRelay(trx, actor, result.created, request, true);
+      await auditRelay(trx, actor, result.existing, request, true, true);
       return result;
     });
   } catch (error) {

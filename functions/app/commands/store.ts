@@ -8,7 +8,6 @@ import type { Db } from '#adapters/db/connect';
 import { commandStatuses, isTerminal, type CommandStatus, type CommandType, type DeliveryState } from '#domain/commands';
 
 const json = (value: unknown) => sql`CAST(${JSON.stringify(value)} AS jsonb)`;
-const idList = (ids: readonly string[]) => sql`(SELECT (value)::uuid FROM jsonb_array_elements_text(${json(ids)}))`;
 /** Final statuses as a literal list, from the domain's transition table (see claimCommands for why). */
 const finalStatuses = sql.raw(`(${commandStatuses.filter(isTerminal).map((s) => `'${s}'`).join(', ')})`);
 
@@ -253,13 +252,22 @@ export interface FeedbackCandidate {
 }
 
 export async function feedbackCandidates(db: Db, queueItemIds: readonly string[], relayDeviceIds: readonly string[], balanceDeviceIds: readonly string[]): Promise<FeedbackCandidate[]> {
+  // Three lookups, each by its own index (queue item id; a device's sent commands), joined from the
+  // batch's values rather than OR-ed, so the plan never degrades to reading every command.
+  const columns = sql`c.id, c.device_id, c.meter_id, c.command_type, c.status, c.delivery_state, c.confirmed, c.payload_hex,
+           c.network_queue_item_id, c.transmitted_at, c.sent_at`;
   const result = await sql<FeedbackCandidate>`
-    SELECT c.id, c.device_id, c.meter_id, c.command_type, c.status, c.delivery_state, c.confirmed, c.payload_hex,
-           c.network_queue_item_id, c.transmitted_at, c.sent_at
-    FROM device_commands c
-    WHERE c.network_queue_item_id IN (SELECT value FROM jsonb_array_elements_text(${json(queueItemIds)}))
-       OR (c.status = 'sent' AND c.command_type IN ('relay_on', 'relay_off') AND c.device_id IN ${idList(relayDeviceIds)})
-       OR (c.status = 'sent' AND c.command_type = 'balance_update' AND c.device_id IN ${idList(balanceDeviceIds)})`.execute(db);
+    SELECT ${columns}
+    FROM (SELECT DISTINCT value AS queue_item_id FROM jsonb_array_elements_text(${json(queueItemIds)})) q
+    JOIN device_commands c ON c.network_queue_item_id = q.queue_item_id
+    UNION
+    SELECT ${columns}
+    FROM (SELECT DISTINCT (value)::uuid AS device_id FROM jsonb_array_elements_text(${json(relayDeviceIds)})) r
+    JOIN device_commands c ON c.device_id = r.device_id AND c.status = 'sent' AND c.command_type IN ('relay_on', 'relay_off')
+    UNION
+    SELECT ${columns}
+    FROM (SELECT DISTINCT (value)::uuid AS device_id FROM jsonb_array_elements_text(${json(balanceDeviceIds)})) b
+    JOIN device_commands c ON c.device_id = b.device_id AND c.status = 'sent' AND c.command_type = 'balance_update'`.execute(db);
   return result.rows;
 }
 
