@@ -83,17 +83,16 @@ export async function applyFeedback(deps: FeedbackDeps, feedback: BatchFeedback)
   }
 
   // A meter's relay state comes from its latest confirmed echo in the batch.
-  const changed = [...state.values()].filter((e) => e.change !== undefined);
+  const changed = [...state.values()].flatMap((e) => (e.change ? [{ row: e.row, change: e.change }] : []));
   const latestRelay = new Map<string, { id: string; at: number }>();
   for (const e of changed) {
-    if (!e.change?.relayState || !e.row.meter_id || !e.change.confirmedAt) continue;
+    if (!e.change.relayState || !e.row.meter_id || !e.change.confirmedAt) continue;
     const at = e.change.confirmedAt.getTime();
     const known = latestRelay.get(e.row.meter_id);
     if (!known || known.at <= at) latestRelay.set(e.row.meter_id, { id: e.row.id, at });
   }
   const iso = (d: Date | null) => (d ? d.toISOString() : null);
-  const rows: FeedbackChangeRow[] = changed.map(({ row, change }) => {
-    const c = change as CommandChange;
+  const rows: FeedbackChangeRow[] = changed.map(({ row, change: c }) => {
     const relay = row.meter_id && latestRelay.get(row.meter_id)?.id === row.id ? c.relayState : null;
     return {
       id: row.id,
