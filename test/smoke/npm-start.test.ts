@@ -12,7 +12,14 @@ let child: ChildProcess | undefined;
 let dataDir: string | undefined;
 
 afterAll(async () => {
-  if (child?.pid && child.exitCode === null) process.kill(-child.pid, 'SIGKILL');
+  // Only if the test failed before the platform stopped: then take the whole process group down.
+  if (child?.pid && child.exitCode === null && child.signalCode === null) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
