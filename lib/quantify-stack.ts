@@ -74,6 +74,8 @@ export class QuantifyStack extends Stack {
       deletionProtection: config.deletionProtection,
     });
     this.commands.allowEnqueue(this.api.handler);
+    // Occupancy changes create display commands during ingestion; the decoder queues them for dispatch.
+    this.commands.allowEnqueue(this.ingest.decoder);
 
     this.offlineMeters = new QuantifyFunction(this, 'OfflineMeters', {
       entry: 'functions/jobs/offline-meters.ts',

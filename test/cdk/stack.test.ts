@@ -287,8 +287,8 @@ describe('commands', () => {
     expect(JSON.stringify(iot[0]?.Resource)).toMatch(/:topic\/smartmeter\/\*\/command\/balance"\]\]\}$/);
   });
 
-  it('lets the API and the sweeper enqueue commands, with the queue URL in their environment', () => {
-    for (const fn of [stack.api.handler, stack.commands.sweeper]) {
+  it('lets the API, the ingest decoder and the sweeper enqueue commands, with the queue URL in their environment', () => {
+    for (const fn of [stack.api.handler, stack.ingest.decoder, stack.commands.sweeper]) {
       // Prepare
       const env = envOf(fn);
       const statements = statementsOf(logicalIdOf(fn.executionRole));
