@@ -1,130 +1,136 @@
 // The HTTP API's registry routes, through the same handler the Lambda runs, on a real database
-// (PostgreSQL when DATABASE_URL is set, PGlite otherwise).
+// (PostgreSQL when DATABASE_URL is set, PGlite otherwise), reached both through the local driver and
+// through the RDS Data API as the deployed Lambda reaches it (test/support/data-api.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { sql } from 'kysely';
 import { createApiHandler } from '#app/api/index';
 import { logger } from '#shared/logger';
 import { openTestDb, type TestDb } from '../support/db.ts';
+import { openDataApiTestDb } from '../support/data-api.ts';
 import { apiEvent, lambdaContext, parseResult, type EventInput } from '../support/api.ts';
-
-let testDb: TestDb;
-let call: (input: EventInput) => Promise<ReturnType<typeof parseResult>>;
-
-beforeAll(async () => {
-  testDb = await openTestDb();
-  logger.setLogLevel('SILENT');
-  const handler = createApiHandler({ db: testDb.db, logger, now: () => new Date(), healthChecks: { broker: async () => true }, ingest: async () => { throw new Error('not used'); }, commandQueue: { enqueue: async () => undefined } });
-  call = async (input) => parseResult(await handler(apiEvent(input), lambdaContext));
-});
-afterAll(async () => {
-  await testDb.close();
-});
 
 const uniqueNo = () => `M${Math.random().toString(36).slice(2, 10)}`;
 const uniqueEui = () => Array.from({ length: 16 }, () => '0123456789abcdef'[Math.floor(Math.random() * 16)]).join('');
 
-describe('registry API', () => {
-  it('registers a meter with its LoRaWAN device and lists it', async () => {
-    const meterNo = uniqueNo();
-    const devEui = uniqueEui().toUpperCase();
+describe.each([
+  { path: 'database driver', open: openTestDb },
+  { path: 'RDS Data API', open: openDataApiTestDb },
+])('registry API via the $path', ({ open }) => {
+  let testDb: Pick<TestDb, 'db' | 'close'>;
+  let call: (input: EventInput) => Promise<ReturnType<typeof parseResult>>;
 
-    const created = await call({ method: 'POST', path: '/meters', role: 'operator', body: { meterNo, meterType: 'electricity', device: { deviceType: 'milesight_em300_di', devEui, config: { pulsesPerUnit: 800 } } } });
-
-    expect(created.status).toBe(201);
-    expect(created.headers.location).toBe(`/meters/${String(created.body.id)}`);
-    expect(created.body).toMatchObject({ meterNo, unit: 'kWh', communicationStatus: 'unknown', device: { devEui: devEui.toLowerCase(), decoder: 'milesight_em300_di', config: { pulsesPerUnit: 800 } } });
-    const fetched = await call({ method: 'GET', path: `/meters/${String(created.body.id)}`, role: 'viewer' });
-    expect(fetched.status).toBe(200);
-    expect(fetched.body).toMatchObject({ meterNo, device: { devEui: devEui.toLowerCase() } });
-    const list = await call({ method: 'GET', path: '/meters', role: 'viewer', query: { limit: '500' } });
-    expect((list.body.items as { meterNo: string }[]).map((m) => m.meterNo)).toContain(meterNo);
+  beforeAll(async () => {
+    testDb = await open();
+    logger.setLogLevel('SILENT');
+    const handler = createApiHandler({ db: testDb.db, logger, now: () => new Date(), healthChecks: { broker: async () => true }, ingest: async () => { throw new Error('not used'); }, commandQueue: { enqueue: async () => undefined } });
+    call = async (input) => parseResult(await handler(apiEvent(input), lambdaContext));
+  });
+  afterAll(async () => {
+    await testDb.close();
   });
 
-  it('applies the device profile defaults under the operator config', async () => {
-    const res = await call({ method: 'POST', path: '/devices', role: 'admin', body: { deviceType: 'kuando_busylight', devEui: uniqueEui(), config: { fPort: 16 } } });
+    it('registers a meter with its LoRaWAN device and lists it', async () => {
+      const meterNo = uniqueNo();
+      const devEui = uniqueEui().toUpperCase();
 
-    expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ capabilities: { display: true }, config: { fPort: 16, displayCodes: { FREE: '0000FF6400' } } });
-  });
+      const created = await call({ method: 'POST', path: '/meters', role: 'operator', body: { meterNo, meterType: 'electricity', device: { deviceType: 'milesight_em300_di', devEui, config: { pulsesPerUnit: 800 } } } });
 
-  it('swaps the device serving a meter and keeps the history', async () => {
-    const meter = await call({ method: 'POST', path: '/meters', body: { meterNo: uniqueNo(), meterType: 'water', device: { deviceType: 'qalcosonic_w1', devEui: uniqueEui() } } });
-    const replacement = await call({ method: 'POST', path: '/devices', body: { deviceType: 'qalcosonic_w1', devEui: uniqueEui() } });
+      expect(created.status).toBe(201);
+      expect(created.headers.location).toBe(`/meters/${String(created.body.id)}`);
+      expect(created.body).toMatchObject({ meterNo, unit: 'kWh', communicationStatus: 'unknown', device: { devEui: devEui.toLowerCase(), decoder: 'milesight_em300_di', config: { pulsesPerUnit: 800 } } });
+      const fetched = await call({ method: 'GET', path: `/meters/${String(created.body.id)}`, role: 'viewer' });
+      expect(fetched.status).toBe(200);
+      expect(fetched.body).toMatchObject({ meterNo, device: { devEui: devEui.toLowerCase() } });
+      const list = await call({ method: 'GET', path: '/meters', role: 'viewer', query: { limit: '500' } });
+      expect((list.body.items as { meterNo: string }[]).map((m) => m.meterNo)).toContain(meterNo);
+    });
 
-    const swapped = await call({ method: 'POST', path: `/meters/${String(meter.body.id)}/devices`, body: { deviceId: replacement.body.id } });
+    it('applies the device profile defaults under the operator config', async () => {
+      const res = await call({ method: 'POST', path: '/devices', role: 'admin', body: { deviceType: 'kuando_busylight', devEui: uniqueEui(), config: { fPort: 16 } } });
 
-    expect(swapped.status).toBe(200);
-    const now = await call({ method: 'GET', path: `/meters/${String(meter.body.id)}` });
-    expect((now.body.device as { id: string }).id).toBe(replacement.body.id);
-    const history = await testDb.db.selectFrom('meter_devices').selectAll().where('meter_id', '=', String(meter.body.id)).orderBy('id').execute();
-    expect(history).toHaveLength(2);
-    expect(history[0]?.valid_to).not.toBeNull();
-    expect(history[1]?.valid_to).toBeNull();
-  });
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ capabilities: { display: true }, config: { fPort: 16, displayCodes: { FREE: '0000FF6400' } } });
+    });
 
-  it('writes every change to the audit log with the actor', async () => {
-    const res = await call({ method: 'POST', path: '/sites', role: 'operator', body: { code: `S-${uniqueNo()}`, name: 'Estate' } });
+    it('swaps the device serving a meter and keeps the history', async () => {
+      const meter = await call({ method: 'POST', path: '/meters', body: { meterNo: uniqueNo(), meterType: 'water', device: { deviceType: 'qalcosonic_w1', devEui: uniqueEui() } } });
+      const replacement = await call({ method: 'POST', path: '/devices', body: { deviceType: 'qalcosonic_w1', devEui: uniqueEui() } });
 
-    const entry = await testDb.db.selectFrom('audit_log').selectAll().where('target_id', '=', String(res.body.id)).executeTakeFirstOrThrow();
-    expect(entry).toMatchObject({ actor: 'user-operator', role: 'operator', action: 'site.create', target_type: 'site' });
-  });
+      const swapped = await call({ method: 'POST', path: `/meters/${String(meter.body.id)}/devices`, body: { deviceId: replacement.body.id } });
 
-  it('answers 401 without a token and 403 for a role without the right', async () => {
-    const anonymous = await call({ method: 'GET', path: '/meters', role: 'none' });
-    const viewer = await call({ method: 'POST', path: '/sites', role: 'viewer', body: { code: 'x', name: 'y' } });
+      expect(swapped.status).toBe(200);
+      const now = await call({ method: 'GET', path: `/meters/${String(meter.body.id)}` });
+      expect((now.body.device as { id: string }).id).toBe(replacement.body.id);
+      const history = await testDb.db.selectFrom('meter_devices').selectAll().where('meter_id', '=', String(meter.body.id)).orderBy('id').execute();
+      expect(history).toHaveLength(2);
+      expect(history[0]?.valid_to).not.toBeNull();
+      expect(history[1]?.valid_to).toBeNull();
+    });
 
-    expect(anonymous.status).toBe(401);
-    expect(anonymous.headers['content-type']).toBe('application/problem+json');
-    expect(viewer.status).toBe(403);
-    expect(viewer.body.detail).toMatch(/admin, operator/);
-  });
+    it('writes every change to the audit log with the actor', async () => {
+      const res = await call({ method: 'POST', path: '/sites', role: 'operator', body: { code: `S-${uniqueNo()}`, name: 'Estate' } });
 
-  it('answers bad requests with problem+json naming the field', async () => {
-    const badType = await call({ method: 'POST', path: '/meters', body: { meterNo: uniqueNo(), meterType: 'gas' } });
-    const missingEui = await call({ method: 'POST', path: '/devices', body: { deviceType: 'browan_tabs' } });
-    const notJson = await call({ method: 'POST', path: '/sites', rawBody: '{"code":' });
-    const wrongType = await call({ method: 'POST', path: '/sites', rawBody: 'code=x', contentType: 'application/x-www-form-urlencoded' });
-    const badId = await call({ method: 'GET', path: '/meters/not-a-uuid' });
-    const unknown = await call({ method: 'GET', path: '/meters/00000000-0000-4000-8000-000000000000' });
-    const noRoute = await call({ method: 'GET', path: '/nope' });
-    const extraField = await call({ method: 'POST', path: '/sites', body: { code: 'abc', name: 'x', colour: 'red' } });
+      const entry = await testDb.db.selectFrom('audit_log').selectAll().where('target_id', '=', sql<string>`${String(res.body.id)}::text`).executeTakeFirstOrThrow();
+      expect(entry).toMatchObject({ actor: 'user-operator', role: 'operator', action: 'site.create', target_type: 'site' });
+    });
 
-    expect(badType).toMatchObject({ status: 400, body: { errors: [{ path: 'body.meterType' }] } });
-    expect(missingEui).toMatchObject({ status: 400, body: { errors: [{ path: 'body.devEui' }] } });
-    expect(notJson.status).toBe(400);
-    expect(wrongType.status).toBe(415);
-    expect(badId).toMatchObject({ status: 400, body: { errors: [{ path: 'path.id' }] } });
-    expect(unknown.status).toBe(404);
-    expect(noRoute.status).toBe(404);
-    expect(extraField.status).toBe(400);
-  });
+    it('answers 401 without a token and 403 for a role without the right', async () => {
+      const anonymous = await call({ method: 'GET', path: '/meters', role: 'none' });
+      const viewer = await call({ method: 'POST', path: '/sites', role: 'viewer', body: { code: 'x', name: 'y' } });
 
-  it('answers 409 for a duplicate meter number or DevEUI', async () => {
-    const meterNo = uniqueNo();
-    const devEui = uniqueEui();
-    await call({ method: 'POST', path: '/meters', body: { meterNo, meterType: 'electricity', device: { deviceType: 'milesight_uc100', devEui } } });
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers['content-type']).toBe('application/problem+json');
+      expect(viewer.status).toBe(403);
+      expect(viewer.body.detail).toMatch(/admin, operator/);
+    });
 
-    const again = await call({ method: 'POST', path: '/meters', body: { meterNo, meterType: 'electricity' } });
-    const sameEui = await call({ method: 'POST', path: '/devices', body: { deviceType: 'milesight_uc100', devEui } });
+    it('answers bad requests with problem+json naming the field', async () => {
+      const badType = await call({ method: 'POST', path: '/meters', body: { meterNo: uniqueNo(), meterType: 'gas' } });
+      const missingEui = await call({ method: 'POST', path: '/devices', body: { deviceType: 'browan_tabs' } });
+      const notJson = await call({ method: 'POST', path: '/sites', rawBody: '{"code":' });
+      const wrongType = await call({ method: 'POST', path: '/sites', rawBody: 'code=x', contentType: 'application/x-www-form-urlencoded' });
+      const badId = await call({ method: 'GET', path: '/meters/not-a-uuid' });
+      const unknown = await call({ method: 'GET', path: '/meters/00000000-0000-4000-8000-000000000000' });
+      const noRoute = await call({ method: 'GET', path: '/nope' });
+      const extraField = await call({ method: 'POST', path: '/sites', body: { code: 'abc', name: 'x', colour: 'red' } });
 
-    expect(again.status).toBe(409);
-    expect(sameEui.status).toBe(409);
-  });
+      expect(badType).toMatchObject({ status: 400, body: { errors: [{ path: 'body.meterType' }] } });
+      expect(missingEui).toMatchObject({ status: 400, body: { errors: [{ path: 'body.devEui' }] } });
+      expect(notJson.status).toBe(400);
+      expect(wrongType.status).toBe(415);
+      expect(badId).toMatchObject({ status: 400, body: { errors: [{ path: 'path.id' }] } });
+      expect(unknown.status).toBe(404);
+      expect(noRoute.status).toBe(404);
+      expect(extraField.status).toBe(400);
+    });
 
-  it('never answers 500 to arbitrary JSON bodies', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom('/meters', '/devices', '/sites'), fc.jsonValue(), async (path, body) => {
-        const res = await call({ method: 'POST', path, body });
-        expect(res.status).toBeGreaterThanOrEqual(200);
-        expect(res.status).toBeLessThan(500);
-      }),
-      { numRuns: 60 },
-    );
-  });
+    it('answers 409 for a duplicate meter number or DevEUI', async () => {
+      const meterNo = uniqueNo();
+      const devEui = uniqueEui();
+      await call({ method: 'POST', path: '/meters', body: { meterNo, meterType: 'electricity', device: { deviceType: 'milesight_uc100', devEui } } });
 
-  it('reports health of the database and the broker', async () => {
-    const res = await call({ method: 'GET', path: '/health', role: 'none' });
+      const again = await call({ method: 'POST', path: '/meters', body: { meterNo, meterType: 'electricity' } });
+      const sameEui = await call({ method: 'POST', path: '/devices', body: { deviceType: 'milesight_uc100', devEui } });
 
-    expect(res).toMatchObject({ status: 200, body: { status: 'ok', checks: { database: 'ok', broker: 'ok' } } });
-  });
+      expect(again.status).toBe(409);
+      expect(sameEui.status).toBe(409);
+    });
+
+    it('never answers 500 to arbitrary JSON bodies', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom('/meters', '/devices', '/sites'), fc.jsonValue(), async (path, body) => {
+          const res = await call({ method: 'POST', path, body });
+          expect(res.status).toBeGreaterThanOrEqual(200);
+          expect(res.status).toBeLessThan(500);
+        }),
+        { numRuns: 60 },
+      );
+    });
+
+    it('reports health of the database and the broker', async () => {
+      const res = await call({ method: 'GET', path: '/health', role: 'none' });
+
+      expect(res).toMatchObject({ status: 200, body: { status: 'ok', checks: { database: 'ok', broker: 'ok' } } });
+    });
 });
