@@ -7,49 +7,18 @@
 //   2. paced: BENCH_PACED_COUNT more at BENCH_PACED_RATE/s → enqueue-to-ChirpStack latency p50/p99 when
 //      the dispatcher keeps up.
 // Latency is sent_at (recorded when ChirpStack's enqueue answered) minus the moment the id was enqueued.
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { enqueueCommands } from '#app/commands/enqueue';
 import { displayDownlink, relayDownlink } from '#domain/commands';
 import { deviceProfiles } from '#domain/device-profiles';
-import { startPlatform } from '#runtime/platform';
-import { localConfigSchema, parseConfig } from '#shared/config';
-import { logger } from '#shared/logger';
+import { machine, startBenchPlatform } from './support.ts';
 
 const burstCount = Number(process.env.BENCH_COMMANDS ?? 10_000);
 const pacedCount = Number(process.env.BENCH_PACED_COUNT ?? 3_000);
 const pacedRate = Number(process.env.BENCH_PACED_RATE ?? 500);
 const target = 1_000;
 
-logger.setLogLevel('ERROR');
-const dataDir = await mkdtemp(path.join(os.tmpdir(), 'quantify-bench-commands-'));
-const baseUrl = process.env.DATABASE_URL;
-let schema: string | undefined;
-let dbUrl: string | undefined;
-if (baseUrl) {
-  schema = `bench_${randomBytes(4).toString('hex')}`;
-  const c = new pg.Client({ connectionString: baseUrl });
-  await c.connect();
-  await c.query(`CREATE SCHEMA ${schema}`);
-  await c.end();
-  const u = new URL(baseUrl);
-  u.searchParams.set('options', `-c search_path=${schema}`);
-  dbUrl = u.toString();
-}
-const config = parseConfig(localConfigSchema, {
-  ...process.env,
-  PORT: '0',
-  MQTT_PORT: '0',
-  DATA_DIR: dataDir,
-  SCHEDULER_ENABLED: 'false',
-  CHIRPSTACK_API_URL: '',
-  ...(dbUrl ? { DATABASE_URL: dbUrl } : {}),
-});
-const platform = await startPlatform(config, logger);
+const { platform, dispose } = await startBenchPlatform('commands', { CHIRPSTACK_API_URL: '' });
 const db = platform.db.db;
 
 const relay = relayDownlink(deviceProfiles.milesight_uc100.defaultConfig, 'off');
@@ -125,12 +94,11 @@ try {
   const paced = await latencies(pacedAt);
 
   const counters = platform.commands.simulator?.counters;
-  const cpus = os.cpus();
   const rate = burst.sent / seconds;
   console.log(
     [
       'bench:commands',
-      `  machine   ${cpus.length} cores, ${cpus[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+      `  machine   ${machine()}`,
       `  backend   ${platform.db.driver === 'pglite' ? 'pglite (embedded)' : 'postgres (DATABASE_URL)'}; ChirpStack simulator at ${platform.commands.chirpstackUrl}`,
       `  burst     ${burst.sent}/${burstCount} commands sent in ${seconds.toFixed(2)} s = ${Math.round(rate)} commands/s (target >= ${target})`,
       `            enqueue-to-ChirpStack latency p50 ${percentile(burst.ms, 50)} ms, p99 ${percentile(burst.ms, 99)} ms (all enqueued at once)`,
@@ -146,13 +114,6 @@ try {
     exitCode = 1;
   }
 } finally {
-  await platform.stop();
-  await rm(dataDir, { recursive: true, force: true });
-  if (baseUrl && schema) {
-    const c = new pg.Client({ connectionString: baseUrl });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
-  }
+  await dispose();
 }
 process.exit(exitCode);

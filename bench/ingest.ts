@@ -6,16 +6,10 @@
 //   2. paced: BENCH_PACED_RATE uplinks/s for BENCH_PACED_SECONDS → latency p50/p99 (publish → commit).
 // Latency is received_at (the commit's now()) minus the event time the publisher stamped.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { createMeter } from '#app/registry';
-import { startPlatform } from '#runtime/platform';
-import { localConfigSchema, parseConfig } from '#shared/config';
-import { logger } from '#shared/logger';
+import { machine, startBenchPlatform } from './support.ts';
 
 const devices = Number(process.env.BENCH_DEVICES ?? 1000);
 const count = Number(process.env.BENCH_COUNT ?? 60_000);
@@ -26,30 +20,7 @@ const pacedRate = Number(process.env.BENCH_PACED_RATE ?? 2000);
 const pacedSeconds = Number(process.env.BENCH_PACED_SECONDS ?? 10);
 const root = path.resolve(import.meta.dirname, '..');
 
-logger.setLogLevel('ERROR');
-const dataDir = await mkdtemp(path.join(os.tmpdir(), 'quantify-bench-'));
-const baseUrl = process.env.DATABASE_URL;
-let schema: string | undefined;
-let dbUrl: string | undefined;
-if (baseUrl) {
-  schema = `bench_${randomBytes(4).toString('hex')}`;
-  const c = new pg.Client({ connectionString: baseUrl });
-  await c.connect();
-  await c.query(`CREATE SCHEMA ${schema}`);
-  await c.end();
-  const u = new URL(baseUrl);
-  u.searchParams.set('options', `-c search_path=${schema}`);
-  dbUrl = u.toString();
-}
-const config = parseConfig(localConfigSchema, {
-  ...process.env,
-  PORT: '0',
-  MQTT_PORT: '0',
-  DATA_DIR: dataDir,
-  SCHEDULER_ENABLED: 'false',
-  ...(dbUrl ? { DATABASE_URL: dbUrl } : {}),
-});
-const platform = await startPlatform(config, logger);
+const { platform, config, dispose } = await startBenchPlatform('ingest');
 const db = platform.db.db;
 
 try {
@@ -105,9 +76,8 @@ try {
   const stored2 = (await waitFor(before2 + pacedRate * pacedSeconds, 60_000)) - before2;
   const paced = await latency(t1);
 
-  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   const report = {
-    machine: `${os.cpus().length} cores, ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+    machine: machine(),
     backend: platform.db.describe,
     broker: platform.broker ? 'embedded aedes' : platform.mqttUrl,
     devices,
@@ -118,12 +88,5 @@ try {
   console.log(JSON.stringify(report, null, 2));
   if (stored < count || stored2 < pacedRate * pacedSeconds) console.log(`WARNING: not every uplink was stored (${stored}/${count}, ${stored2}/${pacedRate * pacedSeconds})`);
 } finally {
-  await platform.stop();
-  await rm(dataDir, { recursive: true, force: true });
-  if (baseUrl && schema) {
-    const c = new pg.Client({ connectionString: baseUrl });
-    await c.connect();
-    await c.query(`DROP SCHEMA ${schema} CASCADE`);
-    await c.end();
-  }
+  await dispose();
 }

@@ -14,6 +14,7 @@ import { logger as rootLogger, type Logger } from '#shared/logger';
 import { localAuth, loadOrCreateKey, type LocalAuth } from './auth.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
 import { startHttpServer, type LocalHttpServer } from './http-server.ts';
+import { lambdaContext } from './lambda-context.ts';
 import { MicroBatcher } from './batcher.ts';
 import { ingestBatch, type IngestDeps } from '#app/ingest/ingest';
 import { httpIntegrationHandler } from '#app/ingest/http-integration';
@@ -315,20 +316,3 @@ export class LocalCommandQueue implements CommandQueue {
   }
 }
 
-/** The parts of a Lambda context the handlers read, for in-process invocation. */
-function lambdaContext() {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'local',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:local',
-    memoryLimitInMB: '1024',
-    awsRequestId: randomBytes(8).toString('hex'),
-    logGroupName: 'local',
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => 30_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}

@@ -9,40 +9,26 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestBalanceUpdate } from '#app/commands/requests';
 import { randomEui, upEvent, upTopic } from '../support/chirpstack.ts';
+import { apiClient, eventually, type ApiCall } from '../support/http.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
 let platform: TestPlatform;
 let device: MqttClient;
 let token: string;
+let api: ApiCall;
 
 beforeAll(async () => {
   platform = await startTestPlatform({ INGEST_BATCH_WINDOW_MS: '5', SCHEDULER_ENABLED: 'false' });
   device = await mqtt.connectAsync(platform.mqttUrl, { clientId: `device-test-${randomUUID().slice(0, 8)}` });
   token = await platform.token('operator');
+  api = apiClient(platform.httpUrl, () => token);
 });
 afterAll(async () => {
   await device?.endAsync();
   await platform?.dispose();
 });
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${platform.httpUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as T };
-}
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`${what}: not in time`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 interface CommandView {
   id: string;

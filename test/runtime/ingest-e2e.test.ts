@@ -3,42 +3,28 @@
 // the same path.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
+import { apiClient, eventually, type ApiCall } from '../support/http.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { randomEui, upEvent, upTopic } from '../support/chirpstack.ts';
 
 let platform: TestPlatform;
 let publisher: MqttClient;
 let token: string;
+let api: ApiCall;
 const integrationToken = 'integration-token-0123456789';
 
 beforeAll(async () => {
   platform = await startTestPlatform({ CHIRPSTACK_HTTP_INTEGRATION_TOKEN: integrationToken, INGEST_BATCH_WINDOW_MS: '5' });
   publisher = await mqtt.connectAsync(platform.mqttUrl, { clientId: `chirpstack-test-${Date.now()}` });
   token = await platform.token('operator');
+  api = apiClient(platform.httpUrl, () => token);
 });
 afterAll(async () => {
   await publisher.endAsync();
   await platform.dispose();
 });
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${platform.httpUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as T };
-}
 
-async function eventually<T>(fn: () => Promise<T | undefined>, ms = 5_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('local ingestion', () => {
   it('shows a published EM300-DI uplink as a reading through the API', async () => {
@@ -47,7 +33,7 @@ describe('local ingestion', () => {
 
     await publisher.publishAsync(upTopic(devEui), JSON.stringify(upEvent({ devEui, fPort: 85, hex: '01755c05c800010000', fCnt: 1 })), { qos: 1 });
 
-    const readings = await eventually(async () => {
+    const readings = await eventually('reading stored', async () => {
       const r = await api<{ items: { pulseCount: number; readingValue: number }[] }>('GET', `/meters/${meter.body.id}/readings`);
       return r.body.items.length ? r.body.items : undefined;
     });
@@ -74,7 +60,7 @@ describe('quarantine', () => {
     const devEui = randomEui();
     await publisher.publishAsync(upTopic(devEui), JSON.stringify(upEvent({ devEui, fPort: 85, hex: '01755c05c800030000', fCnt: 9 })), { qos: 1 });
     type Item = { id: string; reasonCode: string; devEui: string };
-    const item = await eventually(async () => (await api<{ items: Item[] }>('GET', `/quarantine?devEui=${devEui}`)).body.items[0]);
+    const item = await eventually('quarantined', async () => (await api<{ items: Item[] }>('GET', `/quarantine?devEui=${devEui}`)).body.items[0]);
     expect(item.reasonCode).toBe('unknown_device');
 
     const meter = await api<{ id: string }>('POST', '/meters', { meterNo: `Q${devEui.slice(0, 8)}`, meterType: 'electricity', device: { deviceType: 'milesight_em300_di', devEui } });

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { Role } from '#app/http/principal';
+import { lambdaContext as localLambdaContext } from '#runtime/lambda-context';
 
 export interface EventInput {
   method: string;
@@ -54,17 +55,4 @@ export function parseResult(result: APIGatewayProxyResultV2): Parsed {
   return { status: r.statusCode ?? 200, headers, body: r.body ? (JSON.parse(r.body) as Record<string, unknown>) : {} };
 }
 
-export const lambdaContext = {
-  callbackWaitsForEmptyEventLoop: false,
-  functionName: 'test',
-  functionVersion: '1',
-  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:test',
-  memoryLimitInMB: '512',
-  awsRequestId: 'test',
-  logGroupName: 'test',
-  logStreamName: 'test',
-  getRemainingTimeInMillis: () => 10_000,
-  done: () => undefined,
-  fail: () => undefined,
-  succeed: () => undefined,
-};
+export const lambdaContext = localLambdaContext('test');
