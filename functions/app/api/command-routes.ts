@@ -14,10 +14,10 @@ import {
   requestRelay,
   requestRelayBulk,
 } from '../commands/requests.ts';
+import { operators, readers } from '../http/principal.ts';
 
-const readers = ['admin', 'operator', 'viewer'] as const;
 /** Who may disconnect and reconnect supply. */
-const switchers = ['admin', 'operator'] as const;
+const switchers = operators;
 
 export const commandRoutes: AnyRouteSpec<AppDeps>[] = [
   defineRoute({

@@ -2,20 +2,21 @@
 import { z } from 'zod';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
+import { operators, readers } from '../http/principal.ts';
 import { discardQuarantined, listQuarantine, quarantineDto, quarantineListQuery, reprocessQuarantined } from '../quarantine.ts';
 
 export const quarantineRoutes: AnyRouteSpec<AppDeps>[] = [
   defineRoute({
     method: 'GET',
     path: '/quarantine',
-    access: ['admin', 'operator', 'viewer'],
+    access: readers,
     query: quarantineListQuery,
     handle: async ({ query, deps }) => ({ status: 200, body: { items: (await listQuarantine(deps.db, query)).map(quarantineDto) } }),
   }),
   defineRoute({
     method: 'POST',
     path: '/quarantine/{id}/reprocess',
-    access: ['admin', 'operator'],
+    access: operators,
     params: uuidParam,
     handle: async ({ params, deps, principal, requestId }) => {
       const outcome = await reprocessQuarantined(deps.db, deps.ingest, params.id, { principal, requestId }, deps.now());
@@ -25,7 +26,7 @@ export const quarantineRoutes: AnyRouteSpec<AppDeps>[] = [
   defineRoute({
     method: 'POST',
     path: '/quarantine/{id}/discard',
-    access: ['admin', 'operator'],
+    access: operators,
     params: uuidParam,
     body: z.strictObject({ reason: z.string().trim().min(1).max(500) }),
     handle: async ({ params, body, deps, principal, requestId }) => ({

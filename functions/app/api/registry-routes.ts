@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { MeterReading } from '#adapters/db/schema-types';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, pageQuery, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
+import { operators, readers } from '../http/principal.ts';
 import {
   attachDevice,
   createDevice,
@@ -25,8 +26,6 @@ import {
   siteInput,
 } from '../registry.ts';
 
-const readers = ['admin', 'operator', 'viewer'] as const;
-const writers = ['admin', 'operator'] as const;
 
 export const readingDto = (r: MeterReading) => ({
   id: r.id,
@@ -58,7 +57,7 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
   defineRoute({
     method: 'POST',
     path: '/sites',
-    access: writers,
+    access: operators,
     body: siteInput,
     handle: async ({ body, deps, principal, requestId }) => ({
       status: 201,
@@ -75,7 +74,7 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
   defineRoute({
     method: 'POST',
     path: '/meters',
-    access: writers,
+    access: operators,
     body: meterInput,
     handle: async ({ body, deps, principal, requestId }) => {
       const { meter, device } = await createMeter(deps.db, body, { principal, requestId }, deps.now());
@@ -113,7 +112,7 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
   defineRoute({
     method: 'POST',
     path: '/meters/{id}/devices',
-    access: writers,
+    access: operators,
     params: uuidParam,
     body: z.strictObject({ deviceId: z.string().uuid() }),
     handle: async ({ params, body, deps, principal, requestId }) => ({
@@ -124,7 +123,7 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
   defineRoute({
     method: 'POST',
     path: '/devices',
-    access: writers,
+    access: operators,
     body: deviceInput,
     handle: async ({ body, deps, principal, requestId }) => {
       const device = await createDevice(deps.db, body, { principal, requestId }, deps.now());

@@ -6,6 +6,12 @@ import { z } from 'zod';
 export const roles = ['admin', 'operator', 'viewer'] as const;
 export type Role = (typeof roles)[number];
 
+// Who may do what, named once for every route table.
+/** Any signed-in role may read. */
+export const readers: readonly Role[] = roles;
+/** Changes to the registry and the quarantine, and switching supply, take an operator or an admin. */
+export const operators: readonly Role[] = ['admin', 'operator'];
+
 export interface Principal {
   subject: string;
   roles: Role[];
