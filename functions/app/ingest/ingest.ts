@@ -221,8 +221,10 @@ function handleUp(w: BatchWriter, deps: IngestDeps, msg: InboundMessage, event: 
       lastAt: update?.last_counter_at ? new Date(update.last_counter_at) : device.last_counter_at,
     };
     const step = advanceCounter(state, decoded.measurements.pulseCount, time);
+    // Same rule as the decoder: the registry's pulsesPerUnit, and no value when it is not usable.
     const perUnit = Number(device.config.pulsesPerUnit ?? 1000);
-    meterValue = step.total / (Number.isFinite(perUnit) && perUnit > 0 ? perUnit : 1000);
+    const value = perUnit > 0 ? step.total / perUnit : NaN;
+    meterValue = Number.isFinite(value) ? value : undefined;
     if (step.state !== state) {
       counterPatch = { counter_offset: step.state.offset, last_counter: step.state.lastCount, last_counter_at: step.state.lastAt ? iso(step.state.lastAt) : null };
     }

@@ -122,7 +122,9 @@ function mapFields(object: Readonly<Record<string, unknown>>, options: NetworkOb
   }
   if (pulses !== undefined) {
     m.pulseCount = pulses;
-    if (pulsesPerUnit !== undefined) m.meterValue = pulses / pulsesPerUnit;
+    const value = pulsesPerUnit !== undefined ? pulses / pulsesPerUnit : undefined;
+    // A tiny pulsesPerUnit can overflow to Infinity: no meterValue rather than a non-number.
+    if (value !== undefined && Number.isFinite(value)) m.meterValue = value;
   }
 
   const volume = firstNumber(aliases.volumeM3);

@@ -61,7 +61,9 @@ export function pulsesFromConversion(c: Conversion): { pulses?: number; problem?
 function decodeEm300di(pulsesPerUnit: number | undefined) {
   const withMeterValue = (m: Measurements, pulses: number): void => {
     m.pulseCount = pulses;
-    if (pulsesPerUnit !== undefined) m.meterValue = pulses / pulsesPerUnit;
+    const value = pulsesPerUnit !== undefined ? pulses / pulsesPerUnit : undefined;
+    // A tiny pulsesPerUnit can overflow to Infinity: no meterValue rather than a non-number.
+    if (value !== undefined && Number.isFinite(value)) m.meterValue = value;
   };
 
   const applyConversion = (bytes: Uint8Array, at: number, frame: MilesightFrame, target: Measurements, extra: Record<string, unknown>): void => {
