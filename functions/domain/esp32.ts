@@ -3,9 +3,11 @@
 // milliseconds in the seed's examples; seconds are accepted too (values below 1e11 are seconds).
 import { z } from 'zod';
 
+// JavaScript dates end at 8.64e15 ms; anything later is not a time a meter can report.
 const epoch = z
   .number()
   .positive()
+  .max(8.64e15)
   .transform((n) => new Date(n < 1e11 ? n * 1000 : n));
 
 export const consumptionSchema = z.looseObject({

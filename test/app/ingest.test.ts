@@ -160,4 +160,61 @@ describe.each([
       expect(actuation).toMatchObject({ trigger_type: 'sensor_uplink', previous_state: 'FREE', new_state: 'OCCUPIED', display_code: 'ff00006400', fport: 15, command_id: commands[0]!.id });
       expect(created).toContain(commands[0]!.id);
     });
+
+    async function esp32Meter() {
+      const meterNo = `ESP${randomEui().slice(0, 10)}`;
+      const { meter } = await createMeter(testDb.db, { meterNo, meterType: 'electricity', isPrepaid: true, device: { deviceType: 'esp32_meter', meterNo, lifecycle: 'active' } }, actor, new Date());
+      return { meterNo, meter };
+    }
+    const consumption = (meterNo: string, units: number, timestamp: number) =>
+      inbound(`smartmeter/${meterNo}/consumption`, { meterNo, unitsConsumed: units, remainingBalance: 5, totalConsumed: units, timestamp });
+
+    it('quarantines the one message whose values the database refuses and stores the rest of the batch', async () => {
+      const { meterNo, meter } = await esp32Meter();
+      const { devEui } = await em300Meter();
+
+      // 1e20 units does not fit numeric(20,6): PostgreSQL refuses it (22003) for the whole statement.
+      const result = await ingestBatch(deps, [
+        consumption(meterNo, 1, 1_790_000_000_000),
+        consumption(meterNo, 1e20, 1_790_000_060_000),
+        upMessage({ devEui, fPort: 85, hex: '01755c05c800010000', fCnt: 1 }),
+      ]);
+
+      expect(result.retry).toEqual([]);
+      expect(result.readings).toBe(2);
+      const rejected = await testDb.db.selectFrom('quarantine').selectAll().where('meter_no', '=', meterNo).executeTakeFirstOrThrow();
+      expect(rejected.reason_code).toBe('write_rejected');
+      const stored = await testDb.db.selectFrom('meter_readings').select('reading_value').where('meter_id', '=', meter.id).execute();
+      expect(stored.map((r) => r.reading_value)).toEqual([1]);
+    });
+
+    it('counts an ESP32 report delivered twice in one batch once', async () => {
+      const { meterNo, meter } = await esp32Meter();
+
+      await ingestBatch(deps, [consumption(meterNo, 2, 1_790_000_000_000), consumption(meterNo, 2, 1_790_000_000_000), consumption(meterNo, 1, 1_790_000_060_000)]);
+
+      const m = await testDb.db.selectFrom('meters').select('last_reading').where('id', '=', meter.id).executeTakeFirstOrThrow();
+      expect(m.last_reading).toBe(3);
+    });
+
+    it('quarantines an ESP32 report whose timestamp is not a date', async () => {
+      const { meterNo } = await esp32Meter();
+
+      const result = await ingestBatch(deps, [consumption(meterNo, 1, 9e15)]);
+
+      expect(result.retry).toEqual([]);
+      const item = await testDb.db.selectFrom('quarantine').selectAll().where('meter_no', '=', meterNo).executeTakeFirstOrThrow();
+      expect(item.reason_code).toBe('malformed_message');
+    });
+
+    it('keeps a payload with a NUL byte exactly, as base64', async () => {
+      const devEui = randomEui();
+      const payload = Buffer.from('{"deviceInfo":{"devEui":"' + devEui + '"}}\0');
+
+      await ingestBatch(deps, [{ id: 'nul-1', topic: upTopic(devEui), payload, receivedAt: new Date(), source: 'mqtt' }]);
+
+      const item = await testDb.db.selectFrom('quarantine').selectAll().where('dev_eui', '=', devEui).executeTakeFirstOrThrow();
+      expect(item.payload_encoding).toBe('base64');
+      expect(Buffer.from(item.payload, 'base64').equals(payload)).toBe(true);
+    });
 });

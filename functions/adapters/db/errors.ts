@@ -23,6 +23,9 @@ export function sqlStateOf(error: unknown): string | undefined {
   const e = error as PgLikeError;
   if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
   const message = typeof e.message === 'string' ? e.message : '';
+  // The Data API's DatabaseErrorException ends its message with "SQLState: 23505".
+  const fromDataApi = /SQLState: ([0-9A-Z]{5})/.exec(message)?.[1];
+  if (fromDataApi) return fromDataApi;
   return byMessage.find(([re]) => re.test(message))?.[1];
 }
 
@@ -49,8 +52,19 @@ export function mapDbError(error: unknown, what = 'record'): unknown {
     case '57P01':
       return new UnavailableError('database unavailable', {}, { cause: error });
     default:
+      // Any other data exception (class 22: bad date, NUL in text, out of range...) is the caller's value.
+      if (state?.startsWith('22')) return new ValidationError(`${what} has a value the database cannot store`, {}, { cause: error });
       return error;
   }
+}
+
+/**
+ * The database refused the values themselves (SQLSTATE class 22, data exception, or 23, integrity
+ * constraint violation): sending the same data again will fail again, unlike a lost connection.
+ */
+export function isDataError(error: unknown): boolean {
+  const state = sqlStateOf(error);
+  return state !== undefined && (state.startsWith('22') || state.startsWith('23'));
 }
 
 export function isUniqueViolation(error: unknown): boolean {

@@ -30,8 +30,10 @@ export function toQueueBody(topic: string, payload: Uint8Array, receivedAt: Date
 
 export function payloadText(payload: Uint8Array): { text: string; encoding: 'utf8' | 'base64' } {
   const text = new TextDecoder('utf-8', { fatal: false }).decode(payload);
-  // Keep binary payloads exactly: if the bytes are not valid UTF-8, store base64.
-  return Buffer.from(text, 'utf8').equals(Buffer.from(payload)) ? { text, encoding: 'utf8' } : { text: Buffer.from(payload).toString('base64'), encoding: 'base64' };
+  // Keep binary payloads exactly: bytes that are not valid UTF-8, or hold a NUL (PostgreSQL text cannot),
+  // are stored as base64.
+  const storable = !text.includes('\u0000') && Buffer.from(text, 'utf8').equals(Buffer.from(payload));
+  return storable ? { text, encoding: 'utf8' } : { text: Buffer.from(payload).toString('base64'), encoding: 'base64' };
 }
 
 export function messageDigest(topic: string, payload: Uint8Array): string {

@@ -14,6 +14,7 @@ import { decodeNetworkObject, decodeUplink, usesNetworkCodec, type DecodedUplink
 import { resolveDisplayActuation } from '#domain/display';
 import { parseEsp32, type Esp32Message } from '#domain/esp32';
 import type { Logger } from '#shared/logger';
+import { isDataError } from '#adapters/db/errors';
 import { messageDigest, payloadText, type InboundMessage } from './inbound.ts';
 import {
   loadDevices,
@@ -425,19 +426,30 @@ export async function ingestBatch(deps: IngestDeps, messages: InboundMessage[]):
     const tb = b.kind === 'chirpstack' && b.value.type === 'up' ? (b.value.event.time?.getTime() ?? 0) : 0;
     return ta - tb;
   });
-  const seenUp = new Set<string>();
+  // The same message twice in one batch (a redelivery racing the original) is processed once.
+  const seen = new Set<string>();
+  const firstTime = (key: string, msg: InboundMessage) => {
+    if (seen.has(key)) {
+      w.outcomes.set(msg.id, 'duplicate');
+      return false;
+    }
+    seen.add(key);
+    return true;
+  };
   for (const p of ordered) {
-    if (p.kind === 'quarantine') w.quarantineMessage(p);
-    else if (p.kind === 'esp32') handleEsp32(w, p.msg, p.value, byMeterNo.get(p.value.meterNo), runningTotals);
-    else if (p.value.type === 'up') {
-      // The same uplink twice in one batch (a redelivery racing the original) is processed once.
-      if (seenUp.has(p.value.event.deduplicationId)) {
-        w.outcomes.set(p.msg.id, 'duplicate');
-        continue;
-      }
-      seenUp.add(p.value.event.deduplicationId);
-      handleUp(w, deps, p.msg, p.value.event, byEui.get(p.devEui));
-    } else handleNetworkEvent(w, p.msg, p.value, byEui.get(p.devEui));
+    try {
+      if (p.kind === 'quarantine') w.quarantineMessage(p);
+      else if (p.kind === 'esp32') {
+        if (firstTime(`esp32:${p.value.meterNo}:${p.value.type}:${p.value.body.timestamp.getTime()}`, p.msg)) {
+          handleEsp32(w, p.msg, p.value, byMeterNo.get(p.value.meterNo), runningTotals);
+        }
+      } else if (p.value.type === 'up') {
+        if (firstTime(`up:${p.value.event.deduplicationId}`, p.msg)) handleUp(w, deps, p.msg, p.value.event, byEui.get(p.devEui));
+      } else handleNetworkEvent(w, p.msg, p.value, byEui.get(p.devEui));
+    } catch (error) {
+      // A message this code cannot handle must not hold up the rest: keep it, with the reason.
+      w.quarantineMessage({ msg: p.msg, reasonCode: 'processing_error', reason: `could not process: ${error instanceof Error ? error.message : String(error)}` });
+    }
   }
 
   try {
@@ -472,7 +484,50 @@ export async function ingestBatch(deps: IngestDeps, messages: InboundMessage[]):
       outcomes: w.outcomes,
     };
   } catch (error) {
+    if (isDataError(error)) return isolateRejected(deps, messages, error);
     deps.logger.error('ingest: batch write failed; batch will be redelivered', { error: error as Error, messages: messages.length });
     return { received: messages.length, readings: 0, events: 0, quarantined: 0, retry: messages.map((m) => m.id), outcomes: new Map() };
+  }
+}
+
+/**
+ * The database refused the batch's data (a value out of range for its column, text it cannot store):
+ * one message is to blame, not the database. Split the batch in halves until the rejected message stands
+ * alone, and quarantine it with the database's reason; the rest is written as usual. Every write is
+ * idempotent, so what the failed attempt had already written is not written twice.
+ */
+async function isolateRejected(deps: IngestDeps, messages: InboundMessage[], error: unknown): Promise<IngestResult> {
+  if (messages.length > 1) {
+    const middle = Math.ceil(messages.length / 2);
+    const parts = [await ingestBatch(deps, messages.slice(0, middle)), await ingestBatch(deps, messages.slice(middle))];
+    return parts.reduce((a, b) => ({
+      received: a.received + b.received,
+      readings: a.readings + b.readings,
+      events: a.events + b.events,
+      quarantined: a.quarantined + b.quarantined,
+      retry: [...a.retry, ...b.retry],
+      outcomes: new Map([...a.outcomes, ...b.outcomes]),
+    }));
+  }
+  const w = new BatchWriter();
+  const [msg] = messages;
+  if (!msg) return { received: 0, readings: 0, events: 0, quarantined: 0, retry: [], outcomes: new Map() };
+  const reason = error instanceof Error ? error.message : String(error);
+  const devEui = parseChirpstackTopic(msg.topic)?.devEui;
+  const meterNo = /^smartmeter\/([^/]+)\//.exec(msg.topic)?.[1];
+  w.quarantineMessage({
+    msg,
+    reasonCode: 'write_rejected',
+    reason: `the database refused this message's values: ${reason.slice(0, 500)}`,
+    ...(devEui ? { devEui } : {}),
+    ...(meterNo ? { meterNo } : {}),
+  });
+  try {
+    await writeEventsAndQuarantine(deps.db, [], [...w.quarantine.values()].map(({ messageId: _id, ...row }) => row));
+    deps.logger.warn('ingest: message quarantined, its values were refused by the database', { topic: msg.topic, reason: reason.slice(0, 200) });
+    return { received: 1, readings: 0, events: 0, quarantined: 1, retry: [], outcomes: w.outcomes };
+  } catch (quarantineError) {
+    deps.logger.error('ingest: could not quarantine a refused message; it will be redelivered', { error: quarantineError as Error });
+    return { received: 1, readings: 0, events: 0, quarantined: 0, retry: [msg.id], outcomes: new Map() };
   }
 }
