@@ -13,7 +13,7 @@ import type { IngestResult } from './ingest/ingest.ts';
 export const quarantineListQuery = z.object({
   status: z.enum(['new', 'reprocessed', 'discarded']).default('new'),
   devEui: z.string().regex(/^[0-9a-fA-F]{16}$/).transform((s) => s.toLowerCase()).optional(),
-  reasonCode: z.string().max(64).optional(),
+  reasonCode: z.string().regex(/^[a-z_]{1,64}$/, 'a reason code such as unknown_device').optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
 });

@@ -283,9 +283,14 @@ export async function listSites(db: Db, limit: number, offset: number) {
   return db.selectFrom('sites').selectAll().orderBy('code').limit(limit).offset(offset).execute();
 }
 
+// Years PostgreSQL and JavaScript agree on; anything else is a typo, answered with a 400.
+const queryDate = z.coerce
+  .date()
+  .refine((d) => d.getUTCFullYear() >= 1970 && d.getUTCFullYear() <= 9999, 'must be a date between 1970 and 9999');
+
 export const readingsQuery = z.object({
-  from: z.coerce.date().optional(),
-  to: z.coerce.date().optional(),
+  from: queryDate.optional(),
+  to: queryDate.optional(),
   limit: z.coerce.number().int().min(1).max(5000).default(100),
 });
 
@@ -294,7 +299,11 @@ export async function listReadings(db: Db, meterId: string, q: z.infer<typeof re
   let query = db.selectFrom('meter_readings').selectAll().where('meter_id', '=', meterId);
   if (q.from) query = query.where('reading_date', '>=', q.from);
   if (q.to) query = query.where('reading_date', '<', q.to);
-  return query.orderBy('reading_date', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
+  try {
+    return await query.orderBy('reading_date', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
+  } catch (error) {
+    throw mapDbError(error, 'readings query');
+  }
 }
 
 export async function databaseReachable(db: Db): Promise<boolean> {

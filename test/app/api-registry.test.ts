@@ -105,6 +105,24 @@ describe.each([
       expect(extraField.status).toBe(400);
     });
 
+    it('answers values the database cannot store with a 400, not a 500', async () => {
+      const nulName = await call({ method: 'POST', path: '/sites', body: { code: `N-${uniqueNo()}`, name: 'a\u0000b' } });
+      const nulConfig = await call({ method: 'POST', path: '/devices', body: { deviceType: 'browan_tabs', devEui: uniqueEui(), config: { note: 'x\u0000' } } });
+      const meter = await call({ method: 'POST', path: '/meters', body: { meterNo: uniqueNo(), meterType: 'water' } });
+      const yearZero = await call({ method: 'GET', path: `/meters/${String(meter.body.id)}/readings`, query: { from: '0000-06-01T00:00:00Z' } });
+      const uuidReason = await call({ method: 'GET', path: '/quarantine', query: { reasonCode: '00000000-0000-4000-8000-000000000000' } });
+
+      expect([nulName.status, nulConfig.status, yearZero.status, uuidReason.status]).toEqual([400, 400, 400, 400]);
+    });
+
+    it('accepts a meter id in upper case', async () => {
+      const meter = await call({ method: 'POST', path: '/meters', body: { meterNo: uniqueNo(), meterType: 'water' } });
+
+      const res = await call({ method: 'GET', path: `/meters/${String(meter.body.id).toUpperCase()}` });
+
+      expect(res).toMatchObject({ status: 200, body: { id: meter.body.id } });
+    });
+
     it('answers 409 for a duplicate meter number or DevEUI', async () => {
       const meterNo = uniqueNo();
       const devEui = uniqueEui();

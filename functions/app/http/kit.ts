@@ -107,7 +107,8 @@ export function toMiddyRoute<D>(spec: AnyRouteSpec<D>, deps: D): Route<APIGatewa
 }
 
 // Common query/param pieces.
-export const uuidParam = z.object({ id: z.string().uuid('must be a UUID') });
+/** Path ids: any letter case is accepted, and lowercased as PostgreSQL prints UUIDs. */
+export const uuidParam = z.object({ id: z.string().uuid('must be a UUID').transform((id) => id.toLowerCase()) });
 export const pageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   offset: z.coerce.number().int().min(0).max(1_000_000).default(0),

@@ -245,10 +245,13 @@ export async function writeOccupancy(db: Db, rows: OccupancyRow[]): Promise<{ co
       RETURNING s.id
     ), cmd AS (
       INSERT INTO device_commands (device_id, device_eui, command_type, command_data, payload_hex, f_port, confirmed,
-        priority, idempotency_key, expires_at, requested_by, reason)
+        priority, idempotency_key, expires_at, requested_by, reason, created_at)
       SELECT o.display_device_id, o.display_dev_eui, 'display',
              jsonb_build_object('spaceId', o.space_id, 'state', o.new_state, 'trigger', 'sensor_uplink'),
-             o.payload_hex, o.fport, o.confirmed, 3, 'display:' || o.source_key, o.expires_at, 'system:parking', 'sensor_uplink'
+             o.payload_hex, o.fport, o.confirmed, 3, 'display:' || o.source_key, o.expires_at, 'system:parking', 'sensor_uplink',
+             -- A display's commands go out oldest first: created_at follows the sensor's time, so two changes
+             -- of one space in one batch (occupied, then free) are sent in the order they happened.
+             LEAST(o.event_time, now())
       FROM o JOIN occ ON occ.source_key = o.source_key
       WHERE o.display_device_id IS NOT NULL AND o.payload_hex IS NOT NULL
       ON CONFLICT (idempotency_key) DO NOTHING
