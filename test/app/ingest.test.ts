@@ -161,6 +161,22 @@ describe.each([
       expect(created).toContain(commands[0]!.id);
     });
 
+    it('queues two display changes of one space in one batch in the order they happened', async () => {
+      const sensorEui = randomEui();
+      const sensor = await createDevice(testDb.db, { deviceType: 'browan_tabs', devEui: sensorEui, lifecycle: 'active' }, actor, new Date());
+      const display = await createDevice(testDb.db, { deviceType: 'kuando_busylight', devEui: randomEui(), lifecycle: 'active' }, actor, new Date());
+      await testDb.db.insertInto('parking_spaces').values({ code: `P-${sensorEui}`, name: 'Bay 2', sensor_device_id: sensor.id, display_device_id: display.id }).execute();
+
+      // Occupied, then free (status byte 0x00) ten seconds later, both in one backlog batch.
+      await ingestBatch(deps, [
+        upMessage({ devEui: sensorEui, fPort: 102, hex: '00BB340400DC7801', time: new Date('2026-11-04T09:00:10Z') }),
+        upMessage({ devEui: sensorEui, fPort: 102, hex: '01BB340400DC7801', time: new Date('2026-11-04T09:00:00Z') }),
+      ]);
+
+      const commands = await testDb.db.selectFrom('device_commands').select(['payload_hex', 'created_at']).where('device_id', '=', display.id).orderBy('created_at').execute();
+      expect(commands.map((c) => c.payload_hex)).toEqual(['ff00006400', '0000ff6400']);
+    });
+
     async function esp32Meter() {
       const meterNo = `ESP${randomEui().slice(0, 10)}`;
       const { meter } = await createMeter(testDb.db, { meterNo, meterType: 'electricity', isPrepaid: true, device: { deviceType: 'esp32_meter', meterNo, lifecycle: 'active' } }, actor, new Date());
