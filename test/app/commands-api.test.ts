@@ -5,6 +5,9 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiHandler } from '#app/api/index';
+import type { CommandDeps } from '#app/commands/ports';
+import { requestBalanceUpdate, requestRelay } from '#app/commands/requests';
+import { createMeter } from '#app/registry';
 import { logger } from '#shared/logger';
 import { randomEui } from '../support/chirpstack.ts';
 import { apiEvent, lambdaContext, parseResult, type EventInput } from '../support/api.ts';
@@ -130,6 +133,30 @@ describe('POST /meters/{id}/relay', () => {
     expect(other.status).toBe(409);
     const audits = await testDb.db.selectFrom('audit_log').select('details').where('action', '=', 'meter.relay').where('target_id', '=', meterId).orderBy('id').execute();
     expect(audits.map((a) => a.details)).toEqual([expect.not.objectContaining({ repeated: true }), expect.objectContaining({ commandId: first.body.id, repeated: true })]);
+  });
+});
+
+// The HTTP edge lowercases path ids, but other callers (billing, a future route) may not: the requests
+// themselves must find a meter named by its uuid in capitals, as PostgreSQL itself does.
+describe('meter ids in any letter case', () => {
+  const deps = (): CommandDeps => ({ db: testDb.db, logger, now: () => new Date(), commandQueue: { enqueue: async (ids) => void enqueued.push(...ids) } });
+  const actor = { principal: { subject: 'operator-1', roles: ['operator' as const] } };
+
+  it('switches the relay of a meter named by its uuid in capitals', async () => {
+    const meterId = await meterWith({ deviceType: 'milesight_uc100' });
+
+    const { command } = await requestRelay(deps(), meterId.toUpperCase(), { action: 'off', reason: 'arrears', priority: 5 }, actor);
+
+    expect(command).toMatchObject({ meter_id: meterId, status: 'queued', payload_hex: '010500000000cdca' });
+  });
+
+  it('queues a balance update for a meter named by its uuid in capitals', async () => {
+    const meterNo = `C${randomEui().slice(0, 8)}`;
+    const { meter } = await createMeter(testDb.db, { meterNo, meterType: 'electricity', isPrepaid: true, device: { deviceType: 'esp32_meter', meterNo, lifecycle: 'active' } }, actor, new Date());
+
+    const command = await requestBalanceUpdate(deps(), { meterId: meter.id.toUpperCase(), balance: 12, idempotencyKey: `case-${meterNo}` });
+
+    expect(command).toMatchObject({ meter_id: meter.id, command_type: 'balance_update', status: 'queued' });
   });
 });
 

@@ -110,6 +110,12 @@ interface MeterTarget {
   config: Record<string, unknown> | null;
 }
 
+/**
+ * A meter id as the lookups key it: lowercase, as PostgreSQL prints a uuid. The database compares uuids
+ * in any case, but the maps built from its rows do not, so every id a caller hands in goes through here.
+ */
+const meterKey = (id: string) => id.toLowerCase();
+
 async function loadTargets(db: Db | Transaction<Database>, meterIds: readonly string[]): Promise<Map<string, MeterTarget>> {
   const result = await sql<MeterTarget>`
     SELECT m.id AS meter_id, m.meter_no, d.id AS device_id, d.device_type, d.kind, d.dev_eui, d.meter_no AS device_meter_no,
@@ -118,7 +124,7 @@ async function loadTargets(db: Db | Transaction<Database>, meterIds: readonly st
     LEFT JOIN meter_devices md ON md.meter_id = m.id AND md.valid_to IS NULL
     LEFT JOIN devices d ON d.id = md.device_id
     WHERE m.id IN (SELECT (value)::uuid FROM jsonb_array_elements_text(${json(meterIds)}))`.execute(db);
-  return new Map(result.rows.map((r) => [r.meter_id, r]));
+  return new Map(result.rows.map((r) => [meterKey(r.meter_id), r]));
 }
 
 class TargetError extends Error {
@@ -257,7 +263,8 @@ async function afterCreate(deps: CommandDeps, commands: DeviceCommand[]): Promis
 }
 
 /** Switch one meter's relay. Returns the stored command (queued, or pending if scheduled) and whether it was a repeat. */
-export async function requestRelay(deps: CommandDeps, meterId: string, request: RelayRequest, actor: Actor): Promise<{ command: DeviceCommand; repeated: boolean }> {
+export async function requestRelay(deps: CommandDeps, requestedMeterId: string, request: RelayRequest, actor: Actor): Promise<{ command: DeviceCommand; repeated: boolean }> {
+  const meterId = meterKey(requestedMeterId);
   const key = (id: string) => (request.idempotencyKey ? `relay:${request.idempotencyKey}` : `relay:${id}:${randomUUID()}`);
   let outcome: { created: DeviceCommand[]; existing: DeviceCommand[] };
   try {
@@ -290,7 +297,7 @@ export async function requestRelay(deps: CommandDeps, meterId: string, request: 
  * the error lists every meter that cannot, so the operator fixes the list once.
  */
 export async function requestRelayBulk(deps: CommandDeps, request: BulkRelayRequest, actor: Actor): Promise<DeviceCommand[]> {
-  const meterIds = request.meterIds.map((id) => id.toLowerCase());
+  const meterIds = request.meterIds.map(meterKey);
   const batchKey = request.idempotencyKey ?? randomUUID();
   let stored: { created: DeviceCommand[]; existing: DeviceCommand[] };
   try {
@@ -334,17 +341,18 @@ export const balanceUpdateSchema = z.object({
 /** Queue a balance update for the ESP32 meter serving a meter (for billing and payments). */
 export async function requestBalanceUpdate(deps: CommandDeps, input: z.input<typeof balanceUpdateSchema>): Promise<DeviceCommand> {
   const request = balanceUpdateSchema.parse(input);
+  const meterId = meterKey(request.meterId);
   const now = deps.now();
   const stored = await inTransaction(deps.db, 'balance update', async (trx) => {
-    const target = (await loadTargets(trx, [request.meterId])).get(request.meterId);
-    if (!target) throw new NotFoundError(`meter ${request.meterId} does not exist`);
+    const target = (await loadTargets(trx, [meterId])).get(meterId);
+    if (!target) throw new NotFoundError(`meter ${meterId} does not exist`);
     if (!target.device_id || target.kind !== 'esp32' || !target.device_meter_no || target.capabilities?.balance !== true) {
       throw new ConflictError(`meter ${target.meter_no} is not served by an ESP32 meter that keeps a balance`);
     }
     return insertCommands(trx, [
       {
         device_id: target.device_id,
-        meter_id: request.meterId,
+        meter_id: meterId,
         device_eui: null,
         command_type: 'balance_update',
         command_data: balanceMessage(request.balance, now),
