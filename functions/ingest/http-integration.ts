@@ -16,7 +16,12 @@ export const handler = httpIntegrationHandler({
   logger,
   now: () => new Date(),
   // Cached by Powertools for 5 minutes, so a rotated token takes effect without a deploy.
-  token: async () => (tokenSecret ? ((await getSecret(tokenSecret, { maxAge: 300 })) as string | undefined) : undefined),
+  token: async () => {
+    if (!tokenSecret) return undefined;
+    const value: unknown = await getSecret(tokenSecret, { maxAge: 300 });
+    // A secret that is missing, binary or blank enables nothing: the endpoint then answers 403.
+    return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+  },
   accept: async (message) => {
     if (!queueUrl) throw new Error('INGEST_QUEUE_URL is not configured');
     await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(toQueueBody(message.topic, message.payload, message.receivedAt)) }));

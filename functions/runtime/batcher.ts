@@ -25,7 +25,7 @@ export class MicroBatcher<T> {
   private timer: NodeJS.Timeout | undefined;
   private running = 0;
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private readonly retryTimers = new Map<NodeJS.Timeout, Entry<T>[]>();
   private closed = false;
 
   constructor(private readonly options: BatcherOptions<T>) {}
@@ -97,13 +97,17 @@ export class MicroBatcher<T> {
       this.queue.unshift(...retried);
       this.schedule();
     }, delay);
-    this.retryTimers.add(timer);
+    this.retryTimers.set(timer, retried);
   }
 
   /** Stop accepting items, handle what is queued, and wait for batches in flight. */
   async drain(): Promise<void> {
     this.closed = true;
-    for (const t of this.retryTimers) clearTimeout(t);
+    // Items waiting out a retry delay get one last attempt now instead of being dropped silently.
+    for (const [timer, entries] of this.retryTimers) {
+      clearTimeout(timer);
+      this.queue.unshift(...entries);
+    }
     this.retryTimers.clear();
     this.pump();
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);

@@ -86,7 +86,7 @@ function send(res: http.ServerResponse, result: APIGatewayProxyResultV2): void {
 
 export interface LocalHttpServer {
   url: string;
-  close(): Promise<void>;
+  close(graceMs?: number): Promise<void>;
 }
 
 export async function startHttpServer(options: {
@@ -139,12 +139,19 @@ export async function startHttpServer(options: {
   const port = typeof address === 'object' && address ? address.port : options.port;
   return {
     url: `http://${options.host}:${port}`,
-    close: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
-      await Promise.allSettled([...inFlight]);
+    // In-flight requests get a grace period to finish; then their connections are cut, so a request
+    // waiting on something that never comes (a database that is down) cannot hold shutdown forever.
+    close: async (graceMs = 10_000) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
+      const outcome = await Promise.race([Promise.allSettled([...inFlight, closed]).then(() => 'done' as const), deadline]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        logger.warn('HTTP requests still in flight at shutdown were cut off', { requests: inFlight.size });
+        server.closeAllConnections();
+      }
     },
   };
 }

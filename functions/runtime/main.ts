@@ -22,7 +22,11 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const shutdown = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second Ctrl-C: the user does not want to wait for in-flight work.
+      console.error(`${signal} again: exiting without waiting`);
+      process.exit(130);
+    }
     stopping = true;
     console.log(`${signal} received: stopping (finishing in-flight work)...`);
     platform

@@ -83,8 +83,11 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
       stops.push(() => broker!.close());
       mqttUrl = broker.url;
     }
+    // A fixed MQTT_CLIENT_ID gets a persistent session: the broker keeps QoS 1 messages published while
+    // the platform restarts. Without one, a fresh id and a clean session (tests, several local runs).
     const client = await mqtt.connectAsync(mqttUrl, {
-      clientId: `quantify-platform-${randomBytes(4).toString('hex')}`,
+      clientId: config.MQTT_CLIENT_ID ?? `quantify-platform-${randomBytes(4).toString('hex')}`,
+      clean: config.MQTT_CLIENT_ID === undefined,
       ...(config.MQTT_USERNAME ? { username: config.MQTT_USERNAME } : {}),
       ...(config.MQTT_PASSWORD ? { password: config.MQTT_PASSWORD } : {}),
       reconnectPeriod: 1_000,
@@ -118,8 +121,6 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
       // statement): one batch's HTTP calls overlap the other's SQL.
       concurrency: 2,
     });
-    // Stopped before the simulator and the MQTT client: a draining dispatcher still sends.
-    stops.push(() => commandQueue.stop());
     const commandDeps: CommandDeps = { db: db.db, logger, now, commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS };
 
     const ingestDeps: IngestDeps = {
@@ -153,6 +154,9 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
     stops.push(async () => {
       await client.unsubscribeAsync(topicRoutes.map((r) => r.topicFilter)).catch(() => undefined);
     });
+    // Stopped while still subscribed (so confirmations of what it sends while draining are ingested),
+    // and before the simulator and the MQTT client, since a draining dispatcher still sends.
+    stops.push(() => commandQueue.stop());
     const chirpstackHttp = httpIntegrationHandler({
       logger,
       now: () => new Date(),
@@ -175,7 +179,7 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
         const run = jobs[job.name];
         if (!run) continue;
         const task = schedule(job.expression, run, (error) => logger.error('scheduled job failed', { job: job.name, error: error as Error }));
-        stops.push(async () => task.stop());
+        stops.push(() => task.stop());
       }
     }
 

@@ -3,7 +3,8 @@
 import { Cron } from 'croner';
 
 export interface ScheduledTask {
-  stop(): void;
+  /** No further runs; resolves once a run in progress has finished. */
+  stop(): Promise<void>;
 }
 
 const rateUnits: Record<string, number> = { minute: 60_000, minutes: 60_000, hour: 3_600_000, hours: 3_600_000, day: 86_400_000, days: 86_400_000 };
@@ -39,10 +40,20 @@ export function schedule(expression: string, job: () => Promise<void>, onError: 
   if (every !== undefined) {
     const timer = setInterval(run, every);
     timer.unref();
-    return { stop: () => clearInterval(timer) };
+    return {
+      stop: async () => {
+        clearInterval(timer);
+        await running;
+      },
+    };
   }
   const cron = toCroner(expression);
   if (cron === undefined) throw new Error(`unsupported schedule expression: ${expression}`);
   const task = new Cron(cron, { timezone: 'UTC', unref: true }, run);
-  return { stop: () => task.stop() };
+  return {
+    stop: async () => {
+      task.stop();
+      await running;
+    },
+  };
 }

@@ -20,6 +20,8 @@ export const localConfigSchema = z.object({
   MQTT_PORT: port.default(1883),
   MQTT_USERNAME: z.string().optional(),
   MQTT_PASSWORD: z.string().optional(),
+  /** A fixed client id for a persistent broker session (QoS 1 messages kept across restarts). */
+  MQTT_CLIENT_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only (1-64)').optional(),
   CHIRPSTACK_API_URL: url.optional(),
   CHIRPSTACK_API_KEY: z.string().optional(),
   CHIRPSTACK_HTTP_INTEGRATION_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),

@@ -31,4 +31,16 @@ describe('micro-batcher', () => {
     expect(seen).toEqual([1]);
     await expect(b.push(2)).rejects.toThrow(/shutting down/);
   });
+
+  it('gives items waiting out a retry one last attempt when drained, and rejects them if it fails', async () => {
+    let calls = 0;
+    const b = new MicroBatcher<string>({ maxSize: 10, maxWaitMs: 1, concurrency: 1, retryDelayMs: () => 60_000, handle: async (items) => (++calls, items), onError: () => undefined });
+    const pending = b.push('x');
+    await new Promise((r) => setTimeout(r, 20));
+
+    await b.drain();
+
+    await expect(pending).rejects.toThrow(/not stored/);
+    expect(calls).toBe(2);
+  });
 });
