@@ -120,6 +120,27 @@ describe('POST /meters/{id}/relay', () => {
     expect(enqueued).toEqual([]);
   });
 
+  it('refuses a scheduledAt near the largest JavaScript date with 400 naming the field, queueing nothing', async () => {
+    const meterId = await meterWith({ deviceType: 'milesight_uc100' });
+    const before = await commandCount();
+
+    // 8.64e15 ms is the largest time a Date holds (ECMA-262, "Time Values and Time Range"): adding the expiry overflows it.
+    const res = await call({ method: 'POST', path: `/meters/${meterId}/relay`, body: { action: 'on', reason: 'r', scheduledAt: new Date(8.64e15).toISOString() } });
+
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([{ path: 'body.scheduledAt', message: 'must be at most a year ahead' }]);
+    expect(await commandCount()).toBe(before);
+  });
+
+  it('refuses a scheduledAt more than a minute in the past with 400 naming the field', async () => {
+    const meterId = await meterWith({ deviceType: 'milesight_uc100' });
+
+    const res = await call({ method: 'POST', path: `/meters/${meterId}/relay`, body: { action: 'on', reason: 'r', scheduledAt: new Date(Date.now() - 5 * 60_000).toISOString() } });
+
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([{ path: 'body.scheduledAt', message: 'must not be more than a minute in the past' }]);
+  });
+
   it('returns the same command for a repeated idempotency key', async () => {
     const meterId = await meterWith({ deviceType: 'milesight_uc100' });
     const body = { action: 'off', reason: 'r', idempotencyKey: `portal-${meterId}` };
@@ -171,6 +192,15 @@ describe('POST /commands/bulk', () => {
     expect(items.map((i) => i.meterId)).toEqual(meters);
     expect(items.every((i) => i.status === 'queued' && i.payloadHex === '010500000000cdca')).toBe(true);
     expect(enqueued).toHaveLength(2);
+  });
+
+  it('refuses a scheduledAt more than a year ahead with 400 naming the field', async () => {
+    const meters = [await meterWith({ deviceType: 'milesight_uc100' })];
+
+    const res = await call({ method: 'POST', path: '/commands/bulk', body: { meterIds: meters, action: 'off', reason: 'r', scheduledAt: '+275760-09-13T00:00:00.000Z' } });
+
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([{ path: 'body.scheduledAt', message: 'must be at most a year ahead' }]);
   });
 
   it('queues nothing when any meter cannot take the command, and names each one', async () => {

@@ -27,11 +27,22 @@ const json = (value: unknown) => sql`CAST(${JSON.stringify(value)} AS jsonb)`;
 const reasonSchema = z.string().trim().min(1, 'say why (it is kept in the audit log)').max(500);
 const idempotencyKeySchema = z.string().regex(/^[A-Za-z0-9._:-]{8,128}$/, '8-128 letters, digits, . _ : -');
 
+/** A request may be a little late (clocks, a slow client): up to a minute in the past means "now". */
+const SCHEDULE_PAST_TOLERANCE_MS = 60_000;
+/** Nobody schedules a switch further ahead than this; it also keeps scheduledAt + expiry a valid date. */
+const SCHEDULE_HORIZON_MS = 366 * 86_400_000;
+
+// Checked against the wall clock: the schema is the HTTP edge's, and the edge has no other notion of now.
+const scheduledAtSchema = z.coerce
+  .date()
+  .refine((at) => at.getTime() >= Date.now() - SCHEDULE_PAST_TOLERANCE_MS, 'must not be more than a minute in the past')
+  .refine((at) => at.getTime() <= Date.now() + SCHEDULE_HORIZON_MS, 'must be at most a year ahead');
+
 export const relayRequestSchema = z.strictObject({
   action: z.enum(['on', 'off']),
   reason: reasonSchema,
   /** Send no earlier than this (e.g. reconnect after a payment window). */
-  scheduledAt: z.coerce.date().optional(),
+  scheduledAt: scheduledAtSchema.optional(),
   priority: z.number().int().min(1).max(10).default(5),
   /** Repeat a request safely: the same key returns the command it created. */
   idempotencyKey: idempotencyKeySchema.optional(),
