@@ -204,6 +204,10 @@ export interface TrackedCommand {
   confirmed: boolean;
   payloadHex: string | null;
   transmittedAt: Date | null;
+  /** When the (successful) send began: nothing older can be an answer to it. */
+  sentAt: Date | null;
+  /** What the command carried; a balance update's {balance, timestamp}. */
+  commandData: unknown;
 }
 
 export interface CommandChange {
@@ -228,8 +232,9 @@ const modbusExceptions: Readonly<Record<number, string>> = {
 
 /**
  * The effect of a delivery event on a sent command, or null when it changes nothing (a duplicate, an
- * event for another kind of command, an echo of a different frame). Only sent commands move: an event
- * for a command already confirmed, failed or expired is history, not news.
+ * event for another kind of command, an echo of a different frame, a report of another balance or from
+ * before the command was sent). Only sent commands move: an event for a command already confirmed,
+ * failed or expired is history, not news.
  */
 export function applyDeliveryEvent(command: TrackedCommand, event: DeliveryEvent): CommandChange | null {
   if (command.status !== 'sent') return null;
@@ -280,9 +285,15 @@ export function applyDeliveryEvent(command: TrackedCommand, event: DeliveryEvent
       if (!event.crcValid || !confirmsWrite(request, hexToBytes(event.frameHex))) return null;
       return { ...confirm({ ...base, transmittedAt, deliveryState }, { frameHex: event.frameHex }), relayState: command.commandType === 'relay_on' ? 'on' : 'off' };
     }
-    case 'balance_report':
+    case 'balance_report': {
+      // The ESP32 answers a balance command by reporting the balance it now holds; a report of another
+      // balance, or one made before this command went out, answers some other command (or none).
       if (mode !== 'balance_report') return null;
+      const sent = balanceCommandSchema.safeParse(command.commandData);
+      if (!sent.success || sent.data.balance !== event.balance) return null;
+      if (command.sentAt === null || event.at < command.sentAt) return null;
       return confirm(base, { balance: event.balance });
+    }
   }
 }
 

@@ -4,6 +4,7 @@
 // (there is no local IoT Core). Time is a test clock, so backoff and expiry are exact.
 import { IoTDataPlaneClient, PublishCommand } from '@aws-sdk/client-iot-data-plane';
 import { mockClient } from 'aws-sdk-client-mock';
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChirpStackClient } from '#adapters/chirpstack-client';
@@ -11,7 +12,7 @@ import type { DeviceCommand } from '#adapters/db/schema-types';
 import { iotDevicePublisher } from '#adapters/device-publisher';
 import { dispatch, type DispatchDeps } from '#app/commands/dispatcher';
 import { applyFeedback } from '#app/commands/feedback';
-import type { CommandDeps } from '#app/commands/ports';
+import type { CommandDeps, DevicePublisher } from '#app/commands/ports';
 import { requestBalanceUpdate, requestRelay } from '#app/commands/requests';
 import { sweep } from '#app/commands/sweeper';
 import { createMeter } from '#app/registry';
@@ -301,6 +302,79 @@ describe('delivery feedback', () => {
     expect((await actuationOf(plain.id)).response_time_ms).toBeGreaterThanOrEqual(0);
     expect(await row(confirmedDownlink.id)).toMatchObject({ status: 'failed', delivery_state: 'nacked', error_message: expect.stringContaining('NACK') as string });
     expect(await actuationOf(confirmedDownlink.id)).toMatchObject({ downlink_sent: true, downlink_confirmed: false, downlink_error: expect.stringContaining('NACK') as string });
+  });
+});
+
+async function esp32Meter() {
+  const meterNo = `E${randomEui().slice(0, 8)}`;
+  const { meter } = await createMeter(testDb.db, { meterNo, meterType: 'electricity', isPrepaid: true, device: { deviceType: 'esp32_meter', meterNo, lifecycle: 'active' } }, actor, new Date());
+  const device = await testDb.db.selectFrom('devices').select('id').where('meter_no', '=', meterNo).executeTakeFirstOrThrow();
+  return { meterId: meter.id, meterNo, deviceId: device.id };
+}
+
+/** A publisher that takes `ms` of test time to be acknowledged, as a broker's PUBACK does. */
+const slowPublisher = (ms: number): DevicePublisher => ({ publish: async () => void tick(ms) });
+
+async function sentBalanceUpdate(meterId: string, balance: number) {
+  const command = await requestBalanceUpdate(commandDeps(), { meterId, balance, idempotencyKey: `bal-${randomUUID()}` });
+  await dispatch(dispatchDeps({ publisher: slowPublisher(0) }), [command.id]);
+  return command;
+}
+
+const balanceReport = (esp: { meterNo: string; deviceId: string; meterId: string }, balance: number, time: Date) =>
+  feedback({ balanceReports: [{ meterNo: esp.meterNo, deviceId: esp.deviceId, meterId: esp.meterId, balance, time }] });
+
+describe('balance reports', () => {
+  it('confirm the update of the balance reported, not the newest one', async () => {
+    clock = new Date();
+    const esp = await esp32Meter();
+    const five = await sentBalanceUpdate(esp.meterId, 5);
+    tick(1_000);
+    const seven = await sentBalanceUpdate(esp.meterId, 7);
+    tick(1_000);
+
+    const result = await applyFeedback({ db: testDb.db, logger, now: () => clock }, balanceReport(esp, 5, clock));
+
+    expect(result).toEqual({ updated: 1, confirmed: 1, failed: 0 });
+    expect(await row(five.id)).toMatchObject({ status: 'confirmed', outcome: { via: 'balance_report', balance: 5 } });
+    expect((await row(seven.id)).status).toBe('sent');
+  });
+
+  it('confirm nothing when no sent update carried the balance reported', async () => {
+    clock = new Date();
+    const esp = await esp32Meter();
+    const command = await sentBalanceUpdate(esp.meterId, 5);
+    tick(1_000);
+
+    const result = await applyFeedback({ db: testDb.db, logger, now: () => clock }, balanceReport(esp, 4.5, clock));
+
+    expect(result.updated).toBe(0);
+    expect((await row(command.id)).status).toBe('sent');
+  });
+
+  it('confirm nothing when made before the update was sent', async () => {
+    clock = new Date();
+    const esp = await esp32Meter();
+    const reportedAt = new Date(clock.getTime() - 1_000);
+    const command = await sentBalanceUpdate(esp.meterId, 5);
+
+    const result = await applyFeedback({ db: testDb.db, logger, now: () => clock }, balanceReport(esp, 5, reportedAt));
+
+    expect(result.updated).toBe(0);
+    expect((await row(command.id)).status).toBe('sent');
+  });
+
+  it('confirm an update when made while its publish was still being acknowledged', async () => {
+    clock = new Date();
+    const esp = await esp32Meter();
+    const command = await requestBalanceUpdate(commandDeps(), { meterId: esp.meterId, balance: 5, idempotencyKey: `bal-${randomUUID()}` });
+    const publishStarted = clock;
+    await dispatch(dispatchDeps({ publisher: slowPublisher(200) }), [command.id]);
+
+    const result = await applyFeedback({ db: testDb.db, logger, now: () => clock }, balanceReport(esp, 5, new Date(publishStarted.getTime() + 50)));
+
+    expect(result.confirmed).toBe(1);
+    expect(await row(command.id)).toMatchObject({ status: 'confirmed', sent_at: publishStarted });
   });
 });
 

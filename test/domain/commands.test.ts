@@ -158,7 +158,7 @@ describe('what the dispatcher sends', () => {
 });
 
 describe('confirmations', () => {
-  const sentRelay: TrackedCommand = { commandType: 'relay_off', status: 'sent', deliveryState: 'awaiting_device', confirmed: false, payloadHex: '010500000000cdca', transmittedAt: null };
+  const sentRelay: TrackedCommand = { commandType: 'relay_off', status: 'sent', deliveryState: 'awaiting_device', confirmed: false, payloadHex: '010500000000cdca', transmittedAt: null, sentAt: at, commandData: { action: 'off' } };
   const echo = (frameHex: string, extra: { exceptionCode?: number; functionCode?: number } = {}) => ({ kind: 'modbus_echo' as const, frameHex, crcValid: true, functionCode: extra.functionCode ?? 5, ...(extra.exceptionCode !== undefined ? { exceptionCode: extra.exceptionCode } : {}), at });
 
   it('confirms each command type by its own evidence', () => {
@@ -188,7 +188,7 @@ describe('confirmations', () => {
   });
 
   it('confirms an unconfirmed display downlink on txack and a confirmed one on ack, and fails it on NACK', () => {
-    const display: TrackedCommand = { commandType: 'display', status: 'sent', deliveryState: 'awaiting_device', confirmed: false, payloadHex: '0000ff6400', transmittedAt: null };
+    const display: TrackedCommand = { commandType: 'display', status: 'sent', deliveryState: 'awaiting_device', confirmed: false, payloadHex: '0000ff6400', transmittedAt: null, sentAt: at, commandData: {} };
 
     expect(applyDeliveryEvent(display, { kind: 'txack', at })).toMatchObject({ status: 'confirmed', deliveryState: 'transmitted' });
     expect(applyDeliveryEvent({ ...display, confirmed: true }, { kind: 'txack', at })).toMatchObject({ status: 'sent', deliveryState: 'transmitted' });
@@ -196,10 +196,18 @@ describe('confirmations', () => {
     expect(applyDeliveryEvent({ ...display, confirmed: true }, { kind: 'ack', acknowledged: false, at })).toMatchObject({ status: 'failed', deliveryState: 'nacked' });
   });
 
-  it('confirms a balance update on the balance report', () => {
-    const balance: TrackedCommand = { commandType: 'balance_update', status: 'sent', deliveryState: 'published', confirmed: false, payloadHex: null, transmittedAt: null };
+  const sentBalance: TrackedCommand = { commandType: 'balance_update', status: 'sent', deliveryState: 'published', confirmed: false, payloadHex: null, transmittedAt: null, sentAt: at, commandData: balanceMessage(10.5, at) };
 
-    expect(applyDeliveryEvent(balance, { kind: 'balance_report', balance: 10.5, at })).toMatchObject({ status: 'confirmed', outcome: { via: 'balance_report', balance: 10.5 } });
+  it('confirms a balance update on the report of the balance it sent', () => {
+    expect(applyDeliveryEvent(sentBalance, { kind: 'balance_report', balance: 10.5, at })).toMatchObject({ status: 'confirmed', outcome: { via: 'balance_report', balance: 10.5 } });
+  });
+
+  it('does not confirm a balance update on the report of another balance', () => {
+    expect(applyDeliveryEvent(sentBalance, { kind: 'balance_report', balance: 10, at: new Date(at.getTime() + 1_000) })).toBeNull();
+  });
+
+  it('does not confirm a balance update on a report made before it was sent', () => {
+    expect(applyDeliveryEvent(sentBalance, { kind: 'balance_report', balance: 10.5, at: new Date(at.getTime() - 1) })).toBeNull();
   });
 
   it('changes nothing for commands that are not sent', () => {

@@ -115,10 +115,13 @@ async function sendDevice(deps: DispatchDeps, commands: ClaimedCommand[], out: D
   const policy = deps.backoff ?? defaultBackoff;
   for (let i = 0; i < commands.length; i++) {
     const command = commands[i]!;
+    // sent_at is when the send began, not when it was acknowledged: a device can answer before the
+    // broker's PUBACK (or ChirpStack's response) reaches us, and an answer is never older than sent_at.
+    const startedAt = deps.now();
     const result = await sendOne(deps, command);
     const at = deps.now();
     if (result.ok) {
-      out.push({ id: command.id, outcome: 'sent', at: at.toISOString(), queue_item_id: result.queueItemId, delivery_state: result.deliveryState });
+      out.push({ id: command.id, outcome: 'sent', at: at.toISOString(), sent_at: startedAt.toISOString(), queue_item_id: result.queueItemId, delivery_state: result.deliveryState });
       continue;
     }
     const next = afterSendFailure({ retryCount: command.retry_count, maxRetries: command.max_retries }, result, at, policy);

@@ -1,8 +1,9 @@
 // Confirmations from the ingestion path: ChirpStack txack (transmitted) and ack (acknowledged or NACK),
 // by queue item id; the meter's Modbus response in a UC100 pass-through uplink, matched against the frame
-// each sent relay command carried; an ESP32 balance report, for the meter's latest balance update. The
-// domain decides what each event means for each command; this module finds the commands (one query) and
-// writes the changes (one statement). Redelivered events change nothing.
+// each sent relay command carried; an ESP32 balance report, for the meter's latest balance update of that
+// balance sent before the report was made. The domain decides what each event means for each command;
+// this module finds the commands (one query) and writes the changes (one statement). Redelivered events
+// change nothing.
 import type { Db } from '#adapters/db/connect';
 import type { BatchFeedback } from '#app/ingest/ingest';
 import { applyDeliveryEvent, type CommandChange, type DeliveryEvent, type TrackedCommand } from '#domain/commands';
@@ -49,6 +50,8 @@ const tracked = (c: FeedbackCandidate): TrackedCommand => ({
   confirmed: c.confirmed,
   payloadHex: c.payload_hex,
   transmittedAt: c.transmitted_at,
+  sentAt: c.sent_at,
+  commandData: c.command_data,
 });
 
 export async function applyFeedback(deps: FeedbackDeps, feedback: BatchFeedback): Promise<FeedbackResult> {
@@ -62,7 +65,8 @@ export async function applyFeedback(deps: FeedbackDeps, feedback: BatchFeedback)
   // Working state: each command as the events so far have left it.
   const state = new Map(candidates.map((c) => [c.id, { row: c, now: tracked(c), change: undefined as CommandChange | undefined }]));
   const byQueueItem = new Map(candidates.filter((c) => c.network_queue_item_id).map((c) => [c.network_queue_item_id ?? '', c.id]));
-  // Newest first: an echo or a report answers the latest command that could have caused it.
+  // Newest first: an echo or a report answers the latest command that could have caused it (the domain
+  // says which could: the same frame; the same balance, sent before the report).
   const byDevice = [...candidates].sort((a, b) => (b.sent_at?.getTime() ?? 0) - (a.sent_at?.getTime() ?? 0));
 
   let unmatched = 0;

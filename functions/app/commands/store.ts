@@ -108,7 +108,8 @@ export async function heldQueueItemIds(db: Db, ids: readonly string[]): Promise<
 }
 
 export type DispatchOutcome =
-  | { id: string; outcome: 'sent'; at: string; queue_item_id: string | null; delivery_state: DeliveryState }
+  /** `sent_at`: when the send that succeeded began (`at`: when its answer came). */
+  | { id: string; outcome: 'sent'; at: string; sent_at: string; queue_item_id: string | null; delivery_state: DeliveryState }
   | { id: string; outcome: 'retry'; at: string; retry_count: number; next_attempt_at: string; error: string }
   | { id: string; outcome: 'failed'; at: string; retry_count: number; error: string }
   /** Claimed but not attempted (an older command of its device is backing off): hand the claim back. */
@@ -124,6 +125,7 @@ export async function recordOutcomes(db: Db, token: string, outcomes: readonly D
     id: o.id,
     outcome: o.outcome,
     at: o.at,
+    sent_at: o.outcome === 'sent' ? o.sent_at : null,
     queue_item_id: o.outcome === 'sent' ? o.queue_item_id : null,
     delivery_state: o.outcome === 'sent' ? o.delivery_state : null,
     retry_count: o.outcome === 'retry' || o.outcome === 'failed' ? o.retry_count : null,
@@ -133,12 +135,12 @@ export async function recordOutcomes(db: Db, token: string, outcomes: readonly D
   const result = await sql<{ id: string }>`
     WITH r AS (
       SELECT * FROM jsonb_to_recordset(${json(rows)}) AS r(
-        id uuid, outcome text, at timestamptz, queue_item_id text, delivery_state text, retry_count integer,
-        next_attempt_at timestamptz, error text)
+        id uuid, outcome text, at timestamptz, sent_at timestamptz, queue_item_id text, delivery_state text,
+        retry_count integer, next_attempt_at timestamptz, error text)
     ), upd AS (
       UPDATE device_commands c
       SET status = CASE r.outcome WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed' ELSE c.status END,
-          sent_at = CASE WHEN r.outcome = 'sent' THEN r.at ELSE c.sent_at END,
+          sent_at = CASE WHEN r.outcome = 'sent' THEN r.sent_at ELSE c.sent_at END,
           network_queue_item_id = CASE WHEN r.outcome = 'sent' THEN r.queue_item_id ELSE c.network_queue_item_id END,
           delivery_state = CASE WHEN r.outcome = 'sent' THEN r.delivery_state ELSE c.delivery_state END,
           failed_at = CASE WHEN r.outcome = 'failed' THEN r.at ELSE c.failed_at END,
@@ -249,13 +251,14 @@ export interface FeedbackCandidate {
   network_queue_item_id: string | null;
   transmitted_at: Date | null;
   sent_at: Date | null;
+  command_data: unknown;
 }
 
 export async function feedbackCandidates(db: Db, queueItemIds: readonly string[], relayDeviceIds: readonly string[], balanceDeviceIds: readonly string[]): Promise<FeedbackCandidate[]> {
   // Three lookups, each by its own index (queue item id; a device's sent commands), joined from the
   // batch's values rather than OR-ed, so the plan never degrades to reading every command.
   const columns = sql`c.id, c.device_id, c.meter_id, c.command_type, c.status, c.delivery_state, c.confirmed, c.payload_hex,
-           c.network_queue_item_id, c.transmitted_at, c.sent_at`;
+           c.network_queue_item_id, c.transmitted_at, c.sent_at, c.command_data`;
   const result = await sql<FeedbackCandidate>`
     SELECT ${columns}
     FROM (SELECT DISTINCT value AS queue_item_id FROM jsonb_array_elements_text(${json(queueItemIds)})) q
