@@ -14,6 +14,7 @@ import { dispatch, type DispatchDeps } from '#app/commands/dispatcher';
 import { applyFeedback } from '#app/commands/feedback';
 import type { CommandDeps, DevicePublisher } from '#app/commands/ports';
 import { requestBalanceUpdate, requestRelay } from '#app/commands/requests';
+import { claimCommands, recordOutcomes, type DispatchOutcome, type RecordedOutcome } from '#app/commands/store';
 import { sweep } from '#app/commands/sweeper';
 import { createMeter } from '#app/registry';
 import type { BatchFeedback } from '#app/ingest/ingest';
@@ -142,6 +143,23 @@ describe('dispatch', () => {
     expect((await row(command.id)).network_queue_item_id).toBe(stub.items[0]?.id);
   });
 
+  it('does not adopt the identical item an older command of the same device has just enqueued in the same dispatch', async () => {
+    clock = new Date();
+    stub = await startChirpStackStub('accept');
+    const { meterId } = await uc100Meter();
+    const older = await relay(meterId, 'off');
+    const retrying = await relay(meterId, 'off');
+    // The retrying command's earlier attempt has an unknown outcome (it never reached ChirpStack).
+    await testDb.db.updateTable('device_commands').set({ dispatch_attempts: 1 }).where('id', '=', retrying.id).execute();
+
+    const result = await dispatch(dispatchDeps(), [older.id, retrying.id]);
+
+    expect(result.sent).toEqual([older.id, retrying.id]);
+    expect(stub.enqueueCalls).toBe(2);
+    expect((await row(older.id)).network_queue_item_id).toBe(stub.items[0]?.id);
+    expect((await row(retrying.id)).network_queue_item_id).toBe(stub.items[1]?.id);
+  });
+
   it('retries a refused connection, then fails', async () => {
     clock = new Date();
     stub = await startChirpStackStub('accept');
@@ -226,6 +244,65 @@ describe('dispatch', () => {
     expect(payload).toBeInstanceOf(Uint8Array);
     expect(JSON.parse(new TextDecoder().decode(payload instanceof Uint8Array ? payload : undefined))).toEqual({ balance: 5.25, timestamp: clock.getTime() });
     expect(await row(command.id)).toMatchObject({ status: 'sent', delivery_state: 'published' });
+  });
+});
+
+describe('recording outcomes', () => {
+  async function claimedRelays(count: number) {
+    const commands: DeviceCommand[] = [];
+    for (let i = 0; i < count; i++) commands.push(await relay((await uc100Meter()).meterId));
+    const token = randomUUID();
+    await claimCommands(testDb.db, commands.map((c) => c.id), token, clock, new Date(clock.getTime() + 60_000));
+    return { token, ids: commands.map((c) => c.id) };
+  }
+  const sent = (id: string, queueItemId: string, sentAt: Date): DispatchOutcome => ({ id, outcome: 'sent', at: clock.toISOString(), sent_at: sentAt.toISOString(), queue_item_id: queueItemId, delivery_state: 'awaiting_device' });
+
+  it('records the rest of a chunk when a queue item id is already held by another command, and hands that one back', async () => {
+    clock = new Date();
+    const { token, ids: [contested = '', fine = ''] } = await claimedRelays(2);
+    const holder = await relay((await uc100Meter()).meterId);
+    const held = randomUUID();
+    await testDb.db.updateTable('device_commands').set({ status: 'sent', network_queue_item_id: held }).where('id', '=', holder.id).execute();
+
+    const recorded = await recordOutcomes(testDb.db, token, [sent(contested, held, clock), sent(fine, randomUUID(), clock)]);
+
+    expect(recorded.sort((a, b) => (a.id < b.id ? -1 : 1))).toEqual([{ id: contested, contested: true }, { id: fine, contested: false }].sort((a, b) => (a.id < b.id ? -1 : 1)));
+    expect((await row(fine)).status).toBe('sent');
+    expect(await row(contested)).toMatchObject({ status: 'queued', network_queue_item_id: null, claim_token: null, next_attempt_at: null, dispatch_attempts: 1, error_message: expect.stringContaining(held) as string });
+  });
+
+  it('gives a queue item id two dispatchers record at the same moment to one of them and hands the other back', async () => {
+    clock = new Date();
+    const a = await claimedRelays(1);
+    const b = await claimedRelays(1);
+    const item = randomUUID();
+
+    // A's record is written but not committed while B's starts: on PostgreSQL B cannot see A's row, waits
+    // at the unique index and fails when A commits, then tries again (PGlite, one connection, runs B after A).
+    let rb: Promise<RecordedOutcome[]> | undefined;
+    const ra = await testDb.db.transaction().execute(async (trx) => {
+      const recorded = await recordOutcomes(trx, a.token, [sent(a.ids[0] ?? '', item, clock)]);
+      rb = recordOutcomes(testDb.db, b.token, [sent(b.ids[0] ?? '', item, clock)]);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return recorded;
+    });
+
+    expect(ra).toEqual([{ id: a.ids[0], contested: false }]);
+    expect(await rb).toEqual([{ id: b.ids[0], contested: true }]);
+    const holders = await testDb.db.selectFrom('device_commands').select('id').where('network_queue_item_id', '=', item).execute();
+    expect(holders).toHaveLength(1);
+  });
+
+  it('gives a queue item id sent twice in one chunk to the earlier send and hands the other back', async () => {
+    clock = new Date();
+    const { token, ids: [first = '', second = ''] } = await claimedRelays(2);
+    const item = randomUUID();
+
+    const recorded = await recordOutcomes(testDb.db, token, [sent(second, item, new Date(clock.getTime() + 10)), sent(first, item, clock)]);
+
+    expect(recorded.find((r) => r.id === second)).toEqual({ id: second, contested: true });
+    expect(await row(first)).toMatchObject({ status: 'sent', network_queue_item_id: item });
+    expect(await row(second)).toMatchObject({ status: 'queued', network_queue_item_id: null });
   });
 });
 

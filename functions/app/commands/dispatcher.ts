@@ -6,8 +6,10 @@
 // and the ChirpStack queue item id is stored before the dispatcher reports success, so a redelivered
 // message or a second dispatcher finds the command claimed or already sent. ChirpStack's enqueue takes
 // no idempotency key, so an attempt whose outcome is unknown (a timeout, a crash before the id was
-// stored) is followed by a look at the device's queue: an identical item no command holds yet is adopted
-// instead of enqueueing a second one.
+// stored) is followed by a look at the device's queue: an identical item no command holds yet, and that
+// this dispatch has not just enqueued or adopted for another command, is adopted instead of enqueueing a
+// second one. Should two commands still end up with one item id, recordOutcomes keeps it for one and hands
+// the other back, never failing the chunk.
 import { randomUUID } from 'node:crypto';
 import type { Db } from '#adapters/db/connect';
 import { afterSendFailure, CommandConfigError, defaultBackoff, planSend, type BackoffPolicy, type SendPlan } from '#domain/commands';
@@ -61,29 +63,41 @@ function isRetryable(error: unknown): boolean {
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-async function sendLorawan(deps: DispatchDeps, command: ClaimedCommand, plan: Extract<SendPlan, { kind: 'lorawan' }>): Promise<SendResult> {
+/** What one dispatch call shares between its sends. */
+interface DispatchRun {
+  /**
+   * Queue item ids this dispatch has enqueued or adopted. They are recorded only at the end of each chunk,
+   * so the database cannot yet say they are taken: without this, a command retrying after an unknown
+   * outcome would adopt the identical item an older command of its device enqueued moments before.
+   */
+  taken: Set<string>;
+}
+
+async function sendLorawan(deps: DispatchDeps, run: DispatchRun, command: ClaimedCommand, plan: Extract<SendPlan, { kind: 'lorawan' }>): Promise<SendResult> {
   const network = deps.network;
   if (!network) return { ok: false, retryable: false, message: 'ChirpStack is not configured (CHIRPSTACK_API_URL)' };
   try {
     if (command.dispatch_attempts > 1) {
       // An earlier attempt may have reached ChirpStack without us learning its queue item id.
       const queue = await network.listQueue(plan.devEui);
-      const matching = queue.items.filter((item) => item.fPort === plan.fPort && sameBytes(item.data, plan.data)).map((item) => item.id);
+      const matching = queue.items.filter((item) => item.fPort === plan.fPort && sameBytes(item.data, plan.data) && !run.taken.has(item.id)).map((item) => item.id);
       const held = await heldQueueItemIds(deps.db, matching);
       const adopt = matching.find((id) => !held.has(id));
       if (adopt) {
+        run.taken.add(adopt);
         deps.logger.info('command: adopting the queue item an earlier attempt left at ChirpStack', { commandId: command.id, queueItemId: adopt });
         return { ok: true, queueItemId: adopt, deliveryState: 'awaiting_device' };
       }
     }
     const queueItemId = await network.enqueue(plan.devEui, { data: plan.data, fPort: plan.fPort, confirmed: plan.confirmed, ...(plan.expiresAt ? { expiresAt: plan.expiresAt } : {}) });
+    run.taken.add(queueItemId);
     return { ok: true, queueItemId, deliveryState: 'awaiting_device' };
   } catch (error) {
     return { ok: false, retryable: isRetryable(error), message: errorMessage(error) };
   }
 }
 
-async function sendOne(deps: DispatchDeps, command: ClaimedCommand): Promise<SendResult> {
+async function sendOne(deps: DispatchDeps, run: DispatchRun, command: ClaimedCommand): Promise<SendResult> {
   let plan: SendPlan;
   try {
     plan = planSend({
@@ -100,7 +114,7 @@ async function sendOne(deps: DispatchDeps, command: ClaimedCommand): Promise<Sen
     if (error instanceof CommandConfigError) return { ok: false, retryable: false, message: error.message };
     throw error;
   }
-  if (plan.kind === 'lorawan') return sendLorawan(deps, command, plan);
+  if (plan.kind === 'lorawan') return sendLorawan(deps, run, command, plan);
   if (!deps.publisher) return { ok: false, retryable: false, message: 'no MQTT publisher is configured' };
   try {
     await deps.publisher.publish(plan.topic, plan.payload, { qos: plan.qos });
@@ -111,14 +125,14 @@ async function sendOne(deps: DispatchDeps, command: ClaimedCommand): Promise<Sen
 }
 
 /** One device's claimed commands, oldest first; after a retryable failure the rest wait their turn. */
-async function sendDevice(deps: DispatchDeps, commands: ClaimedCommand[], out: DispatchOutcome[]): Promise<void> {
+async function sendDevice(deps: DispatchDeps, run: DispatchRun, commands: ClaimedCommand[], out: DispatchOutcome[]): Promise<void> {
   const policy = deps.backoff ?? defaultBackoff;
   for (let i = 0; i < commands.length; i++) {
     const command = commands[i]!;
     // sent_at is when the send began, not when it was acknowledged: a device can answer before the
     // broker's PUBACK (or ChirpStack's response) reaches us, and an answer is never older than sent_at.
     const startedAt = deps.now();
-    const result = await sendOne(deps, command);
+    const result = await sendOne(deps, run, command);
     const at = deps.now();
     if (result.ok) {
       out.push({ id: command.id, outcome: 'sent', at: at.toISOString(), sent_at: startedAt.toISOString(), queue_item_id: result.queueItemId, delivery_state: result.deliveryState });
@@ -146,7 +160,7 @@ async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<voi
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-async function dispatchChunk(deps: DispatchDeps, ids: string[], result: DispatchResult): Promise<void> {
+async function dispatchChunk(deps: DispatchDeps, run: DispatchRun, ids: string[], result: DispatchResult): Promise<void> {
   const token = randomUUID();
   const now = deps.now();
   const claimed = await claimCommands(deps.db, ids, token, now, new Date(now.getTime() + (deps.leaseMs ?? DEFAULT_LEASE_MS)));
@@ -170,13 +184,19 @@ async function dispatchChunk(deps: DispatchDeps, ids: string[], result: Dispatch
   groups.sort((a, b) => Math.min(...a.map((c) => c.priority)) - Math.min(...b.map((c) => c.priority)) || a[0]!.created_at.getTime() - b[0]!.created_at.getTime());
 
   const outcomes: DispatchOutcome[] = [];
-  await pool(groups, deps.concurrency ?? 16, (group) => sendDevice(deps, group, outcomes));
+  await pool(groups, deps.concurrency ?? 16, (group) => sendDevice(deps, run, group, outcomes));
 
   // The queue item ids are stored here, before anyone is told the commands were sent.
-  const recorded = new Set(await recordOutcomes(deps.db, token, outcomes));
+  const recorded = new Map((await recordOutcomes(deps.db, token, outcomes)).map((r) => [r.id, r]));
   for (const o of outcomes) {
-    if (!recorded.has(o.id)) {
+    const record = recorded.get(o.id);
+    if (!record) {
       deps.logger.warn('command outcome not recorded: the claim was lost (lease expired?)', { commandId: o.id, outcome: o.outcome });
+      result.later.push({ id: o.id, at: new Date(now.getTime() + RECHECK_MS) });
+      continue;
+    }
+    if (record.contested) {
+      deps.logger.warn('command sent with a queue item id another command holds; it will look at the device queue again', { commandId: o.id, queueItemId: o.outcome === 'sent' ? o.queue_item_id : undefined });
       result.later.push({ id: o.id, at: new Date(now.getTime() + RECHECK_MS) });
       continue;
     }
@@ -200,11 +220,12 @@ async function dispatchChunk(deps: DispatchDeps, ids: string[], result: Dispatch
  */
 export async function dispatch(deps: DispatchDeps, commandIds: readonly string[]): Promise<DispatchResult> {
   const result: DispatchResult = { sent: [], retrying: [], failed: [], later: [], done: [] };
+  const run: DispatchRun = { taken: new Set() };
   const ids = [...new Set(commandIds.map((id) => id.toLowerCase()))];
   result.done.push(...ids.filter((id) => !UUID.test(id)));
   const valid = ids.filter((id) => UUID.test(id));
   for (let i = 0; i < valid.length; i += MAX_IDS_PER_CLAIM) {
-    await dispatchChunk(deps, valid.slice(i, i + MAX_IDS_PER_CLAIM), result);
+    await dispatchChunk(deps, run, valid.slice(i, i + MAX_IDS_PER_CLAIM), result);
   }
   return result;
 }

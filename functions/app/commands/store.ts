@@ -5,6 +5,7 @@
 // parameter. Timestamps are passed in (Date), so tests and the sweeper agree on "now".
 import { sql } from 'kysely';
 import type { Db } from '#adapters/db/connect';
+import { isUniqueViolation } from '#adapters/db/errors';
 import { commandStatuses, isTerminal, type CommandStatus, type CommandType, type DeliveryState } from '#domain/commands';
 
 const json = (value: unknown) => sql`CAST(${JSON.stringify(value)} AS jsonb)`;
@@ -115,12 +116,42 @@ export type DispatchOutcome =
   /** Claimed but not attempted (an older command of its device is backing off): hand the claim back. */
   | { id: string; outcome: 'released'; at: string };
 
+export interface RecordedOutcome {
+  id: string;
+  /**
+   * The command was sent with a queue item id another command holds (or another command of the same
+   * dispatch was sent with): it is not recorded as sent but handed back, due now, with its attempt still
+   * counted, so the next attempt looks at the device's queue again and enqueues its own item if need be.
+   */
+  contested: boolean;
+}
+
+/** How often a record is tried again after a unique violation (a concurrent write of the same queue item id). */
+const RECORD_ATTEMPTS = 3;
+
 /**
  * Record a dispatch's outcomes in one statement, only where this dispatcher still holds the claim, and
- * mirror them on the display actuations audit trail. Returns the ids recorded.
+ * mirror them on the display actuations audit trail. Returns the commands recorded.
+ *
+ * network_queue_item_id is unique, and one clash must not fail the whole statement (the chunk was sent:
+ * leaving it unrecorded would leave every command claimed until its lease ran out, then send it again).
+ * So the statement itself hands back a 'sent' whose queue item id is held by another command, or
+ * repeated in this batch (the earliest send keeps it); a clash it could not see (another dispatcher
+ * writing the same id at the same moment) fails the statement with a unique violation, and the retry
+ * then sees the other write and hands that command back.
  */
-export async function recordOutcomes(db: Db, token: string, outcomes: readonly DispatchOutcome[]): Promise<string[]> {
+export async function recordOutcomes(db: Db, token: string, outcomes: readonly DispatchOutcome[]): Promise<RecordedOutcome[]> {
   if (!outcomes.length) return [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await recordOutcomesOnce(db, token, outcomes);
+    } catch (error) {
+      if (!isUniqueViolation(error) || attempt >= RECORD_ATTEMPTS) throw error;
+    }
+  }
+}
+
+async function recordOutcomesOnce(db: Db, token: string, outcomes: readonly DispatchOutcome[]): Promise<RecordedOutcome[]> {
   const rows = outcomes.map((o) => ({
     id: o.id,
     outcome: o.outcome,
@@ -132,11 +163,18 @@ export async function recordOutcomes(db: Db, token: string, outcomes: readonly D
     next_attempt_at: o.outcome === 'retry' ? o.next_attempt_at : null,
     error: o.outcome === 'retry' || o.outcome === 'failed' ? o.error : null,
   }));
-  const result = await sql<{ id: string }>`
-    WITH r AS (
-      SELECT * FROM jsonb_to_recordset(${json(rows)}) AS r(
+  const result = await sql<RecordedOutcome>`
+    WITH given AS (
+      SELECT * FROM jsonb_to_recordset(${json(rows)}) AS g(
         id uuid, outcome text, at timestamptz, sent_at timestamptz, queue_item_id text, delivery_state text,
         retry_count integer, next_attempt_at timestamptz, error text)
+    ), r AS (
+      SELECT g.id, g.at, g.sent_at, g.queue_item_id, g.delivery_state, g.retry_count, g.next_attempt_at, g.error,
+             CASE WHEN g.outcome = 'sent' AND g.queue_item_id IS NOT NULL AND (
+                    row_number() OVER (PARTITION BY g.queue_item_id ORDER BY g.sent_at, g.id) > 1
+                    OR EXISTS (SELECT 1 FROM device_commands o WHERE o.network_queue_item_id = g.queue_item_id AND o.id <> g.id))
+                  THEN 'contested' ELSE g.outcome END AS outcome
+      FROM given g
     ), upd AS (
       UPDATE device_commands c
       SET status = CASE r.outcome WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed' ELSE c.status END,
@@ -145,8 +183,12 @@ export async function recordOutcomes(db: Db, token: string, outcomes: readonly D
           delivery_state = CASE WHEN r.outcome = 'sent' THEN r.delivery_state ELSE c.delivery_state END,
           failed_at = CASE WHEN r.outcome = 'failed' THEN r.at ELSE c.failed_at END,
           retry_count = COALESCE(r.retry_count, c.retry_count),
-          next_attempt_at = CASE r.outcome WHEN 'retry' THEN r.next_attempt_at WHEN 'sent' THEN NULL ELSE c.next_attempt_at END,
-          error_message = CASE WHEN r.outcome IN ('retry', 'failed') THEN r.error WHEN r.outcome = 'sent' THEN NULL ELSE c.error_message END,
+          next_attempt_at = CASE r.outcome WHEN 'retry' THEN r.next_attempt_at WHEN 'sent' THEN NULL WHEN 'contested' THEN NULL ELSE c.next_attempt_at END,
+          error_message = CASE
+            WHEN r.outcome IN ('retry', 'failed') THEN r.error
+            WHEN r.outcome = 'sent' THEN NULL
+            WHEN r.outcome = 'contested' THEN 'ChirpStack queue item ' || r.queue_item_id || ' belongs to another command; the device queue is checked again'
+            ELSE c.error_message END,
           -- A released command was not attempted: its claim should not count as an attempt of unknown outcome.
           dispatch_attempts = CASE WHEN r.outcome = 'released' THEN GREATEST(c.dispatch_attempts - 1, 0) ELSE c.dispatch_attempts END,
           claim_token = NULL,
@@ -154,7 +196,7 @@ export async function recordOutcomes(db: Db, token: string, outcomes: readonly D
           updated_at = r.at
       FROM r
       WHERE c.id = r.id AND c.claim_token = ${token}
-      RETURNING c.id, c.status, c.sent_at, c.retry_count, c.error_message
+      RETURNING c.id, c.status, c.sent_at, c.retry_count, c.error_message, r.outcome = 'contested' AS contested
     ), _act AS (
       UPDATE actuations a
       SET downlink_sent = a.downlink_sent OR upd.status = 'sent',
@@ -165,8 +207,8 @@ export async function recordOutcomes(db: Db, token: string, outcomes: readonly D
       WHERE a.command_id = upd.id
       RETURNING 1
     )
-    SELECT id FROM upd`.execute(db);
-  return result.rows.map((r) => r.id);
+    SELECT id, contested FROM upd`.execute(db);
+  return result.rows;
 }
 
 /**
