@@ -12,14 +12,15 @@ import type { DeviceCommand } from '#adapters/db/schema-types';
 import { iotDevicePublisher } from '#adapters/device-publisher';
 import { dispatch, type DispatchDeps } from '#app/commands/dispatcher';
 import { applyFeedback } from '#app/commands/feedback';
-import type { CommandDeps, DevicePublisher } from '#app/commands/ports';
+import type { CommandDeps, DevicePublisher, DeviceQueueApi } from '#app/commands/ports';
 import { requestBalanceUpdate, requestRelay } from '#app/commands/requests';
 import { claimCommands, recordOutcomes, type DispatchOutcome, type RecordedOutcome } from '#app/commands/store';
 import { sweep } from '#app/commands/sweeper';
 import { createMeter } from '#app/registry';
-import type { BatchFeedback } from '#app/ingest/ingest';
+import type { InboundMessage } from '#app/ingest/inbound';
+import { ingestBatch, type BatchFeedback } from '#app/ingest/ingest';
 import { logger } from '#shared/logger';
-import { randomEui } from '../support/chirpstack.ts';
+import { applicationId, inbound, randomEui, upTopic } from '../support/chirpstack.ts';
 import { openTestDb, type TestDb } from '../support/db.ts';
 import { refusingUrl, startChirpStackStub, type ChirpStackStub } from '../commands/chirpstack-stub.ts';
 
@@ -244,6 +245,67 @@ describe('dispatch', () => {
     expect(payload).toBeInstanceOf(Uint8Array);
     expect(JSON.parse(new TextDecoder().decode(payload instanceof Uint8Array ? payload : undefined))).toEqual({ balance: 5.25, timestamp: clock.getTime() });
     expect(await row(command.id)).toMatchObject({ status: 'sent', delivery_state: 'published' });
+  });
+});
+
+describe('confirmations that arrive while the command is being dispatched', () => {
+  /** Ingestion as the runtime wires it: events stored, then handed to the command feedback. */
+  const ingest = (messages: InboundMessage[]) =>
+    ingestBatch({ db: testDb.db, logger, now: () => clock, commandExpiryHours: 48, onFeedback: async (f) => void (await applyFeedback({ db: testDb.db, logger, now: () => clock }, f)) }, messages);
+
+  it("confirms a display downlink whose txack was ingested before the dispatcher recorded it as sent", async () => {
+    clock = new Date();
+    stub = await startChirpStackStub('accept');
+    const command = await displayCommand();
+    const client = new ChirpStackClient({ baseUrl: stub.url, apiKey: 'test-key', timeoutMs: 300 });
+    // The device's receive window is open: ChirpStack transmits at once and its txack is ingested while
+    // the dispatcher is still sending (here: before enqueue even returns). Event shape: the ChirpStack v4
+    // docs' TxAckEvent example (test/fixtures/vectors/chirpstack_events.json).
+    const network: DeviceQueueApi = {
+      listQueue: (devEui) => client.listQueue(devEui),
+      flushQueue: (devEui) => client.flushQueue(devEui),
+      enqueue: async (devEui, item) => {
+        const queueItemId = await client.enqueue(devEui, item);
+        await ingest([inbound(upTopic(devEui, 'txack'), { deviceInfo: { applicationId, devEui }, time: new Date(clock.getTime() + 5).toISOString(), queueItemId, downlinkId: 3461958127, fCntDown: 2, gatewayId: '0016c001f153a14c' })]);
+        return queueItemId;
+      },
+    };
+
+    const result = await dispatch(dispatchDeps({ network }), [command.id]);
+
+    expect(result.sent).toEqual([command.id]);
+    expect(await row(command.id)).toMatchObject({ status: 'confirmed', delivery_state: 'transmitted', outcome: { via: 'txack' } });
+    expect((await actuationOf(command.id)).downlink_confirmed).toBe(true);
+  });
+
+  it('confirms a balance update the ESP32 answered before its publish was acknowledged', async () => {
+    clock = new Date();
+    const esp = await esp32Meter();
+    const command = await requestBalanceUpdate(commandDeps(), { meterId: esp.meterId, balance: 7.5, idempotencyKey: `bal-${randomUUID()}` });
+    // The meter answers within milliseconds, before the broker's PUBACK reaches the dispatcher.
+    const publisher: DevicePublisher = {
+      publish: async () => {
+        await ingest([inbound(`smartmeter/${esp.meterNo}/balance`, { meterNo: esp.meterNo, balance: 7.5, timestamp: clock.getTime() + 3 })]);
+        tick(20);
+      },
+    };
+
+    await dispatch(dispatchDeps({ publisher }), [command.id]);
+
+    expect(await row(command.id)).toMatchObject({ status: 'confirmed', outcome: { via: 'balance_report', balance: 7.5 } });
+  });
+
+  it('leaves a sent command alone when the stored report is for another balance', async () => {
+    clock = new Date();
+    const esp = await esp32Meter();
+    const command = await requestBalanceUpdate(commandDeps(), { meterId: esp.meterId, balance: 7.5, idempotencyKey: `bal-${randomUUID()}` });
+    const publisher: DevicePublisher = {
+      publish: async () => void (await ingest([inbound(`smartmeter/${esp.meterNo}/balance`, { meterNo: esp.meterNo, balance: 3, timestamp: clock.getTime() + 3 })])),
+    };
+
+    await dispatch(dispatchDeps({ publisher }), [command.id]);
+
+    expect((await row(command.id)).status).toBe('sent');
   });
 });
 

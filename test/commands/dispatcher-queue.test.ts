@@ -14,11 +14,14 @@ import { CommandQueueError, sqsCommandQueue } from '#adapters/command-queue';
 import type { DispatchDeps } from '#app/commands/dispatcher';
 import { applyFeedback } from '#app/commands/feedback';
 import { createCommandQueueHandler } from '#app/commands/queue-handler';
-import { requestRelay } from '#app/commands/requests';
+import type { DevicePublisher, DeviceQueueApi } from '#app/commands/ports';
+import { requestBalanceUpdate, requestRelay } from '#app/commands/requests';
 import { sweep } from '#app/commands/sweeper';
+import type { InboundMessage } from '#app/ingest/inbound';
+import { ingestBatch } from '#app/ingest/ingest';
 import { createMeter } from '#app/registry';
 import { logger } from '#shared/logger';
-import { randomEui } from '../support/chirpstack.ts';
+import { applicationId, inbound, randomEui, upTopic } from '../support/chirpstack.ts';
 import { openDataApiTestDb, type DataApiTestDb } from '../support/data-api.ts';
 import { startChirpStackStub, type ChirpStackStub } from './chirpstack-stub.ts';
 
@@ -46,6 +49,10 @@ function event(commandId: string): SQSEvent {
   return JSON.parse(text.replace('COMMAND_ID', commandId)) as SQSEvent;
 }
 
+/** Ingestion as the runtime wires it, over the Data API: events stored, then handed to the command feedback. */
+const ingest = (messages: InboundMessage[]) =>
+  ingestBatch({ db: testDb.db, logger, now: () => new Date(), commandExpiryHours: 48, onFeedback: async (f) => void (await applyFeedback({ db: testDb.db, logger, now: () => new Date() }, f)) }, messages);
+
 const deps = async (): Promise<DispatchDeps> => ({ db: testDb.db, logger, now: () => new Date(), network: new ChirpStackClient({ baseUrl: stub.url, apiKey: 'k' }) });
 
 async function relayCommand() {
@@ -56,7 +63,7 @@ async function relayCommand() {
 }
 
 describe('dispatcher queue handler over the Data API', () => {
-  it('sends the command in two Data API calls and reports only the malformed record as failed', async () => {
+  it('sends the command in three Data API calls and reports only the malformed record as failed', async () => {
     const { command } = await relayCommand();
     const handler = createCommandQueueHandler(deps, logger);
     testDb.server.resetCalls();
@@ -64,7 +71,8 @@ describe('dispatcher queue handler over the Data API', () => {
     const response = await handler(event(command.id));
 
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: '2e1424d4-f796-459a-8184-9c92662be6da' }]);
-    expect(testDb.server.calls.map((c) => c.operation)).toEqual(['ExecuteStatement', 'ExecuteStatement']);
+    // Claim, record, and look for confirmations ingested while it was being sent.
+    expect(testDb.server.calls.map((c) => c.operation)).toEqual(['ExecuteStatement', 'ExecuteStatement', 'ExecuteStatement']);
     const row = await testDb.db.selectFrom('device_commands').selectAll().where('id', '=', command.id).executeTakeFirstOrThrow();
     expect(row).toMatchObject({ status: 'sent', delivery_state: 'awaiting_device', network_queue_item_id: stub.items.at(-1)?.id, claim_token: null });
   });
@@ -90,6 +98,37 @@ describe('dispatcher queue handler over the Data API', () => {
     const response = await handler(event(command.id));
 
     expect(response.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['059f36b4-87a3-44ab-83d2-661975830a7d', '2e1424d4-f796-459a-8184-9c92662be6da']);
+  });
+
+  it('applies a txack ingested while its command was being sent, found by queue item id (a UUID-shaped text value)', async () => {
+    const { command } = await relayCommand();
+    const client = new ChirpStackClient({ baseUrl: stub.url, apiKey: 'k' });
+    const network: DeviceQueueApi = {
+      listQueue: (eui) => client.listQueue(eui),
+      flushQueue: (eui) => client.flushQueue(eui),
+      enqueue: async (eui, item) => {
+        const queueItemId = await client.enqueue(eui, item);
+        await ingest([inbound(upTopic(eui, 'txack'), { deviceInfo: { applicationId, devEui: eui }, time: new Date(Date.now() + 5).toISOString(), queueItemId, downlinkId: 1, fCntDown: 1 })]);
+        return queueItemId;
+      },
+    };
+
+    await createCommandQueueHandler(async () => ({ ...(await deps()), network }), logger)(event(command.id));
+
+    const row = await testDb.db.selectFrom('device_commands').selectAll().where('id', '=', command.id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ status: 'sent', delivery_state: 'transmitted', transmitted_at: expect.any(Date) as Date });
+  });
+
+  it('applies an ESP32 balance report ingested while its update was being published', async () => {
+    const meterNo = `P${randomEui().slice(0, 8)}`;
+    const { meter } = await createMeter(testDb.db, { meterNo, meterType: 'electricity', isPrepaid: true, device: { deviceType: 'esp32_meter', meterNo, lifecycle: 'active' } }, actor, new Date());
+    const command = await requestBalanceUpdate({ db: testDb.db, logger, now: () => new Date(), commandQueue: { enqueue: async () => undefined } }, { meterId: meter.id, balance: 12.25, idempotencyKey: `dq-${meterNo}` });
+    const publisher: DevicePublisher = { publish: async () => void (await ingest([inbound(`smartmeter/${meterNo}/balance`, { meterNo, balance: 12.25, timestamp: Date.now() + 5 })])) };
+
+    await createCommandQueueHandler(async () => ({ ...(await deps()), publisher }), logger)(event(command.id));
+
+    const row = await testDb.db.selectFrom('device_commands').selectAll().where('id', '=', command.id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ status: 'confirmed', outcome: { via: 'balance_report', balance: 12.25 } });
   });
 
   it('matches a txack by queue item id (a UUID-shaped text column) and sweeps through the Data API too', async () => {

@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from '#adapters/db/connect';
 import { afterSendFailure, CommandConfigError, defaultBackoff, planSend, type BackoffPolicy, type SendPlan } from '#domain/commands';
 import type { Logger } from '#shared/logger';
+import { applyStoredConfirmations } from './feedback.ts';
 import type { DevicePublisher, DeviceQueueApi } from './ports.ts';
 import { claimCommands, heldQueueItemIds, recordOutcomes, unclaimedState, type ClaimedCommand, type DispatchOutcome } from './store.ts';
 
@@ -160,6 +161,28 @@ async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<voi
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+/**
+ * A device can answer while its command's chunk is still being sent (an ESP32 within milliseconds, a
+ * txack for a display whose receive window was open): the live feedback then found no sent command, and
+ * only the device_events row remains. Those are applied here, once the chunk is recorded.
+ *
+ * Why this rather than recording each send as it completes: the chunk's one recordOutcomes statement is
+ * what keeps dispatch above 1,000 commands/s (one write per send would be a round trip each, and through
+ * the Data API a call each), and even a per-send write leaves a window between the send and its write in
+ * which an answer finds nothing. Reading the stored events after the write closes that window for one
+ * statement per chunk. A failure here is logged, not thrown: the sends are recorded, and a redelivery
+ * would find them done and not look again, so throwing would gain nothing.
+ */
+async function applyConfirmationsThatCameFirst(deps: DispatchDeps, sentIds: readonly string[]): Promise<void> {
+  if (!sentIds.length) return;
+  try {
+    const applied = await applyStoredConfirmations(deps, sentIds);
+    if (applied.updated) deps.logger.info('commands answered while they were being dispatched', { ...applied });
+  } catch (error) {
+    deps.logger.error('could not look for confirmations that arrived during dispatch; those commands wait for their next report or expire', { count: sentIds.length, error: error as Error });
+  }
+}
+
 async function dispatchChunk(deps: DispatchDeps, run: DispatchRun, ids: string[], result: DispatchResult): Promise<void> {
   const token = randomUUID();
   const now = deps.now();
@@ -188,6 +211,7 @@ async function dispatchChunk(deps: DispatchDeps, run: DispatchRun, ids: string[]
 
   // The queue item ids are stored here, before anyone is told the commands were sent.
   const recorded = new Map((await recordOutcomes(deps.db, token, outcomes)).map((r) => [r.id, r]));
+  const sentNow: string[] = [];
   for (const o of outcomes) {
     const record = recorded.get(o.id);
     if (!record) {
@@ -200,11 +224,13 @@ async function dispatchChunk(deps: DispatchDeps, run: DispatchRun, ids: string[]
       result.later.push({ id: o.id, at: new Date(now.getTime() + RECHECK_MS) });
       continue;
     }
-    if (o.outcome === 'sent') result.sent.push(o.id);
+    if (o.outcome === 'sent') sentNow.push(o.id);
     else if (o.outcome === 'failed') result.failed.push(o.id);
     else if (o.outcome === 'retry') result.retrying.push({ id: o.id, at: new Date(o.next_attempt_at) });
     else result.later.push({ id: o.id, at: new Date(now.getTime() + RECHECK_MS) });
   }
+  result.sent.push(...sentNow);
+  await applyConfirmationsThatCameFirst(deps, sentNow);
   const failed = outcomes.filter((o) => o.outcome === 'failed' || o.outcome === 'retry');
   if (failed.length) {
     deps.logger.warn('commands not sent', {

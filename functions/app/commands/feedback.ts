@@ -8,7 +8,7 @@ import type { Db } from '#adapters/db/connect';
 import type { BatchFeedback } from '#app/ingest/ingest';
 import { applyDeliveryEvent, type CommandChange, type DeliveryEvent, type TrackedCommand } from '#domain/commands';
 import type { Logger } from '#shared/logger';
-import { feedbackCandidates, writeFeedback, type FeedbackCandidate, type FeedbackChangeRow } from './store.ts';
+import { feedbackCandidates, storedConfirmations, writeFeedback, type FeedbackCandidate, type FeedbackChangeRow } from './store.ts';
 
 export interface FeedbackDeps {
   db: Db;
@@ -54,13 +54,19 @@ const tracked = (c: FeedbackCandidate): TrackedCommand => ({
   commandData: c.command_data,
 });
 
-export async function applyFeedback(deps: FeedbackDeps, feedback: BatchFeedback): Promise<FeedbackResult> {
+export interface FeedbackOptions {
+  /** Move only these commands (events stored earlier, applied again for commands just sent). */
+  onlyCommandIds?: ReadonlySet<string>;
+}
+
+export async function applyFeedback(deps: FeedbackDeps, feedback: BatchFeedback, options: FeedbackOptions = {}): Promise<FeedbackResult> {
   const events = locate(feedback);
   if (!events.length) return { updated: 0, confirmed: 0, failed: 0 };
   const queueItemIds = [...new Set(events.flatMap((e) => (e.by === 'queue_item' ? [e.queueItemId] : [])))];
   const relayDevices = [...new Set(feedback.modbusResponses.map((m) => m.deviceId))];
   const balanceDevices = [...new Set(feedback.balanceReports.map((b) => b.deviceId))];
-  const candidates = await feedbackCandidates(deps.db, queueItemIds, relayDevices, balanceDevices);
+  const only = options.onlyCommandIds;
+  const candidates = (await feedbackCandidates(deps.db, queueItemIds, relayDevices, balanceDevices)).filter((c) => !only || only.has(c.id));
 
   // Working state: each command as the events so far have left it.
   const state = new Map(candidates.map((c) => [c.id, { row: c, now: tracked(c), change: undefined as CommandChange | undefined }]));
@@ -119,4 +125,29 @@ export async function applyFeedback(deps: FeedbackDeps, feedback: BatchFeedback)
     confirmed: written.filter((w) => w.status === 'confirmed').length,
     failed: written.filter((w) => w.status === 'failed').length,
   };
+}
+
+/**
+ * Confirmations that arrived while their commands were still being dispatched. The dispatcher records a
+ * chunk's outcomes only after all its sends, so a txack, ack or ESP32 balance report that comes back in
+ * the meantime finds no sent command and is stored unmatched (ingestion writes device_events before it
+ * hands feedback over). Called after the outcomes are recorded, this reads those stored events for
+ * exactly the commands just sent and applies them through the same path as live feedback. Nothing is lost
+ * between the two: a report the live path could not match was stored before the live path looked, so
+ * before the outcomes were recorded, so before this reads. If both see it, the second changes nothing.
+ */
+export async function applyStoredConfirmations(deps: FeedbackDeps, sentCommandIds: readonly string[]): Promise<FeedbackResult> {
+  const stored = await storedConfirmations(deps.db, sentCommandIds);
+  if (!stored.length) return { updated: 0, confirmed: 0, failed: 0 };
+  const feedback: BatchFeedback = { txAcks: [], acks: [], modbusResponses: [], balanceReports: [] };
+  // An ESP32 report is read once per command of its device sent in the chunk; apply each event once.
+  const seen = new Set<string>();
+  for (const e of stored) {
+    if (seen.has(e.event_id)) continue;
+    seen.add(e.event_id);
+    if (e.event_type === 'txack' && e.queue_item_id) feedback.txAcks.push({ devEui: e.dev_eui ?? '', queueItemId: e.queue_item_id, time: e.event_time });
+    else if (e.event_type === 'ack' && e.queue_item_id && e.acknowledged !== null) feedback.acks.push({ devEui: e.dev_eui ?? '', queueItemId: e.queue_item_id, acknowledged: e.acknowledged, time: e.event_time });
+    else if (e.event_type === 'esp32_balance' && e.balance !== null) feedback.balanceReports.push({ meterNo: e.meter_no ?? '', deviceId: e.device_id, meterId: e.meter_id, balance: e.balance, time: e.event_time });
+  }
+  return applyFeedback(deps, feedback, { onlyCommandIds: new Set(stored.map((e) => e.command_id)) });
 }

@@ -316,6 +316,50 @@ export async function feedbackCandidates(db: Db, queueItemIds: readonly string[]
   return result.rows;
 }
 
+/** A txack, ack or ESP32 balance report already stored in device_events for a command just recorded as sent. */
+export interface StoredConfirmation {
+  command_id: string;
+  event_id: string;
+  event_type: string;
+  device_id: string;
+  dev_eui: string | null;
+  meter_id: string | null;
+  meter_no: string | null;
+  event_time: Date;
+  queue_item_id: string | null;
+  acknowledged: boolean | null;
+  balance: number | null;
+}
+
+/**
+ * Clocks differ (ChirpStack's event time, the ESP32's timestamp, ours): a stored event this much older
+ * than the command's sent_at is still looked at. A txack or ack is matched by its queue item id anyway,
+ * and the domain drops balance reports older than sent_at; this only bounds the index range read.
+ */
+const CONFIRMATION_LOOKBACK = sql.raw(`interval '1 hour'`);
+
+/**
+ * The confirmations ingestion stored for these commands (sent ones only) before they were recorded as
+ * sent: txack/ack events carrying their queue item id, ESP32 balance reports of their device. Read per
+ * command from device_events_device_time_idx (device, time range), never by scanning events.
+ */
+export async function storedConfirmations(db: Db, commandIds: readonly string[]): Promise<StoredConfirmation[]> {
+  if (!commandIds.length) return [];
+  const result = await sql<StoredConfirmation>`
+    SELECT c.id AS command_id, e.id::text AS event_id, e.event_type, c.device_id, e.dev_eui, c.meter_id, d.meter_no, e.event_time,
+           e.details->>'queueItemId' AS queue_item_id,
+           CASE WHEN jsonb_typeof(e.details->'acknowledged') = 'boolean' THEN (e.details->>'acknowledged')::boolean END AS acknowledged,
+           CASE WHEN jsonb_typeof(e.details->'balance') = 'number' THEN (e.details->>'balance')::double precision END AS balance
+    FROM (SELECT DISTINCT (value)::uuid AS id FROM jsonb_array_elements_text(${json(commandIds)})) i
+    JOIN device_commands c ON c.id = i.id AND c.status = 'sent'
+    JOIN devices d ON d.id = c.device_id
+    JOIN device_events e ON e.device_id = c.device_id
+      AND e.event_time >= c.sent_at - ${CONFIRMATION_LOOKBACK}
+      AND ((e.event_type IN ('txack', 'ack') AND e.details->>'queueItemId' = c.network_queue_item_id)
+        OR (e.event_type = 'esp32_balance' AND c.command_type = 'balance_update'))`.execute(db);
+  return result.rows;
+}
+
 export interface FeedbackChangeRow {
   id: string;
   from_status: CommandStatus;
