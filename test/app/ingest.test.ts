@@ -187,7 +187,7 @@ describe.each([
 
     it('quarantines the one message whose values the database refuses and stores the rest of the batch', async () => {
       const { meterNo, meter } = await esp32Meter();
-      const { devEui } = await em300Meter();
+      const { devEui, meter: em300 } = await em300Meter();
 
       // 1e20 units does not fit numeric(20,6): PostgreSQL refuses it (22003) for the whole statement.
       const result = await ingestBatch(deps, [
@@ -197,7 +197,8 @@ describe.each([
       ]);
 
       expect(result.retry).toEqual([]);
-      expect(result.readings).toBe(2);
+      const uplink = await testDb.db.selectFrom('meter_readings').select('pulse_count').where('meter_id', '=', em300.id).execute();
+      expect(uplink).toEqual([{ pulse_count: 256 }]);
       const rejected = await testDb.db.selectFrom('quarantine').selectAll().where('meter_no', '=', meterNo).executeTakeFirstOrThrow();
       expect(rejected.reason_code).toBe('write_rejected');
       const stored = await testDb.db.selectFrom('meter_readings').select('reading_value').where('meter_id', '=', meter.id).execute();
@@ -211,6 +212,19 @@ describe.each([
 
       const m = await testDb.db.selectFrom('meters').select('last_reading').where('id', '=', meter.id).executeTakeFirstOrThrow();
       expect(m.last_reading).toBe(3);
+    });
+
+    it('keeps an ESP32 meter total exact across batches, redeliveries and reports out of order', async () => {
+      const { meterNo, meter } = await esp32Meter();
+
+      await Promise.all([
+        ingestBatch(deps, [consumption(meterNo, 1, 1_790_000_060_000), consumption(meterNo, 2, 1_790_000_120_000)]),
+        ingestBatch(deps, [consumption(meterNo, 4, 1_790_000_000_000)]),
+      ]);
+      await ingestBatch(deps, [consumption(meterNo, 2, 1_790_000_120_000), consumption(meterNo, 8, 1_790_000_180_000)]);
+
+      const m = await testDb.db.selectFrom('meters').select('last_reading').where('id', '=', meter.id).executeTakeFirstOrThrow();
+      expect(m.last_reading).toBe(15);
     });
 
     it('quarantines an ESP32 report whose timestamp is not a date', async () => {

@@ -20,7 +20,9 @@ import {
   loadDevices,
   writeEventsAndQuarantine,
   writeOccupancy,
+  writeConsumption,
   writeReadings,
+  type ConsumptionRow,
   type DeviceEventRow,
   type DeviceUpdateRow,
   type IngestDevice,
@@ -131,6 +133,7 @@ const hasMeasurements = (d: DecodedUplink) => meteringKeys.some((k) => d.measure
 /** Per-batch working state, flushed to the database at the end. */
 class BatchWriter {
   readings: ReadingRow[] = [];
+  consumption: ConsumptionRow[] = [];
   events: DeviceEventRow[] = [];
   quarantine = new Map<string, QuarantineRow & { messageId: string }>();
   occupancy: OccupancyRow[] = [];
@@ -346,7 +349,7 @@ function handleNetworkEvent(w: BatchWriter, msg: InboundMessage, value: Exclude<
   }
 }
 
-function handleEsp32(w: BatchWriter, msg: InboundMessage, value: Esp32Message, device: IngestDevice | undefined, runningTotals: Map<string, number>) {
+function handleEsp32(w: BatchWriter, msg: InboundMessage, value: Esp32Message, device: IngestDevice | undefined) {
   const time = value.body.timestamp;
   const sourceKey = `esp32:${value.meterNo}:${value.type}:${time.getTime()}`;
   if (!device) {
@@ -360,29 +363,14 @@ function handleEsp32(w: BatchWriter, msg: InboundMessage, value: Esp32Message, d
         w.quarantineMessage({ msg, reasonCode: 'device_not_assigned', reason: `ESP32 ${value.meterNo} does not serve a meter`, meterNo: value.meterNo, dedupKey: sourceKey });
         return;
       }
-      // The meter reports units consumed since its last report; the reading is the running total.
-      const total = (runningTotals.get(device.meter_id) ?? 0) + value.body.unitsConsumed;
-      runningTotals.set(device.meter_id, total);
-      w.readings.push({
+      // The meter reports units consumed since its last report; the reading is the meter's running
+      // total, computed in the database under the meter's row lock (see writeConsumption).
+      w.consumption.push({
         meter_id: device.meter_id,
         device_id: device.id,
         source_key: sourceKey,
-        reading_value: total,
+        units: value.body.unitsConsumed,
         reading_date: iso(time),
-        pulse_count: null,
-        temperature: null,
-        humidity: null,
-        rssi: null,
-        snr: null,
-        battery_level: null,
-        voltage: null,
-        current: null,
-        power: null,
-        energy_import: null,
-        energy_export: null,
-        frequency: null,
-        power_factor: null,
-        f_cnt: null,
         extra: { unitsConsumed: value.body.unitsConsumed, remainingBalance: value.body.remainingBalance ?? null, totalConsumed: value.body.totalConsumed ?? null },
         raw_payload: asBuffer(msg.payload).toString('utf8'),
       });
@@ -417,8 +405,6 @@ export async function ingestBatch(deps: IngestDeps, messages: InboundMessage[]):
   }
   const byEui = new Map(devices.filter((d) => d.dev_eui).map((d) => [d.dev_eui ?? '', d]));
   const byMeterNo = new Map(devices.filter((d) => d.meter_no).map((d) => [d.meter_no ?? '', d]));
-  const runningTotals = new Map<string, number>();
-  for (const d of devices) if (d.meter_id) runningTotals.set(d.meter_id, d.meter_last_reading ?? 0);
 
   // Uplinks in device time order, so counters and occupancy advance in the order things happened.
   const ordered = [...parsed].sort((a, b) => {
@@ -441,7 +427,7 @@ export async function ingestBatch(deps: IngestDeps, messages: InboundMessage[]):
       if (p.kind === 'quarantine') w.quarantineMessage(p);
       else if (p.kind === 'esp32') {
         if (firstTime(`esp32:${p.value.meterNo}:${p.value.type}:${p.value.body.timestamp.getTime()}`, p.msg)) {
-          handleEsp32(w, p.msg, p.value, byMeterNo.get(p.value.meterNo), runningTotals);
+          handleEsp32(w, p.msg, p.value, byMeterNo.get(p.value.meterNo));
         }
       } else if (p.value.type === 'up') {
         if (firstTime(`up:${p.value.event.deduplicationId}`, p.msg)) handleUp(w, deps, p.msg, p.value.event, byEui.get(p.devEui));
@@ -455,6 +441,7 @@ export async function ingestBatch(deps: IngestDeps, messages: InboundMessage[]):
   try {
     let inserted = 0;
     if (w.readings.length || w.deviceUpdates.size) inserted = (await writeReadings(deps.db, w.readings, [...w.deviceUpdates.values()])).inserted;
+    if (w.consumption.length) inserted += (await writeConsumption(deps.db, w.consumption)).inserted;
     let newQuarantine: string[] = [];
     if (w.events.length || w.quarantine.size) {
       const quarantineRows = [...w.quarantine.values()].map(({ messageId: _id, ...row }) => row);

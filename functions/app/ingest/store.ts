@@ -22,7 +22,6 @@ export interface IngestDevice {
   last_counter_at: Date | null;
   meter_id: string | null;
   meter_no_of_meter: string | null;
-  meter_last_reading: number | null;
   space_id: string | null;
   space_state: string | null;
   space_sensor_state: string | null;
@@ -37,7 +36,7 @@ export async function loadDevices(db: Db, devEuis: string[], meterNos: string[])
   const result = await sql<IngestDevice>`
     SELECT d.id, d.dev_eui, d.meter_no, d.device_type, d.decoder, d.config, d.lifecycle,
            d.counter_offset, d.last_counter, d.last_counter_at,
-           md.meter_id, m.meter_no AS meter_no_of_meter, m.last_reading AS meter_last_reading,
+           md.meter_id, m.meter_no AS meter_no_of_meter,
            ps.id AS space_id, ps.current_state AS space_state, ps.sensor_state AS space_sensor_state,
            ps.display_device_id, disp.dev_eui AS display_dev_eui, disp.config AS display_config
     FROM devices d
@@ -141,6 +140,64 @@ export async function writeReadings(db: Db, readings: ReadingRow[], devices: Dev
     SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM meters_updated)::int AS meters,
            (SELECT count(*) FROM devices_updated)::int AS devices`.execute(db);
   return { inserted: Number(result.rows[0]?.inserted ?? 0) };
+}
+
+export interface ConsumptionRow {
+  meter_id: string;
+  device_id: string;
+  source_key: string;
+  /** Units consumed since the meter's previous report. */
+  units: number;
+  reading_date: string;
+  extra: Record<string, unknown>;
+  raw_payload: string;
+}
+
+/**
+ * ESP32 consumption reports: each carries the units used since the last one, and the reading is the
+ * meter's running total. The meters are locked first, in their own statement, so that the insert that
+ * follows sees every report a concurrent batch committed meanwhile (READ COMMITTED takes a new snapshot
+ * per statement): no report is counted twice and none is lost, whatever the order reports arrive in.
+ * The meter's total always grows by the units of the reports newly stored.
+ */
+export async function writeConsumption(db: Db, rows: ConsumptionRow[]): Promise<{ inserted: number }> {
+  return db.transaction().execute(async (trx) => {
+    await sql`
+      SELECT id FROM meters
+      WHERE id IN (SELECT DISTINCT (x ->> 'meter_id')::uuid FROM jsonb_array_elements(${json(rows)}) AS x)
+      ORDER BY id
+      FOR UPDATE`.execute(trx);
+    const result = await sql<{ inserted: number }>`
+      WITH input AS (
+        SELECT * FROM jsonb_to_recordset(${json(rows)}) AS x(
+          meter_id uuid, device_id uuid, source_key text, units numeric, reading_date timestamptz, extra jsonb, raw_payload text)
+      ), fresh AS (
+        SELECT DISTINCT ON (i.source_key) i.* FROM input i
+        WHERE NOT EXISTS (SELECT 1 FROM meter_readings r WHERE r.source_key = i.source_key)
+        ORDER BY i.source_key
+      ), numbered AS (
+        SELECT f.*, COALESCE(m.last_reading, 0) + sum(f.units) OVER (PARTITION BY f.meter_id ORDER BY f.reading_date, f.source_key) AS total
+        FROM fresh f JOIN meters m ON m.id = f.meter_id
+      ), ins AS (
+        INSERT INTO meter_readings (meter_id, device_id, source_key, reading_value, reading_date, reading_type, is_validated, extra, raw_payload)
+        SELECT meter_id, device_id, source_key, total, reading_date, 'automatic', true, extra, raw_payload FROM numbered
+        ON CONFLICT DO NOTHING
+        RETURNING meter_id, reading_value, reading_date
+      ), totals AS (
+        SELECT meter_id, max(reading_value) AS total, max(reading_date) AS latest, count(*) AS n FROM ins GROUP BY meter_id
+      ), _meters AS (
+        UPDATE meters m
+        SET last_reading = t.total,
+            last_reading_date = GREATEST(m.last_reading_date, t.latest),
+            communication_status = 'online',
+            updated_at = now()
+        FROM totals t
+        WHERE m.id = t.meter_id
+        RETURNING m.id
+      )
+      SELECT COALESCE(sum(n), 0)::int AS inserted FROM totals`.execute(trx);
+    return { inserted: Number(result.rows[0]?.inserted ?? 0) };
+  });
 }
 
 export interface DeviceEventRow {
