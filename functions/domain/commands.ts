@@ -291,11 +291,16 @@ export function applyDeliveryEvent(command: TrackedCommand, event: DeliveryEvent
       if (mode !== 'balance_report') return null;
       const sent = balanceCommandSchema.safeParse(command.commandData);
       if (!sent.success || sent.data.balance !== event.balance) return null;
-      if (command.sentAt === null || event.at < command.sentAt) return null;
+      // The report's time is the meter's clock: allow it to run a little behind ours. A report of the same
+      // balance from just before the send can only say what the command asked for anyway.
+      if (command.sentAt === null || event.at.getTime() < command.sentAt.getTime() - BALANCE_CLOCK_TOLERANCE_MS) return null;
       return confirm(base, { balance: event.balance });
     }
   }
 }
+
+/** How far an ESP32's clock may run behind the platform's for its balance report to still count. */
+export const BALANCE_CLOCK_TOLERANCE_MS = 2 * 60_000;
 
 // ---- Presentation ----
 

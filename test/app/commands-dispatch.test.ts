@@ -16,6 +16,7 @@ import type { CommandDeps, DevicePublisher, DeviceQueueApi } from '#app/commands
 import { requestBalanceUpdate, requestRelay } from '#app/commands/requests';
 import { claimCommands, recordOutcomes, type DispatchOutcome, type RecordedOutcome } from '#app/commands/store';
 import { sweep } from '#app/commands/sweeper';
+import { BALANCE_CLOCK_TOLERANCE_MS } from '#domain/commands';
 import { createMeter } from '#app/registry';
 import type { InboundMessage } from '#app/ingest/inbound';
 import { ingestBatch, type BatchFeedback } from '#app/ingest/ingest';
@@ -491,10 +492,10 @@ describe('balance reports', () => {
     expect((await row(command.id)).status).toBe('sent');
   });
 
-  it('confirm nothing when made before the update was sent', async () => {
+  it('confirm nothing when made well before the update was sent', async () => {
     clock = new Date();
     const esp = await esp32Meter();
-    const reportedAt = new Date(clock.getTime() - 1_000);
+    const reportedAt = new Date(clock.getTime() - BALANCE_CLOCK_TOLERANCE_MS - 1_000);
     const command = await sentBalanceUpdate(esp.meterId, 5);
 
     const result = await applyFeedback({ db: testDb.db, logger, now: () => clock }, balanceReport(esp, 5, reportedAt));
