@@ -6,7 +6,8 @@
 //   1. burst: all of them enqueued at once → commands/s drained (claimed, sent, recorded);
 //   2. paced: BENCH_PACED_COUNT more at BENCH_PACED_RATE/s → enqueue-to-ChirpStack latency p50/p99 when
 //      the dispatcher keeps up.
-// Latency is sent_at (recorded when ChirpStack's enqueue answered) minus the moment the id was enqueued.
+// Latency is sent_at (the start of the successful ChirpStack enqueue call, one loopback round trip before
+// its answer) minus the moment the id was enqueued.
 import { sql } from 'kysely';
 import { enqueueCommands } from '#app/commands/enqueue';
 import { displayDownlink, relayDownlink } from '#domain/commands';
