@@ -10,28 +10,23 @@ import {
   RollbackTransactionCommand,
   type SqlParameter,
 } from '@aws-sdk/client-rds-data';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDataApi, type DbHandle } from '#adapters/db/connect';
+import type { DbHandle } from '#adapters/db/connect';
 import { loadMigrations, migrate, type MigrateResult } from '#adapters/db/migrate';
 import { splitStatements } from '#adapters/db/sql-text';
 import { startDataApiServer, type DataApiCall, type DataApiServer } from '../support/data-api-server.ts';
+import { dataApiTarget, openDataApiTestDb } from '../support/data-api.ts';
 import { backendName, databaseUrl } from '../support/db.ts';
 
-const target = {
-  resourceArn: 'arn:aws:rds:us-east-1:123456789012:cluster:quantify',
-  secretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:quantify-db',
-  database: 'quantify',
-};
+const target = dataApiTarget;
 
 let server: DataApiServer;
 let client: RDSDataClient;
 let handle: DbHandle;
 let firstMigration: MigrateResult;
 let migrationCalls: DataApiCall[];
-let releaseBackend: () => Promise<void>;
 let pglite: PGlite | undefined;
 
 function pgliteOf(): PGlite {
@@ -40,42 +35,15 @@ function pgliteOf(): PGlite {
 }
 
 beforeAll(async () => {
-  if (databaseUrl) {
-    const schema = `t_${randomBytes(6).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: databaseUrl });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    await admin.end();
-    server = await startDataApiServer({ connectionString: databaseUrl, searchPath: schema });
-    releaseBackend = async () => {
-      const c = new pg.Client({ connectionString: databaseUrl });
-      await c.connect();
-      await c.query(`DROP SCHEMA ${schema} CASCADE`);
-      await c.end();
-    };
-  } else {
-    const embedded = await PGlite.create();
-    pglite = embedded;
-    server = await startDataApiServer(embedded);
-    releaseBackend = () => embedded.close();
-  }
-  // One attempt: the emulator's errors are final, and retries would hide how many calls were made.
-  client = new RDSDataClient({
-    endpoint: server.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-    maxAttempts: 1,
-  });
-  handle = await openDataApi({ client, ...target });
+  const opened = await openDataApiTestDb({ migrate: false });
+  ({ server, client, pglite } = opened);
+  handle = opened;
   firstMigration = await migrate(handle.db, await loadMigrations());
   migrationCalls = [...server.calls];
 });
 
 afterAll(async () => {
   await handle?.close();
-  client?.destroy();
-  await server?.close();
-  await releaseBackend?.();
 });
 
 /** The error a call fails with (the SDK's exceptions carry the service's error type as their name). */

@@ -13,11 +13,24 @@ import { databaseUrl } from './db.ts';
 export interface DataApiTestDb extends DbHandle {
   server: DataApiServer;
   client: RDSDataClient;
+  /** The embedded database behind the endpoint, when there is no DATABASE_URL. */
+  pglite: PGlite | undefined;
 }
 
-export async function openDataApiTestDb(): Promise<DataApiTestDb> {
+export const dataApiTarget = {
+  resourceArn: 'arn:aws:rds:us-east-1:123456789012:cluster:quantify',
+  secretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:quantify-db',
+  database: 'quantify',
+};
+
+/**
+ * `migrate: false` leaves the schema empty (for tests of migration itself). The client makes one attempt
+ * per call: the emulator's errors are final, and retries would hide how many calls were made.
+ */
+export async function openDataApiTestDb(options: { migrate?: boolean } = {}): Promise<DataApiTestDb> {
   let server: DataApiServer;
   let release: () => Promise<void>;
+  let pglite: PGlite | undefined;
   if (databaseUrl) {
     const schema = `d_${randomBytes(6).toString('hex')}`;
     const admin = new pg.Client({ connectionString: databaseUrl });
@@ -33,22 +46,21 @@ export async function openDataApiTestDb(): Promise<DataApiTestDb> {
     };
   } else {
     const embedded = await PGlite.create();
+    pglite = embedded;
     server = await startDataApiServer(embedded);
     release = () => embedded.close();
   }
-  const client = new RDSDataClient({ endpoint: server.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
-  const handle = await openDataApi({
-    client,
-    resourceArn: 'arn:aws:rds:us-east-1:123456789012:cluster:quantify',
-    secretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:quantify-db',
-    database: 'quantify',
-  });
-  await migrate(handle.db, await loadMigrations());
-  server.resetCalls();
+  const client = new RDSDataClient({ endpoint: server.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
+  const handle = await openDataApi({ client, ...dataApiTarget });
+  if (options.migrate !== false) {
+    await migrate(handle.db, await loadMigrations());
+    server.resetCalls();
+  }
   return {
     ...handle,
     server,
     client,
+    pglite,
     close: async () => {
       await handle.close();
       client.destroy();
