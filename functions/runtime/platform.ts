@@ -159,7 +159,7 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
     stops.push(() => commandQueue.stop());
     const chirpstackHttp = httpIntegrationHandler({
       logger,
-      now: () => new Date(),
+      now,
       token: async () => config.CHIRPSTACK_HTTP_INTEGRATION_TOKEN,
       accept: (message) => ingest.push(message),
     });
@@ -187,7 +187,7 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
     const deps: AppDeps = {
       db: db.db,
       logger,
-      now: () => new Date(),
+      now,
       healthChecks: { broker: async () => client.connected },
       ingest: (messages) => ingestBatch(ingestDeps, messages),
       commandQueue,

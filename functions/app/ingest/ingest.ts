@@ -135,7 +135,7 @@ class BatchWriter {
   readings: ReadingRow[] = [];
   consumption: ConsumptionRow[] = [];
   events: DeviceEventRow[] = [];
-  quarantine = new Map<string, QuarantineRow & { messageId: string }>();
+  quarantine = new Map<string, QuarantineRow>();
   occupancy: OccupancyRow[] = [];
   deviceUpdates = new Map<string, DeviceUpdateRow>();
   feedback: BatchFeedback = { txAcks: [], acks: [], modbusResponses: [], balanceReports: [] };
@@ -145,7 +145,6 @@ class BatchWriter {
     const { text, encoding } = payloadText(p.msg.payload);
     const dedupKey = p.dedupKey ?? `msg:${messageDigest(p.msg.topic, p.msg.payload)}`;
     this.quarantine.set(dedupKey, {
-      messageId: p.msg.id,
       source: p.msg.source,
       topic: p.msg.topic,
       dev_eui: p.devEui ?? null,
@@ -444,8 +443,7 @@ export async function ingestBatch(deps: IngestDeps, messages: InboundMessage[]):
     if (w.consumption.length) inserted += (await writeConsumption(deps.db, w.consumption)).inserted;
     let newQuarantine: string[] = [];
     if (w.events.length || w.quarantine.size) {
-      const quarantineRows = [...w.quarantine.values()].map(({ messageId: _id, ...row }) => row);
-      newQuarantine = (await writeEventsAndQuarantine(deps.db, w.events, quarantineRows)).newQuarantine;
+      newQuarantine = (await writeEventsAndQuarantine(deps.db, w.events, [...w.quarantine.values()])).newQuarantine;
     }
     if (w.occupancy.length) {
       const { commandIds } = await writeOccupancy(deps.db, w.occupancy);
@@ -510,7 +508,7 @@ async function isolateRejected(deps: IngestDeps, messages: InboundMessage[], err
     ...(meterNo ? { meterNo } : {}),
   });
   try {
-    await writeEventsAndQuarantine(deps.db, [], [...w.quarantine.values()].map(({ messageId: _id, ...row }) => row));
+    await writeEventsAndQuarantine(deps.db, [], [...w.quarantine.values()]);
     deps.logger.warn('ingest: message quarantined, its values were refused by the database', { topic: msg.topic, reason: reason.slice(0, 200) });
     return { received: 1, readings: 0, events: 0, quarantined: 1, retry: [], outcomes: w.outcomes };
   } catch (quarantineError) {
