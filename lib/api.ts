@@ -10,7 +10,7 @@ import * as cognito from 'aws-cdk-lib/aws-cognito';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { roles } from '#app/http/principal';
+import { roles } from '#domain/roles';
 import { httpRoutes, type HttpRoute, type HttpTarget } from '#shared/routes';
 import type { Database } from './database.ts';
 import { QuantifyFunction } from './quantify-function.ts';

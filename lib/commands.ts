@@ -5,7 +5,7 @@ import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { esp32BalanceCommandTopic } from '#shared/routes';
+import { esp32CommandTopic } from '#domain/topics';
 import type { Database } from './database.ts';
 import { QuantifyFunction } from './quantify-function.ts';
 import { WorkQueue } from './work-queue.ts';
@@ -21,7 +21,7 @@ export interface CommandsProps {
 }
 
 /** IoT topic (policy resource syntax) the dispatcher may publish to: every meter's balance command. */
-export const COMMAND_PUBLISH_TOPIC = esp32BalanceCommandTopic('*');
+export const COMMAND_PUBLISH_TOPIC = esp32CommandTopic('*', 'balance');
 
 export class Commands extends Construct {
   public readonly work: WorkQueue;

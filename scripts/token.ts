@@ -2,7 +2,7 @@
 // the local runtime generated in DATA_DIR (admin, operator or viewer).
 import 'dotenv/config';
 import path from 'node:path';
-import { roles, type Role } from '#app/http/principal';
+import { roles, type Role } from '#domain/roles';
 import { localAuth, loadOrCreateKey } from '#runtime/auth';
 import { localConfigSchema, parseConfig } from '#shared/config';
 

@@ -2,9 +2,9 @@
 import { RDSDataClient } from '@aws-sdk/client-rds-data';
 import { Kysely } from 'kysely';
 import type { LambdaConfig } from '#shared/config';
-import type { Db } from './db/connect.ts';
+import type { Db } from '#store/db';
 import { DataApiDialect } from './db/data-api-dialect.ts';
-import type { Database } from './db/schema-types.ts';
+import type { Database } from '#store/schema';
 
 export function cloudDb(config: LambdaConfig, client = new RDSDataClient({})): Db {
   return new Kysely<Database>({

@@ -1,7 +1,7 @@
 // The audit log: every change an operator makes, written in the same transaction as the change.
 import type { Kysely, Transaction } from 'kysely';
-import type { Database } from '#adapters/db/schema-types';
-import type { Principal } from './http/principal.ts';
+import type { Database } from '#store/schema';
+import type { Principal } from '#domain/roles';
 
 export interface AuditEntry {
   action: string;

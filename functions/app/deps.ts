@@ -1,6 +1,6 @@
 // What the application layer needs from the outside world. The Lambda entries and the local runtime
 // each build one of these from their own adapters; handlers receive it and never reach for globals.
-import type { Db } from '#adapters/db/connect';
+import type { Db } from '#store/db';
 import type { Logger } from '#shared/logger';
 import type { CommandQueue } from './commands/ports.ts';
 import type { InboundMessage } from './ingest/inbound.ts';

@@ -2,11 +2,11 @@
 // list them and, once the cause is fixed (e.g. the device is registered), reprocess them through the same
 // ingestion handler; or discard them, on the record.
 import { z } from 'zod';
-import type { Db } from '#adapters/db/connect';
-import type { Quarantined } from '#adapters/db/schema-types';
+import type { Db } from '#store/db';
+import type { Quarantined } from '#store/schema';
 import { ConflictError, NotFoundError, UnavailableError } from '#shared/errors';
 import { audit } from './audit.ts';
-import type { Principal } from './http/principal.ts';
+import type { Principal } from '#domain/roles';
 import type { InboundMessage } from './ingest/inbound.ts';
 import type { IngestResult } from './ingest/ingest.ts';
 

@@ -2,13 +2,13 @@
 // arrives" step as an API. Every change is audited in the transaction that makes it.
 import { sql, type Transaction } from 'kysely';
 import { z } from 'zod';
-import type { Db } from '#adapters/db/connect';
-import { mapDbError } from '#adapters/db/errors';
-import type { Database, Device, Meter, Site } from '#adapters/db/schema-types';
+import type { Db } from '#store/db';
+import { mapDbError } from '#store/errors';
+import type { Database, Device, Meter, Site } from '#store/schema';
 import { deviceTypes, profileOf } from '#domain/device-profiles';
 import { NotFoundError, ValidationError } from '#shared/errors';
 import { audit } from './audit.ts';
-import type { Principal } from './http/principal.ts';
+import type { Principal } from '#domain/roles';
 
 export const devEuiSchema = z
   .string()

@@ -2,7 +2,7 @@
 // switching (UC100 + Modbus meter), display actuation (Busylight and other displays) and ESP32 balance
 // updates. Pure functions over values; the app layer turns their answers into conditional UPDATEs.
 import { z } from 'zod';
-import { esp32BalanceCommandTopic } from '#shared/routes';
+import { esp32CommandTopic } from './topics.ts';
 import { resolveDisplayActuation } from './display.ts';
 import { balanceCommandSchema } from './esp32.ts';
 import { buildRelayFrame, bytesToHex, confirmsWrite, hexToBytes, parseRelayConfig, parseWriteRequest, type RelayAction } from './modbus.ts';
@@ -161,7 +161,7 @@ export function planSend(command: StoredCommand): SendPlan {
     if (!command.meterNo) throw new CommandConfigError('balance update for a device without a meter number (not an ESP32 meter)');
     const body = balanceCommandSchema.safeParse(command.commandData);
     if (!body.success) throw new CommandConfigError('balance update has no {balance, timestamp} data');
-    return { kind: 'mqtt', topic: esp32BalanceCommandTopic(command.meterNo), payload: JSON.stringify({ balance: body.data.balance, timestamp: body.data.timestamp }), qos: 1 };
+    return { kind: 'mqtt', topic: esp32CommandTopic(command.meterNo, 'balance'), payload: JSON.stringify({ balance: body.data.balance, timestamp: body.data.timestamp }), qos: 1 };
   }
   if (!command.deviceEui) throw new CommandConfigError(`${command.commandType} command for a device without a DevEUI`);
   if (!command.payloadHex) throw new CommandConfigError(`${command.commandType} command has no payload`);

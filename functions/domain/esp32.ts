@@ -2,6 +2,8 @@
 // status|balance` from the meter, `smartmeter/{meterNo}/command/balance` to it. Timestamps are Unix
 // milliseconds in the seed's examples; seconds are accepted too (values below 1e11 are seconds).
 import { z } from 'zod';
+import { formatIssues } from './issues.ts';
+import { parseEsp32Topic } from './topics.ts';
 
 // JavaScript dates end at 8.64e15 ms; anything later is not a time a meter can report.
 const epoch = z
@@ -38,17 +40,14 @@ export type Esp32Message =
   | { type: 'status'; meterNo: string; body: z.infer<typeof statusSchema> }
   | { type: 'balance'; meterNo: string; body: z.infer<typeof balanceReportSchema> };
 
-const topicPattern = /^smartmeter\/([A-Za-z0-9_-]{1,64})\/(consumption|status|balance)$/;
-
 export function parseEsp32(topic: string, body: unknown): { ok: true; value: Esp32Message } | { ok: false; reason: string; meterNo?: string } {
-  const m = topicPattern.exec(topic);
-  if (!m) return { ok: false, reason: `not an ESP32 meter topic: ${topic}` };
-  const meterNo = m[1] ?? '';
-  const type = m[2] as Esp32Message['type'];
+  const parsedTopic = parseEsp32Topic(topic);
+  if (!parsedTopic) return { ok: false, reason: `not an ESP32 meter topic: ${topic}` };
+  const { meterNo, kind: type } = parsedTopic;
   const schema = type === 'consumption' ? consumptionSchema : type === 'status' ? statusSchema : balanceReportSchema;
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
-    return { ok: false, meterNo, reason: `invalid ${type} message: ${parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}` };
+    return { ok: false, meterNo, reason: `invalid ${type} message: ${formatIssues(parsed.error, '(root)', 5)}` };
   }
   if (parsed.data.meterNo !== undefined && parsed.data.meterNo !== meterNo) {
     return { ok: false, meterNo, reason: `meterNo ${parsed.data.meterNo} in the body does not match the topic's ${meterNo}` };

@@ -6,7 +6,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { z } from 'zod';
-import type { Role } from '#app/http/principal';
+import type { Role } from '#domain/roles';
 
 const keyFile = z.object({ alg: z.literal('HS256'), secret: z.string().min(43) });
 

@@ -1,6 +1,7 @@
 // The route table: which MQTT topics feed which handler. Read by the CDK constructs (IoT topic rules,
 // each with an SQS action and an error action) and by the local runtime (broker subscriptions), so the
-// two cannot drift.
+// two cannot drift. The topics themselves are spelled in domain/topics.ts.
+import { chirpstackEventFilter, esp32ReportFilter, esp32ReportKinds, topicMatches } from '#domain/topics';
 
 export type InboundHandlerName = 'chirpstack' | 'esp32';
 
@@ -22,50 +23,13 @@ export interface TopicRoute {
 const iotSqlFor = (filter: string) => `SELECT encode(*, 'base64') AS payloadBase64, topic() AS topic, timestamp() AS receivedAt FROM '${filter}'`;
 
 export const topicRoutes: readonly TopicRoute[] = [
-  {
-    name: 'chirpstack_events',
-    topicFilter: 'application/+/device/+/event/+',
-    iotSql: iotSqlFor('application/+/device/+/event/+'),
-    handler: 'chirpstack',
-  },
-  {
-    name: 'esp32_consumption',
-    topicFilter: 'smartmeter/+/consumption',
-    iotSql: iotSqlFor('smartmeter/+/consumption'),
-    handler: 'esp32',
-  },
-  {
-    name: 'esp32_status',
-    topicFilter: 'smartmeter/+/status',
-    iotSql: iotSqlFor('smartmeter/+/status'),
-    handler: 'esp32',
-  },
-  {
-    name: 'esp32_balance',
-    topicFilter: 'smartmeter/+/balance',
-    iotSql: iotSqlFor('smartmeter/+/balance'),
-    handler: 'esp32',
-  },
+  { name: 'chirpstack_events', topicFilter: chirpstackEventFilter, iotSql: iotSqlFor(chirpstackEventFilter), handler: 'chirpstack' },
+  ...esp32ReportKinds.map((kind): TopicRoute => ({ name: `esp32_${kind}`, topicFilter: esp32ReportFilter(kind), iotSql: iotSqlFor(esp32ReportFilter(kind)), handler: 'esp32' })),
 ];
-
-/** Does an MQTT topic match a filter with + and # wildcards? */
-export function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
-}
 
 export function routeFor(topic: string): TopicRoute | undefined {
   return topicRoutes.find((r) => topicMatches(r.topicFilter, topic));
 }
-
-/** Outbound topic for ESP32 balance commands. */
-export const esp32BalanceCommandTopic = (meterNo: string) => `smartmeter/${meterNo}/command/balance`;
 
 // Scheduled jobs: EventBridge Scheduler in the cloud, the in-process scheduler locally; same expressions.
 export type JobName = 'offline_meters' | 'command_sweeper';

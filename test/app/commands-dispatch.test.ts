@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChirpStackClient } from '#adapters/chirpstack-client';
-import type { DeviceCommand } from '#adapters/db/schema-types';
+import type { DeviceCommand } from '#store/schema';
 import { iotDevicePublisher } from '#adapters/device-publisher';
 import { dispatch, type DispatchDeps } from '#app/commands/dispatcher';
 import { applyFeedback } from '#app/commands/feedback';

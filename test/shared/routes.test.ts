@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { httpRouteFor, routeFor, topicMatches } from '#shared/routes';
+import { topicMatches } from '#domain/topics';
+import { httpRouteFor, routeFor } from '#shared/routes';
 import { mayPublish, maySubscribe } from '#domain/device-access';
 
 describe('route table', () => {

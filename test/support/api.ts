@@ -1,7 +1,7 @@
 // Build API Gateway payload-2.0 events as the HTTP API (with its JWT authorizer) delivers them.
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { Role } from '#app/http/principal';
+import type { Role } from '#domain/roles';
 import { lambdaContext as localLambdaContext } from '#runtime/lambda-context';
 
 export interface EventInput {

@@ -2,10 +2,10 @@
 // Data API (Aurora). Each returns the same JS values: int8/numeric as number, timestamptz as Date,
 // json/jsonb parsed.
 import { Kysely, PostgresDialect } from 'kysely';
-import type { Database } from './schema-types.ts';
+import type { Db } from '#store/db';
+import type { Database } from '#store/schema';
 import type { DataApiTarget } from './data-api-dialect.ts';
 
-export type Db = Kysely<Database>;
 export type DbDriver = 'pglite' | 'postgres' | 'data-api';
 
 export interface DbHandle {

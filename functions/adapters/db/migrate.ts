@@ -6,7 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import type { Db } from './connect.ts';
+import type { Db } from '#store/db';
 import { splitStatements } from './sql-text.ts';
 
 export interface Migration {

@@ -14,7 +14,7 @@ import {
   requestRelay,
   requestRelayBulk,
 } from '../commands/requests.ts';
-import { operators, readers } from '../http/principal.ts';
+import { operators, readers } from '#domain/roles';
 
 /** Who may disconnect and reconnect supply. */
 const switchers = operators;

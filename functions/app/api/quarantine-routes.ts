@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
-import { operators, readers } from '../http/principal.ts';
+import { operators, readers } from '#domain/roles';
 import { discardQuarantined, listQuarantine, quarantineDto, quarantineListQuery, reprocessQuarantined } from '../quarantine.ts';
 
 export const quarantineRoutes: AnyRouteSpec<AppDeps>[] = [

@@ -1,9 +1,9 @@
 // HTTP routes for the registry: sites, meters (with their readings) and devices.
 import { z } from 'zod';
-import type { MeterReading } from '#adapters/db/schema-types';
+import type { MeterReading } from '#store/schema';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, pageQuery, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
-import { operators, readers } from '../http/principal.ts';
+import { operators, readers } from '#domain/roles';
 import {
   attachDevice,
   createDevice,

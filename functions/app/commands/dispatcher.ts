@@ -11,7 +11,7 @@
 // second one. Should two commands still end up with one item id, recordOutcomes keeps it for one and hands
 // the other back, never failing the chunk.
 import { randomUUID } from 'node:crypto';
-import type { Db } from '#adapters/db/connect';
+import type { Db } from '#store/db';
 import { afterSendFailure, CommandConfigError, defaultBackoff, planSend, type BackoffPolicy, type SendPlan } from '#domain/commands';
 import type { Logger } from '#shared/logger';
 import { applyStoredConfirmations } from './feedback.ts';

@@ -1,7 +1,7 @@
 // Handing commands to the queue: mark them (pending → queued, last_enqueued_at) and push their ids. A
 // push that fails leaves them marked but not queued; the sweeper re-enqueues such commands once they have
 // waited longer than a queue message ever should, so a lost send loses nothing.
-import type { Db } from '#adapters/db/connect';
+import type { Db } from '#store/db';
 import type { Logger } from '#shared/logger';
 import type { CommandQueue } from './ports.ts';
 import { markEnqueued } from './store.ts';

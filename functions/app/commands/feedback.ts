@@ -4,7 +4,7 @@
 // balance sent before the report was made. The domain decides what each event means for each command;
 // this module finds the commands (one query) and writes the changes (one statement). Redelivered events
 // change nothing.
-import type { Db } from '#adapters/db/connect';
+import type { Db } from '#store/db';
 import type { BatchFeedback } from '#app/ingest/ingest';
 import { applyDeliveryEvent, type CommandChange, type DeliveryEvent, type TrackedCommand } from '#domain/commands';
 import type { Logger } from '#shared/logger';

@@ -2,7 +2,7 @@
 // in-process batcher locally), a publisher for MQTT commands (IoT data plane / the local broker) and the
 // network server's device queue (ChirpStack, or its local simulator).
 import { z } from 'zod';
-import type { Db } from '#adapters/db/connect';
+import type { Db } from '#store/db';
 import type { Logger } from '#shared/logger';
 
 export type { DeviceQueueApi, DeviceQueue, DeviceQueueItem, EnqueueItem } from '#adapters/chirpstack-client';

@@ -5,13 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import { z } from 'zod';
-import type { Db } from '#adapters/db/connect';
-import { mapDbError } from '#adapters/db/errors';
-import type { Database, DeviceCommand } from '#adapters/db/schema-types';
+import type { Db } from '#store/db';
+import { mapDbError } from '#store/errors';
+import type { Database, DeviceCommand } from '#store/schema';
 import { balanceMessage, CommandConfigError, cancellableStatuses, commandStatuses, describeCommand, relayDownlink, type Downlink } from '#domain/commands';
 import { AppError, ConflictError, NotFoundError, ValidationError } from '#shared/errors';
 import { audit } from '../audit.ts';
-import type { Principal } from '../http/principal.ts';
+import type { Principal } from '#domain/roles';
 import { enqueueOrLeaveToSweeper } from './enqueue.ts';
 import { DEFAULT_COMMAND_EXPIRY_HOURS, type CommandDeps } from './ports.ts';
 

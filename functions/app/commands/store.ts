@@ -4,8 +4,8 @@
 // array parameters); text columns holding UUID-shaped values are compared as text, never as a UUID
 // parameter. Timestamps are passed in (Date), so tests and the sweeper agree on "now".
 import { sql } from 'kysely';
-import type { Db } from '#adapters/db/connect';
-import { isUniqueViolation } from '#adapters/db/errors';
+import type { Db } from '#store/db';
+import { isUniqueViolation } from '#store/errors';
 import { commandStatuses, isTerminal, type CommandStatus, type CommandType, type DeliveryState } from '#domain/commands';
 
 const json = (value: unknown) => sql`CAST(${JSON.stringify(value)} AS jsonb)`;

@@ -1,7 +1,7 @@
 // The sweeper (every minute, EventBridge in the cloud and the in-process scheduler locally): expires
 // commands that waited too long, and re-enqueues those that are due but not in the queue: lost between
 // the database write and the queue send, scheduled and now due, or past their retry backoff.
-import type { Db } from '#adapters/db/connect';
+import type { Db } from '#store/db';
 import type { Logger } from '#shared/logger';
 import type { CommandQueue } from './ports.ts';
 import { expireCommands, takeDueCommands } from './store.ts';

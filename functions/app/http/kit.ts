@@ -4,7 +4,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda
 import type { Method, Route } from '@middy/http-router';
 import { z } from 'zod';
 import { ForbiddenError, PayloadTooLargeError, UnauthorizedError, UnsupportedMediaTypeError, ValidationError } from '#shared/errors';
-import { principalFromClaims, type Principal, type Role } from './principal.ts';
+import type { Principal, Role } from '#domain/roles';
+import { principalFromClaims } from './principal.ts';
 
 export interface HttpResult {
   status: number;

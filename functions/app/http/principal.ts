@@ -2,20 +2,7 @@
 // claims; locally the runtime's HTTP server verifies it the same way and hands over the same claims.
 // Roles are Cognito groups (`cognito:groups`), which HTTP APIs flatten to a string like "[admin operator]".
 import { z } from 'zod';
-
-export const roles = ['admin', 'operator', 'viewer'] as const;
-export type Role = (typeof roles)[number];
-
-// Who may do what, named once for every route table.
-/** Any signed-in role may read. */
-export const readers: readonly Role[] = roles;
-/** Changes to the registry and the quarantine, and switching supply, take an operator or an admin. */
-export const operators: readonly Role[] = ['admin', 'operator'];
-
-export interface Principal {
-  subject: string;
-  roles: Role[];
-}
+import { roles, type Principal, type Role } from '#domain/roles';
 
 const claimsSchema = z.object({
   sub: z.string().min(1),

@@ -7,14 +7,14 @@
 // device + fCnt + time), events by their own keys, quarantine by the message digest; a redelivered
 // message writes nothing new. Nothing is lost: what cannot be processed goes to the quarantine with its
 // reason, and only a failure to write at all (database unavailable) asks for redelivery.
-import type { Db } from '#adapters/db/connect';
+import type { Db } from '#store/db';
 import { bestSignal, parseChirpstackEvent, parseChirpstackTopic, type ChirpstackEvent, type UpEvent } from '#domain/chirpstack/events';
 import { advanceCounter } from '#domain/counter';
 import { decodeNetworkObject, decodeUplink, usesNetworkCodec, type DecodedUplink, type ModbusResponseFrame } from '#domain/decoders/index';
 import { resolveDisplayActuation } from '#domain/display';
 import { parseEsp32, type Esp32Message } from '#domain/esp32';
 import type { Logger } from '#shared/logger';
-import { isDataError } from '#adapters/db/errors';
+import { isDataError } from '#store/errors';
 import { messageDigest, payloadText, type InboundMessage } from './inbound.ts';
 import {
   loadDevices,

@@ -4,7 +4,7 @@
 // Every insert is idempotent (unique keys + ON CONFLICT), so a redelivered batch changes
 // nothing, and the batch needs no transaction: a retry after a partial failure completes it.
 import { sql } from 'kysely';
-import type { Db } from '#adapters/db/connect';
+import type { Db } from '#store/db';
 
 const json = (rows: unknown) => sql`CAST(${JSON.stringify(rows)} AS jsonb)`;
 

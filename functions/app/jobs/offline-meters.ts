@@ -3,7 +3,7 @@
 // factor (devices.expected_uplink_interval_s, from the device type's default or the registry). One
 // statement; meters come back online with their next reading.
 import { sql } from 'kysely';
-import type { Db } from '#adapters/db/connect';
+import type { Db } from '#store/db';
 
 /** Missing this many expected uplinks in a row makes a meter offline. */
 export const MISSED_UPLINKS = 3;

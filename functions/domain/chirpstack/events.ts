@@ -4,14 +4,12 @@
 // (vectors in shared/vectors/chirpstack_events.json). Proto3 JSON omits zero values in older versions,
 // so absent numeric fields take their protobuf default.
 import { z } from 'zod';
+import { formatIssues } from '../issues.ts';
+import { devEuiSchema } from '../topics.ts';
 
 export const eventTypes = ['up', 'status', 'join', 'ack', 'txack', 'log', 'location', 'integration'] as const;
 export type ChirpstackEventType = (typeof eventTypes)[number];
 
-const devEui = z
-  .string()
-  .transform((s) => s.toLowerCase())
-  .pipe(z.string().regex(/^[0-9a-f]{16}$/, 'devEui must be 16 hex digits'));
 const time = z.iso.datetime({ offset: true, local: false }).transform((s) => new Date(s));
 
 export const deviceInfoSchema = z.looseObject({
@@ -22,7 +20,7 @@ export const deviceInfoSchema = z.looseObject({
   deviceProfileId: z.string().optional(),
   deviceProfileName: z.string().optional(),
   deviceName: z.string().optional(),
-  devEui,
+  devEui: devEuiSchema,
   tags: z.record(z.string(), z.string()).optional(),
 });
 
@@ -116,21 +114,7 @@ export type ChirpstackEvent =
   | { type: 'location'; event: z.infer<typeof locationEventSchema> }
   | { type: 'integration'; event: z.infer<typeof integrationEventSchema> };
 
-const topicPattern = /^application\/([^/]+)\/device\/([0-9a-fA-F]{16})\/event\/([a-z]+)$/;
-
-export interface ChirpstackTopic {
-  applicationId: string;
-  devEui: string;
-  type: string;
-}
-
-export function parseChirpstackTopic(topic: string): ChirpstackTopic | undefined {
-  const m = topicPattern.exec(topic);
-  return m ? { applicationId: m[1] ?? '', devEui: (m[2] ?? '').toLowerCase(), type: m[3] ?? '' } : undefined;
-}
-
-export const chirpstackTopic = (applicationId: string, devEui: string, type: ChirpstackEventType) =>
-  `application/${applicationId}/device/${devEui}/event/${type}`;
+export { chirpstackTopic, parseChirpstackTopic, type ChirpstackTopic } from '../topics.ts';
 
 export type ParseResult = { ok: true; value: ChirpstackEvent } | { ok: false; reason: string };
 
@@ -140,8 +124,7 @@ export function parseChirpstackEvent(type: string, body: unknown): ParseResult {
   const schema = eventSchemas[type as ChirpstackEventType];
   const result = schema.safeParse(body);
   if (!result.success) {
-    const issues = result.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    return { ok: false, reason: `invalid ${type} event: ${issues.join('; ')}` };
+    return { ok: false, reason: `invalid ${type} event: ${formatIssues(result.error, '(root)', 5)}` };
   }
   return { ok: true, value: { type, event: result.data } as ChirpstackEvent };
 }
