@@ -108,6 +108,13 @@ export interface MeterDevicesTable {
   valid_to: Timestamp | null;
 }
 
+/** View meter_current_device (schema/0004): the meter_devices rows with no end. */
+export interface MeterCurrentDeviceView {
+  meter_id: string;
+  device_id: string;
+  valid_from: Date;
+}
+
 export interface MeterReadingsTable {
   id: Generated<number>;
   meter_id: string;
@@ -343,6 +350,7 @@ export interface Database {
   accounts: AccountsTable;
   meters: MetersTable;
   meter_devices: MeterDevicesTable;
+  meter_current_device: MeterCurrentDeviceView;
   meter_readings: MeterReadingsTable;
   device_events: DeviceEventsTable;
   device_commands: DeviceCommandsTable;
