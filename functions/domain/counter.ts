@@ -30,3 +30,13 @@ export function advanceCounter(state: CounterState, count: number, at: Date): Co
   }
   return { state: { offset: state.offset, lastCount: count, lastAt: at }, total: state.offset + count };
 }
+
+/**
+ * The metered value of a pulse total: total / pulsesPerUnit (the registry's, default 1000), the decoder's
+ * rule; undefined when pulsesPerUnit is not usable or the quotient is not a finite number.
+ */
+export function pulseTotalValue(total: number, pulsesPerUnit: unknown): number | undefined {
+  const perUnit = Number(pulsesPerUnit ?? 1000);
+  const value = perUnit > 0 ? total / perUnit : NaN;
+  return Number.isFinite(value) ? value : undefined;
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { advanceCounter, type CounterState } from '#domain/counter';
+import { advanceCounter, pulseTotalValue, type CounterState } from '#domain/counter';
 
 const t = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
 const fresh: CounterState = { offset: 0, lastCount: null, lastAt: null };
@@ -48,5 +48,18 @@ describe('pulse counter continuity', () => {
         });
       }),
     );
+  });
+});
+
+describe('the metered value of a pulse total', () => {
+  it('divides by the registry pulsesPerUnit, 1000 when it has none', () => {
+    expect(pulseTotalValue(2500, 100)).toBe(25);
+    expect(pulseTotalValue(2500, undefined)).toBe(2.5);
+  });
+
+  it('has no value when pulsesPerUnit is not usable or the quotient overflows', () => {
+    expect(pulseTotalValue(2500, 0)).toBeUndefined();
+    expect(pulseTotalValue(2500, 'many')).toBeUndefined();
+    expect(pulseTotalValue(2500, Number.MIN_VALUE)).toBeUndefined();
   });
 });
