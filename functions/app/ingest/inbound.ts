@@ -28,6 +28,10 @@ export function toQueueBody(topic: string, payload: Uint8Array, receivedAt: Date
   return { topic, payloadBase64: Buffer.from(payload).toString('base64'), receivedAt: receivedAt.getTime() };
 }
 
+/** The payload as a Buffer, without copying its bytes. */
+export const payloadBuffer = (payload: Uint8Array): Buffer =>
+  Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+
 export function payloadText(payload: Uint8Array): { text: string; encoding: 'utf8' | 'base64' } {
   const text = new TextDecoder('utf-8', { fatal: false }).decode(payload);
   // Keep binary payloads exactly: bytes that are not valid UTF-8, or hold a NUL (PostgreSQL text cannot),

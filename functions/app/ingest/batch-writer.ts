@@ -1,0 +1,112 @@
+// A batch's working state: the rows its messages produce (readings, consumption, events, quarantine,
+// occupancy, device updates), the confirmations for the command system and each message's outcome,
+// collected in memory and written at the end with one statement per kind.
+import type { ModbusResponseFrame } from '#domain/decoders/index';
+import type { Db } from '#store/db';
+import type { IngestDevice } from '#store/ingest/devices';
+import { writeEventsAndQuarantine, type DeviceEventRow, type QuarantineRow } from '#store/ingest/events';
+import { writeOccupancy, type OccupancyRow } from '#store/ingest/occupancy';
+import { writeConsumption, writeReadings, type ConsumptionRow, type DeviceUpdateRow, type ReadingRow } from '#store/ingest/readings';
+import type { QuarantineRequest } from './classify.ts';
+import { messageDigest, payloadText, type InboundMessage } from './inbound.ts';
+
+/** What ingestion hands to the command system: confirmations found in the batch. */
+export interface BatchFeedback {
+  txAcks: { devEui: string; queueItemId: string; time: Date }[];
+  acks: { devEui: string; queueItemId: string; acknowledged: boolean; time: Date }[];
+  modbusResponses: { deviceId: string; devEui: string; meterId: string | null; response: ModbusResponseFrame; time: Date }[];
+  balanceReports: { meterNo: string; deviceId: string; meterId: string | null; balance: number; time: Date }[];
+}
+
+export type Outcome = 'reading' | 'event' | 'quarantined' | 'duplicate';
+
+export const iso = (d: Date): string => d.toISOString();
+/** A measurement as a column value: null when absent or not a finite number. */
+export const num = (v: number | undefined): number | null => (v === undefined || !Number.isFinite(v) ? null : v);
+
+/** When an event happened: its own time when it has a valid one, else when it was received. */
+export function eventTime(msg: InboundMessage, time: Date | undefined): Date {
+  return time && !Number.isNaN(time.getTime()) ? time : msg.receivedAt;
+}
+
+export interface WriteResult {
+  /** Readings inserted (not duplicates). */
+  inserted: number;
+  /** Dedup keys of the messages quarantined for the first time. */
+  newQuarantine: string[];
+  /** Display commands created by occupancy changes. */
+  commandIds: string[];
+}
+
+export class BatchWriter {
+  readings: ReadingRow[] = [];
+  consumption: ConsumptionRow[] = [];
+  events: DeviceEventRow[] = [];
+  quarantine = new Map<string, QuarantineRow>();
+  occupancy: OccupancyRow[] = [];
+  deviceUpdates = new Map<string, DeviceUpdateRow>();
+  feedback: BatchFeedback = { txAcks: [], acks: [], modbusResponses: [], balanceReports: [] };
+  outcomes = new Map<string, Outcome>();
+
+  quarantineMessage(p: QuarantineRequest) {
+    const { text, encoding } = payloadText(p.msg.payload);
+    const dedupKey = p.dedupKey ?? `msg:${messageDigest(p.msg.topic, p.msg.payload)}`;
+    this.quarantine.set(dedupKey, {
+      source: p.msg.source,
+      topic: p.msg.topic,
+      dev_eui: p.devEui ?? null,
+      meter_no: p.meterNo ?? null,
+      reason_code: p.reasonCode,
+      reason: p.reason,
+      payload: text,
+      payload_encoding: encoding,
+      dedup_key: dedupKey,
+    });
+    this.outcomes.set(p.msg.id, 'quarantined');
+  }
+
+  /** Records that a device was heard at `at`; fields of a later message in the batch win. */
+  touchDevice(device: IngestDevice, at: Date, patch: Partial<DeviceUpdateRow> = {}) {
+    const existing = this.deviceUpdates.get(device.id);
+    const base: DeviceUpdateRow = existing ?? {
+      id: device.id,
+      last_seen_at: iso(at),
+      last_f_cnt: null,
+      battery_level: null,
+      margin: null,
+      joined_at: null,
+      counter_offset: null,
+      last_counter: null,
+      last_counter_at: null,
+    };
+    const newer = !existing || at.getTime() >= new Date(existing.last_seen_at).getTime();
+    const merged: DeviceUpdateRow = { ...base, last_seen_at: newer ? iso(at) : base.last_seen_at };
+    for (const [k, v] of Object.entries(patch) as [keyof DeviceUpdateRow, never][]) {
+      if (v !== null && v !== undefined && (newer || merged[k] === null)) merged[k] = v;
+    }
+    this.deviceUpdates.set(device.id, merged);
+  }
+
+  event(msg: InboundMessage, row: Omit<DeviceEventRow, 'level' | 'code' | 'description' | 'details'> & Partial<DeviceEventRow>) {
+    this.events.push({ level: null, code: null, description: null, details: null, ...row });
+    if (!this.outcomes.has(msg.id)) this.outcomes.set(msg.id, 'event');
+  }
+
+  hasFeedback(): boolean {
+    const f = this.feedback;
+    return f.acks.length > 0 || f.txAcks.length > 0 || f.modbusResponses.length > 0 || f.balanceReports.length > 0;
+  }
+
+  /** Writes what the batch collected. Every statement is idempotent, so a retry completes a partial write. */
+  async write(db: Db): Promise<WriteResult> {
+    let inserted = 0;
+    if (this.readings.length || this.deviceUpdates.size) inserted = (await writeReadings(db, this.readings, [...this.deviceUpdates.values()])).inserted;
+    if (this.consumption.length) inserted += (await writeConsumption(db, this.consumption)).inserted;
+    let newQuarantine: string[] = [];
+    if (this.events.length || this.quarantine.size) {
+      newQuarantine = (await writeEventsAndQuarantine(db, this.events, [...this.quarantine.values()])).newQuarantine;
+    }
+    const commandIds = this.occupancy.length ? (await writeOccupancy(db, this.occupancy)).commandIds : [];
+    return { inserted, newQuarantine, commandIds };
+  }
+}

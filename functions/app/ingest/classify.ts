@@ -1,0 +1,65 @@
+// The first step of ingestion: an inbound message, by its topic and body, becomes a typed ChirpStack
+// event or ESP32 message, or a quarantine request with its reason. Pure: no database, no clock.
+import { parseChirpstackEvent, type ChirpstackEvent } from '#domain/chirpstack/events';
+import { parseEsp32, type Esp32Message } from '#domain/esp32';
+import { esp32MeterNoOf, esp32Root, parseChirpstackTopic } from '#domain/topics';
+import { payloadBuffer, type InboundMessage } from './inbound.ts';
+
+/** A message to keep in the quarantine, with why (reasonCode for machines, reason for people). */
+export interface QuarantineRequest {
+  msg: InboundMessage;
+  reasonCode: string;
+  reason: string;
+  devEui?: string;
+  meterNo?: string;
+  /** What makes a redelivery the same row; the message digest when not given. */
+  dedupKey?: string;
+}
+
+export type Classified =
+  | { kind: 'chirpstack'; msg: InboundMessage; devEui: string; value: ChirpstackEvent }
+  | { kind: 'esp32'; msg: InboundMessage; value: Esp32Message }
+  | ({ kind: 'quarantine' } & QuarantineRequest);
+
+function parseJson(payload: Uint8Array): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: JSON.parse(payloadBuffer(payload).toString('utf8')) as unknown };
+  } catch {
+    return { ok: false };
+  }
+}
+
+export function classify(msg: InboundMessage): Classified {
+  if (msg.topic === 'queue/malformed') {
+    return { kind: 'quarantine', msg, reasonCode: 'malformed_queue_message', reason: 'queue message body is not a {topic, payloadBase64} envelope' };
+  }
+  if (msg.topic.startsWith('integrations/chirpstack/')) {
+    return { kind: 'quarantine', msg, reasonCode: 'malformed_event', reason: 'HTTP integration body is not a ChirpStack event with deviceInfo.devEui' };
+  }
+  const cs = parseChirpstackTopic(msg.topic);
+  const esp32 = msg.topic.startsWith(`${esp32Root}/`);
+  if (!cs && !esp32) return { kind: 'quarantine', msg, reasonCode: 'unknown_topic', reason: `no handler for topic ${msg.topic}` };
+  const body = parseJson(msg.payload);
+  if (!body.ok) {
+    const meterNo = esp32MeterNoOf(msg.topic);
+    return { kind: 'quarantine', msg, reasonCode: 'malformed_json', reason: 'payload is not valid JSON', ...(cs ? { devEui: cs.devEui } : meterNo ? { meterNo } : {}) };
+  }
+  if (cs) {
+    const parsed = parseChirpstackEvent(cs.type, body.value);
+    if (!parsed.ok) return { kind: 'quarantine', msg, reasonCode: 'malformed_event', reason: parsed.reason, devEui: cs.devEui };
+    if (parsed.value.event.deviceInfo.devEui !== cs.devEui) {
+      return { kind: 'quarantine', msg, reasonCode: 'topic_mismatch', reason: `deviceInfo.devEui ${parsed.value.event.deviceInfo.devEui} does not match the topic's ${cs.devEui}`, devEui: cs.devEui };
+    }
+    return { kind: 'chirpstack', msg, devEui: cs.devEui, value: parsed.value };
+  }
+  const parsed = parseEsp32(msg.topic, body.value);
+  if (!parsed.ok) return { kind: 'quarantine', msg, reasonCode: 'malformed_message', reason: parsed.reason, ...(parsed.meterNo ? { meterNo: parsed.meterNo } : {}) };
+  return { kind: 'esp32', msg, value: parsed.value };
+}
+
+/** The device a topic names, as far as it can be read, for a quarantine row (whatever the message). */
+export function topicDevice(topic: string): { devEui?: string; meterNo?: string } {
+  const devEui = parseChirpstackTopic(topic)?.devEui;
+  const meterNo = esp32MeterNoOf(topic);
+  return { ...(devEui ? { devEui } : {}), ...(meterNo ? { meterNo } : {}) };
+}
