@@ -5,15 +5,16 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import { z } from 'zod';
-import { chirpstackTopic, eventTypes } from '#domain/chirpstack/events';
-import { ForbiddenError, PayloadTooLargeError, UnauthorizedError, ValidationError } from '#shared/errors';
+import { eventTypes } from '#domain/chirpstack/events';
+import { chirpstackTopic, devEuiSchema } from '#domain/topics';
 import type { Logger } from '#shared/logger';
 import { problemResponse, toProblem } from '../http/problem.ts';
+import { IntegrationBodyTooLargeError, IntegrationDisabledError, IntegrationEventTypeError, IntegrationTokenError } from './errors.ts';
 import type { InboundMessage } from './inbound.ts';
 
 const MAX_BODY = 256 * 1024;
 const querySchema = z.object({ event: z.enum(eventTypes) });
-const devEuiOf = z.object({ deviceInfo: z.object({ applicationId: z.string().default('unknown'), devEui: z.string().regex(/^[0-9a-fA-F]{16}$/) }) });
+const devEuiOf = z.object({ deviceInfo: z.object({ applicationId: z.string().default('unknown'), devEui: devEuiSchema }) });
 
 function sameToken(given: string, expected: string): boolean {
   const a = Buffer.from(given);
@@ -22,19 +23,19 @@ function sameToken(given: string, expected: string): boolean {
 }
 
 export function inboundFromHttpIntegration(event: APIGatewayProxyEventV2, expectedToken: string | undefined, now: Date): InboundMessage {
-  if (!expectedToken) throw new ForbiddenError('the ChirpStack HTTP integration is not enabled (set CHIRPSTACK_HTTP_INTEGRATION_TOKEN)');
+  if (!expectedToken) throw new IntegrationDisabledError('the ChirpStack HTTP integration is not enabled (set CHIRPSTACK_HTTP_INTEGRATION_TOKEN)');
   const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v ?? '']));
   const given = headers['x-quantify-token'] || /^Bearer\s+(\S+)$/i.exec(headers.authorization ?? '')?.[1] || '';
-  if (!given) throw new UnauthorizedError('send the integration token as "Authorization: Bearer <token>" or "X-Quantify-Token"');
-  if (!sameToken(given, expectedToken)) throw new UnauthorizedError('the integration token is not valid');
+  if (!given) throw new IntegrationTokenError('send the integration token as "Authorization: Bearer <token>" or "X-Quantify-Token"');
+  if (!sameToken(given, expectedToken)) throw new IntegrationTokenError('the integration token is not valid');
   const query = querySchema.safeParse(event.queryStringParameters ?? {});
-  if (!query.success) throw new ValidationError(`query parameter event must be one of ${eventTypes.join(', ')}`);
+  if (!query.success) throw new IntegrationEventTypeError(`query parameter event must be one of ${eventTypes.join(', ')}`);
   const raw = event.body ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8') : Buffer.alloc(0);
-  if (raw.length > MAX_BODY) throw new PayloadTooLargeError(`body exceeds ${MAX_BODY} bytes`);
+  if (raw.length > MAX_BODY) throw new IntegrationBodyTooLargeError(`body exceeds ${MAX_BODY} bytes`);
   let topic = `integrations/chirpstack/${query.data.event}`;
   try {
     const ids = devEuiOf.safeParse(JSON.parse(raw.toString('utf8')));
-    if (ids.success) topic = chirpstackTopic(ids.data.deviceInfo.applicationId, ids.data.deviceInfo.devEui.toLowerCase(), query.data.event);
+    if (ids.success) topic = chirpstackTopic(ids.data.deviceInfo.applicationId, ids.data.deviceInfo.devEui, query.data.event);
   } catch {
     // Not JSON: kept under the integration topic, and the ingest handler quarantines it with its reason.
   }
