@@ -3,9 +3,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { cloudDb } from '#adapters/cloud';
 import { sqsCommandQueue } from '#adapters/command-queue';
 import { apiRoutes, createApiHandler } from '#app/api/index';
-import { enqueueOrLeaveToSweeper } from '#app/commands/enqueue';
-import { applyFeedback } from '#app/commands/feedback';
-import { ingestBatch, type IngestDeps } from '#app/ingest/ingest';
+import { ingestBatch } from '#app/ingest/ingest';
+import { ingestWithCommands } from '#app/ingest/with-commands';
 import { lambdaConfig } from '#shared/config';
 import { logger } from '#shared/logger';
 
@@ -15,14 +14,7 @@ const db = cloudDb(config);
 const now = () => new Date();
 const commandQueue = sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL);
 // Reprocessing a quarantined message may confirm a command or queue a display actuation.
-const ingestDeps: IngestDeps = {
-  db,
-  logger,
-  now,
-  commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
-  onFeedback: async (feedback) => void (await applyFeedback({ db, logger, now }, feedback)),
-  onCommandsCreated: (ids) => enqueueOrLeaveToSweeper({ db, logger, now, commandQueue }, ids),
-};
+const ingestDeps = ingestWithCommands({ db, logger, now, commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS });
 
 export const handler = createApiHandler(
   { db, logger, now, healthChecks: {}, ingest: (messages) => ingestBatch(ingestDeps, messages), commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS },

@@ -4,24 +4,19 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { cloudDb } from '#adapters/cloud';
 import { sqsCommandQueue } from '#adapters/command-queue';
-import { enqueueOrLeaveToSweeper } from '#app/commands/enqueue';
-import { applyFeedback } from '#app/commands/feedback';
 import { createIngestQueueHandler } from '#app/ingest/queue';
+import { ingestWithCommands } from '#app/ingest/with-commands';
 import { lambdaConfig } from '#shared/config';
 import { logger } from '#shared/logger';
 
 const config = lambdaConfig();
-const db = cloudDb(config);
-const now = () => new Date();
-const commandQueue = sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL);
 
-export const handler = createIngestQueueHandler({
-  db,
-  logger,
-  now,
-  commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
-  onFeedback: async (feedback) => {
-    await applyFeedback({ db, logger, now }, feedback);
-  },
-  onCommandsCreated: (ids) => enqueueOrLeaveToSweeper({ db, logger, now, commandQueue }, ids),
-});
+export const handler = createIngestQueueHandler(
+  ingestWithCommands({
+    db: cloudDb(config),
+    logger,
+    now: () => new Date(),
+    commandQueue: sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL),
+    commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
+  }),
+);

@@ -16,7 +16,8 @@ import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
 import { startHttpServer, type LocalHttpServer } from './http-server.ts';
 import { lambdaContext } from './lambda-context.ts';
 import { MicroBatcher } from './batcher.ts';
-import { ingestBatch, type IngestDeps } from '#app/ingest/ingest';
+import { ingestBatch } from '#app/ingest/ingest';
+import { ingestWithCommands } from '#app/ingest/with-commands';
 import { httpIntegrationHandler } from '#app/ingest/http-integration';
 import type { InboundMessage } from '#app/ingest/inbound';
 import { routeFor, scheduledJobs, topicRoutes, type JobName } from '#shared/routes';
@@ -25,7 +26,6 @@ import { ChirpStackClient, type DeviceQueueApi } from '#adapters/chirpstack-clie
 import { mqttDevicePublisher } from '#adapters/device-publisher-mqtt';
 import { dispatch, type DispatchDeps, type DispatchResult } from '#app/commands/dispatcher';
 import { enqueueOrLeaveToSweeper } from '#app/commands/enqueue';
-import { applyFeedback } from '#app/commands/feedback';
 import type { CommandDeps, CommandQueue } from '#app/commands/ports';
 import { sweep } from '#app/commands/sweeper';
 import { ConfigError } from '#shared/config';
@@ -123,14 +123,7 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
     });
     const commandDeps: CommandDeps = { db: db.db, logger, now, commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS };
 
-    const ingestDeps: IngestDeps = {
-      db: db.db,
-      logger,
-      now,
-      commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
-      onFeedback: async (feedback) => void (await applyFeedback({ db: db.db, logger, now }, feedback)),
-      onCommandsCreated: (ids) => enqueueOrLeaveToSweeper(commandDeps, ids),
-    };
+    const ingestDeps = ingestWithCommands({ db: db.db, logger, now, commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS });
     // PGlite is one connection; a server overlaps a few batches (one decodes while another writes).
     const ingest = new MicroBatcher<InboundMessage>({
       maxSize: config.INGEST_BATCH_SIZE,
