@@ -29,7 +29,7 @@ const upEventSchema = z
   })
   .loose();
 
-export interface ClassADeliveryOptions {
+interface ClassADeliveryOptions {
   queues: DeviceQueues;
   publish: PublishEvent;
   now: () => Date;

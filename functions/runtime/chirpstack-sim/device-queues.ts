@@ -13,9 +13,9 @@ export interface QueuedItem {
 
 /** The deviceInfo of ChirpStack v4 events: what the simulator reads of it; the rest is passed on. */
 export const deviceInfoSchema = z.object({ applicationId: z.string(), devEui: z.string() }).loose();
-export type DeviceInfo = z.infer<typeof deviceInfoSchema>;
+type DeviceInfo = z.infer<typeof deviceInfoSchema>;
 
-export interface DeviceState {
+interface DeviceState {
   queue: QueuedItem[];
   nextFCntDown: number;
   lastFCnt: number;

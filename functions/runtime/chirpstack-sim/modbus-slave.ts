@@ -6,7 +6,7 @@ import { chirpstackTopic } from '#domain/topics';
 import type { DeviceQueues, QueuedItem } from './device-queues.ts';
 import type { PublishEvent } from './json.ts';
 
-export interface ModbusSlaveOptions {
+interface ModbusSlaveOptions {
   queues: DeviceQueues;
   publish: PublishEvent;
   now: () => Date;

@@ -38,7 +38,7 @@ class HttpError extends Error {
   }
 }
 
-export interface DeviceQueueRestOptions {
+interface DeviceQueueRestOptions {
   queues: DeviceQueues;
   /** When set, requests must carry exactly this bearer key; otherwise any non-empty bearer is accepted. */
   apiKey: string | undefined;
