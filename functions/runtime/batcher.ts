@@ -2,7 +2,7 @@
 // and handed to one handler call per batch. At most `concurrency` batches run at once; each pushed item
 // gets a promise that settles when its batch has been handled (the HTTP integration answers only then).
 
-export interface BatcherOptions<T> {
+interface BatcherOptions<T> {
   maxSize: number;
   maxWaitMs: number;
   concurrency: number;

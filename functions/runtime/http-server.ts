@@ -11,7 +11,7 @@ import type { Logger } from '#shared/logger';
 import { httpRouteFor, type HttpTarget } from '#shared/routes';
 import type { LocalAuth } from './auth.ts';
 
-export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
+type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
 
 const MAX_BODY = 1024 * 1024;
 
@@ -33,7 +33,7 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
   });
 }
 
-export function toApiEvent(req: http.IncomingMessage, body: Buffer, claims: JWTPayload | undefined, routeKey: string): APIGatewayProxyEventV2 {
+function toApiEvent(req: http.IncomingMessage, body: Buffer, claims: JWTPayload | undefined, routeKey: string): APIGatewayProxyEventV2 {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
@@ -84,7 +84,7 @@ function send(res: http.ServerResponse, result: APIGatewayProxyResultV2): void {
   res.writeHead(result.statusCode ?? 200, headers).end(result.isBase64Encoded ? Buffer.from(body, 'base64') : body);
 }
 
-export interface LocalHttpServer {
+interface LocalHttpServer {
   url: string;
   close(graceMs?: number): Promise<void>;
 }

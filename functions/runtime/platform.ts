@@ -1,6 +1,7 @@
 // The whole platform on one machine: database, MQTT broker, HTTP API, ingestion, command queue and
 // scheduler, wired from the same handlers the Lambdas run. main.ts starts it for `npm start`; tests and
-// benchmarks start it in-process.
+// benchmarks start it in-process. Each part is a step that returns what it started and how to stop it;
+// startPlatform runs the steps in order and the stops in reverse.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -13,33 +14,31 @@ import type { LocalConfig } from '#shared/config';
 import { logger as rootLogger, type Logger } from '#shared/logger';
 import { localAuth, loadOrCreateKey, type LocalAuth } from './auth.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
-import { startHttpServer, type LocalHttpServer } from './http-server.ts';
+import { startHttpServer } from './http-server.ts';
 import { lambdaContext } from './lambda-context.ts';
 import { MicroBatcher } from './batcher.ts';
-import { ingestBatch } from '#app/ingest/ingest';
+import { ingestBatch, type IngestDeps } from '#app/ingest/ingest';
 import { ingestWithCommands } from '#app/ingest/with-commands';
 import { httpIntegrationHandler } from '#app/ingest/http-integration';
 import type { InboundMessage } from '#app/ingest/inbound';
 import { routeFor, scheduledJobs, topicRoutes, type JobName } from '#shared/routes';
 import { markOfflineMeters } from '#app/jobs/offline-meters';
-import { ChirpStackClient, type DeviceQueueApi } from '#adapters/chirpstack-client';
+import { ChirpStackClient } from '#adapters/chirpstack-client';
 import { mqttDevicePublisher } from '#adapters/device-publisher-mqtt';
-import { dispatch, type DispatchDeps, type DispatchResult } from '#app/commands/dispatcher';
+import { dispatch, type DispatchDeps } from '#app/commands/dispatcher';
 import { enqueueOrLeaveToSweeper } from '#app/commands/enqueue';
-import type { CommandDeps, CommandQueue } from '#app/commands/ports';
+import type { CommandDeps, DeviceQueueApi } from '#app/commands/ports';
 import { sweep } from '#app/commands/sweeper';
 import { ConfigError } from '#shared/config';
-import { ChirpStackSimulator } from './chirpstack-simulator.ts';
-import { schedule } from './scheduler.ts';
+import { ChirpStackSimulator } from './chirpstack-sim/index.ts';
+import { LocalCommandQueue } from './local-command-queue.ts';
+import { schedule, type ScheduledTask } from './scheduler.ts';
 
 export interface Platform {
   config: LocalConfig;
   db: DbHandle;
-  mqtt: MqttClient;
   mqttUrl: string;
   httpUrl: string;
-  /** The local ingest batcher (tests and benchmarks read its queue length). */
-  ingest: MicroBatcher<InboundMessage>;
   auth: LocalAuth;
   broker: EmbeddedBroker | undefined;
   /** The command system as wired locally (tests and benchmarks drive it directly). */
@@ -47,7 +46,6 @@ export interface Platform {
     queue: LocalCommandQueue;
     /** What creating commands needs (the same the HTTP API gets). */
     deps: CommandDeps;
-    dispatchDeps: DispatchDeps;
     chirpstackUrl: string;
     /** The built-in ChirpStack simulator, when CHIRPSTACK_API_URL is not set. */
     simulator: ChirpStackSimulator | undefined;
@@ -57,259 +55,248 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
+type Stop = () => Promise<void>;
+const nothingToStop: Stop = async () => {};
+
+/** What every step is given. */
+interface Context {
+  config: LocalConfig;
+  logger: Logger;
+  /** The one clock of the wiring. */
+  now: () => Date;
+  dataDir: string;
+}
+
 export async function startPlatform(config: LocalConfig, logger: Logger = rootLogger): Promise<Platform> {
-  const stops: (() => Promise<void>)[] = [];
-  const stopAll = async () => {
-    for (const stop of stops.reverse()) {
-      try {
-        await stop();
-      } catch (error) {
-        logger.warn('error while stopping', { error: error as Error });
-      }
-    }
-  };
+  const shutdown = new Shutdown(logger);
   try {
     const dataDir = path.resolve(config.DATA_DIR);
     await mkdir(dataDir, { recursive: true });
-    const db = config.DATABASE_URL ? await openPostgres(config.DATABASE_URL) : await openPglite(path.join(dataDir, 'pgdata'));
-    stops.push(() => db.close());
-    const migrated = await migrate(db.db, await loadMigrations());
-    if (migrated.applied.length) logger.info('migrations applied', { applied: migrated.applied });
+    const ctx: Context = { config, logger, now: () => new Date(), dataDir };
 
-    let broker: EmbeddedBroker | undefined;
-    let mqttUrl = config.MQTT_URL;
-    if (!mqttUrl) {
-      broker = await startEmbeddedBroker(config.MQTT_PORT, config.HOST);
-      stops.push(() => broker!.close());
-      mqttUrl = broker.url;
-    }
-    // A fixed MQTT_CLIENT_ID gets a persistent session: the broker keeps QoS 1 messages published while
-    // the platform restarts. Without one, a fresh id and a clean session (tests, several local runs).
-    const client = await mqtt.connectAsync(mqttUrl, {
-      clientId: config.MQTT_CLIENT_ID ?? `quantify-platform-${randomBytes(4).toString('hex')}`,
-      clean: config.MQTT_CLIENT_ID === undefined,
-      ...(config.MQTT_USERNAME ? { username: config.MQTT_USERNAME } : {}),
-      ...(config.MQTT_PASSWORD ? { password: config.MQTT_PASSWORD } : {}),
-      reconnectPeriod: 1_000,
-    });
-    stops.push(() => client.endAsync());
-
-    // ChirpStack: the real REST API at CHIRPSTACK_API_URL, or the simulator (Class A delivery over this
-    // broker). Either way the dispatcher talks to it through the real client.
-    let simulator: ChirpStackSimulator | undefined;
-    let chirpstackUrl = config.CHIRPSTACK_API_URL;
-    let network: DeviceQueueApi;
-    if (chirpstackUrl) {
-      if (!config.CHIRPSTACK_API_KEY) throw new ConfigError('CHIRPSTACK_API_KEY is required when CHIRPSTACK_API_URL is set');
-      network = new ChirpStackClient({ baseUrl: chirpstackUrl, apiKey: config.CHIRPSTACK_API_KEY });
-    } else {
-      const sim = new ChirpStackSimulator({ mqtt: client, host: config.HOST, port: 0, logger });
-      simulator = sim;
-      chirpstackUrl = (await sim.start()).url;
-      stops.push(() => sim.stop());
-      network = new ChirpStackClient({ baseUrl: chirpstackUrl, apiKey: 'local-simulator' });
-    }
-
-    const now = () => new Date();
-    const dispatchDeps: DispatchDeps = { db: db.db, logger, now, network, publisher: mqttDevicePublisher(client), concurrency: 32 };
-    const commandQueue: LocalCommandQueue = new LocalCommandQueue({
-      dispatch: (ids) => dispatch(dispatchDeps, ids),
-      // Commands due later come back through the same path as new ones (marked, then pushed).
-      enqueueLater: (ids) => enqueueOrLeaveToSweeper({ db: db.db, logger, now, commandQueue }, ids),
-      logger,
-      // Two batches at once even on PGlite (its driver hands the one connection out statement by
-      // statement): one batch's HTTP calls overlap the other's SQL.
-      concurrency: 2,
-    });
-    const commandDeps: CommandDeps = { db: db.db, logger, now, commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS };
-
-    const ingestDeps = ingestWithCommands({ db: db.db, logger, now, commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS });
-    // PGlite is one connection; a server overlaps a few batches (one decodes while another writes).
-    const ingest = new MicroBatcher<InboundMessage>({
-      maxSize: config.INGEST_BATCH_SIZE,
-      maxWaitMs: config.INGEST_BATCH_WINDOW_MS,
-      concurrency: config.INGEST_CONCURRENCY ?? (db.driver === 'pglite' ? 1 : 3),
-      handle: async (items) => {
-        const result = await ingestBatch(ingestDeps, items);
-        const retry = new Set(result.retry);
-        return items.filter((m) => retry.has(m.id));
-      },
-      onError: (error, items) => logger.error('ingest batch failed; retrying', { error: error as Error, messages: items.length }),
-    });
-    stops.push(() => ingest.drain());
-    let sequence = 0;
-    client.on('message', (topic, payload) => {
-      if (!routeFor(topic)) return;
-      // Acknowledged to the broker on receipt: see the README on the local batch window.
-      ingest.push({ id: `mqtt-${++sequence}`, topic, payload, receivedAt: new Date(), source: 'mqtt' }).catch(() => undefined);
-    });
-    await client.subscribeAsync(topicRoutes.map((r) => r.topicFilter), { qos: 1 });
-    stops.push(async () => {
-      await client.unsubscribeAsync(topicRoutes.map((r) => r.topicFilter)).catch(() => undefined);
-    });
+    const db = shutdown.add(await openDatabase(ctx)).handle;
+    const broker = shutdown.add(await startBroker(ctx));
+    const client = shutdown.add(await connectMqtt(ctx, broker.url)).client;
+    const chirpstack = shutdown.add(await connectChirpstack(ctx, client));
+    // Created before ingest (which hands it the commands it creates), but stopped before ingest: see below.
+    const commands = commandDispatcher(ctx, db, chirpstack.network, client);
+    const ingestDeps = ingestWithCommands({ db: db.db, logger, now: ctx.now, commandQueue: commands.deps.commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS });
+    const ingest = shutdown.add(ingestBatcher(ctx, db, ingestDeps));
+    shutdown.add(await subscribeIngest(client, ingest.batcher));
     // Stopped while still subscribed (so confirmations of what it sends while draining are ingested),
     // and before the simulator and the MQTT client, since a draining dispatcher still sends.
-    stops.push(() => commandQueue.stop());
-    const chirpstackHttp = httpIntegrationHandler({
-      logger,
-      now,
-      token: async () => config.CHIRPSTACK_HTTP_INTEGRATION_TOKEN,
-      accept: (message) => ingest.push(message),
-    });
-
-    // Scheduled jobs: the same expressions EventBridge Scheduler runs in the cloud.
-    const jobs: Partial<Record<JobName, () => Promise<void>>> = {
-      offline_meters: async () => {
-        const { markedOffline } = await markOfflineMeters(db.db, new Date());
-        if (markedOffline.length) logger.warn('meters marked offline', { count: markedOffline.length, meters: markedOffline.slice(0, 50) });
-      },
-      command_sweeper: async () => {
-        await sweep({ db: db.db, logger, commandQueue }, new Date());
-      },
-    };
-    if (config.SCHEDULER_ENABLED) {
-      for (const job of scheduledJobs) {
-        const run = jobs[job.name];
-        if (!run) continue;
-        const task = schedule(job.expression, run, (error) => logger.error('scheduled job failed', { job: job.name, error: error as Error }));
-        stops.push(() => task.stop());
-      }
-    }
-
-    const auth = localAuth(await loadOrCreateKey(dataDir), config.AUTH_ISSUER, config.AUTH_AUDIENCE);
-    const deps: AppDeps = {
-      db: db.db,
-      logger,
-      now,
-      healthChecks: { broker: async () => client.connected },
-      ingest: (messages) => ingestBatch(ingestDeps, messages),
-      commandQueue,
-      commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
-    };
-    const api = createApiHandler(deps, apiRoutes());
-    const http: LocalHttpServer = await startHttpServer({
-      host: config.HOST,
-      port: config.PORT,
-      auth,
-      logger,
-      handlers: {
-        api: (event) => api(event, lambdaContext()),
-        chirpstack_http: chirpstackHttp,
-      },
-    });
-    stops.push(() => http.close());
+    shutdown.add(commands);
+    shutdown.add(startScheduler(ctx, db, commands.queue));
+    const http = shutdown.add(await startHttp(ctx, { db, client, ingestDeps, ingest: ingest.batcher, commandQueue: commands.queue }));
 
     return {
       config,
       db,
-      mqtt: client,
-      mqttUrl,
+      mqttUrl: broker.url,
       httpUrl: http.url,
-      ingest,
-      auth,
-      broker,
-      commands: { queue: commandQueue, deps: commandDeps, dispatchDeps, chirpstackUrl, simulator },
+      auth: http.auth,
+      broker: broker.embedded,
+      commands: { queue: commands.queue, deps: commands.deps, chirpstackUrl: chirpstack.url, simulator: chirpstack.simulator },
       describe: () => [
         `HTTP API       ${http.url}  (GET /health; token: npm run token -- operator)`,
-        `MQTT broker    ${mqttUrl}${broker ? '  (embedded)' : '  (external)'}`,
+        `MQTT broker    ${broker.url}${broker.embedded ? '  (embedded)' : '  (external)'}`,
         `Ingesting      ${topicRoutes.map((r) => r.topicFilter).join(', ')}`,
         `ChirpStack HTTP integration ${config.CHIRPSTACK_HTTP_INTEGRATION_TOKEN ? `${http.url}/integrations/chirpstack?event=up` : 'disabled (set CHIRPSTACK_HTTP_INTEGRATION_TOKEN)'}`,
-        `ChirpStack     ${chirpstackUrl}${simulator ? '  (simulator: device queue REST API, Class A delivery on this broker)' : '  (CHIRPSTACK_API_URL)'}`,
+        `ChirpStack     ${chirpstack.url}${chirpstack.simulator ? '  (simulator: device queue REST API, Class A delivery on this broker)' : '  (CHIRPSTACK_API_URL)'}`,
         `Database       ${db.describe}`,
         `Data directory ${dataDir}`,
       ],
-      stop: stopAll,
+      stop: () => shutdown.run(),
     };
   } catch (error) {
-    await stopAll();
+    await shutdown.run();
     throw error;
   }
 }
 
-export interface LocalCommandQueueOptions {
-  dispatch: (ids: string[]) => Promise<DispatchResult>;
-  /** Hand back commands that came due (scheduled, past their backoff, behind an older command). */
-  enqueueLater: (ids: string[]) => Promise<void>;
-  logger: Logger;
-  concurrency: number;
-  maxBatch?: number;
-  windowMs?: number;
-  /** Commands due further ahead than this are left to the sweeper rather than held in a timer. */
-  horizonMs?: number;
+/** The stops of the steps started so far, run last first; one that fails is logged and the rest still run. */
+class Shutdown {
+  private readonly stops: Stop[] = [];
+  constructor(private readonly logger: Logger) {}
+
+  add<T extends { stop: Stop }>(started: T): T {
+    this.stops.push(started.stop);
+    return started;
+  }
+
+  async run(): Promise<void> {
+    // Taken off as they run, so a second stop() has nothing left to do.
+    for (let stop = this.stops.pop(); stop; stop = this.stops.pop()) {
+      try {
+        await stop();
+      } catch (error) {
+        this.logger.warn('error while stopping', { error: error as Error });
+      }
+    }
+  }
+}
+
+/** PGlite in DATA_DIR, or PostgreSQL at DATABASE_URL; migrated to the schema in schema/. */
+async function openDatabase({ config, dataDir, logger }: Context) {
+  const handle = config.DATABASE_URL ? await openPostgres(config.DATABASE_URL) : await openPglite(path.join(dataDir, 'pgdata'));
+  try {
+    const migrated = await migrate(handle.db, await loadMigrations());
+    if (migrated.applied.length) logger.info('migrations applied', { applied: migrated.applied });
+  } catch (error) {
+    await handle.close().catch((closeError: unknown) => logger.warn('error while stopping', { error: closeError as Error }));
+    throw error;
+  }
+  return { handle, stop: () => handle.close() };
+}
+
+/** The broker at MQTT_URL, or an embedded one. */
+async function startBroker({ config }: Context) {
+  if (config.MQTT_URL) return { url: config.MQTT_URL, embedded: undefined, stop: nothingToStop };
+  const embedded = await startEmbeddedBroker(config.MQTT_PORT, config.HOST);
+  return { url: embedded.url, embedded, stop: () => embedded.close() };
+}
+
+/** The platform's own MQTT client: ingest subscribes with it, commands and the simulator publish with it. */
+async function connectMqtt({ config }: Context, url: string) {
+  // A fixed MQTT_CLIENT_ID gets a persistent session: the broker keeps QoS 1 messages published while
+  // the platform restarts. Without one, a fresh id and a clean session (tests, several local runs).
+  const client = await mqtt.connectAsync(url, {
+    clientId: config.MQTT_CLIENT_ID ?? `quantify-platform-${randomBytes(4).toString('hex')}`,
+    clean: config.MQTT_CLIENT_ID === undefined,
+    ...(config.MQTT_USERNAME ? { username: config.MQTT_USERNAME } : {}),
+    ...(config.MQTT_PASSWORD ? { password: config.MQTT_PASSWORD } : {}),
+    reconnectPeriod: 1_000,
+  });
+  return { client, stop: () => client.endAsync() };
 }
 
 /**
- * The local stand-in for the SQS command queue: command ids in micro-batches to the dispatcher, and a
- * timer for each command the dispatcher says is due later. Delivery is at least once, as with SQS; the
- * dispatcher's claim makes sending once.
+ * ChirpStack: the real REST API at CHIRPSTACK_API_URL, or the simulator (Class A delivery over this
+ * broker). Either way the dispatcher talks to it through the real client.
  */
-export class LocalCommandQueue implements CommandQueue {
-  private readonly batcher: MicroBatcher<string>;
-  private readonly timers = new Map<string, NodeJS.Timeout>();
-  private unsettled = 0;
-  private stopped = false;
-
-  constructor(private readonly options: LocalCommandQueueOptions) {
-    this.batcher = new MicroBatcher<string>({
-      maxSize: options.maxBatch ?? 500,
-      maxWaitMs: options.windowMs ?? 5,
-      concurrency: options.concurrency,
-      handle: async (ids) => {
-        const result = await options.dispatch(ids);
-        for (const item of [...result.later, ...result.retrying]) this.later(item.id, item.at);
-        return [];
-      },
-      onError: (error, ids) => options.logger.error('command dispatch failed; retrying the batch', { error: error as Error, commands: ids.length }),
-    });
+async function connectChirpstack({ config, logger }: Context, client: MqttClient) {
+  if (config.CHIRPSTACK_API_URL) {
+    if (!config.CHIRPSTACK_API_KEY) throw new ConfigError('CHIRPSTACK_API_KEY is required when CHIRPSTACK_API_URL is set');
+    const network: DeviceQueueApi = new ChirpStackClient({ baseUrl: config.CHIRPSTACK_API_URL, apiKey: config.CHIRPSTACK_API_KEY });
+    return { url: config.CHIRPSTACK_API_URL, network, simulator: undefined, stop: nothingToStop };
   }
-
-  /** Commands pushed and not yet through the dispatcher. */
-  get pending(): number {
-    return this.unsettled;
-  }
-
-  async enqueue(commandIds: string[]): Promise<void> {
-    if (this.stopped) throw new Error('the command queue is stopping');
-    for (const id of commandIds) {
-      this.unsettled++;
-      this.batcher.push(id).then(
-        () => this.unsettled--,
-        (error: unknown) => {
-          this.unsettled--;
-          this.options.logger.warn('command left to the sweeper', { commandId: id, error: error as Error });
-        },
-      );
-    }
-  }
-
-  private later(id: string, at: Date): void {
-    if (this.stopped) return;
-    const delay = Math.max(0, at.getTime() - Date.now());
-    if (delay > (this.options.horizonMs ?? 15 * 60_000)) return;
-    clearTimeout(this.timers.get(id));
-    const timer = setTimeout(() => {
-      this.timers.delete(id);
-      this.options.enqueueLater([id]).catch((error: unknown) => this.options.logger.warn('command left to the sweeper', { commandId: id, error: error as Error }));
-    }, delay);
-    timer.unref();
-    this.timers.set(id, timer);
-  }
-
-  /** Wait until every pushed command has been through the dispatcher (bounded). */
-  async idle(timeoutMs = 60_000): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    while (this.unsettled > 0) {
-      if (Date.now() > until) throw new Error(`command queue not idle after ${timeoutMs} ms (${this.unsettled} pending)`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
-
-  /** Stop taking commands, drop the timers (the sweeper finds those commands), finish what is queued. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
-    await this.batcher.drain();
-  }
+  const simulator = new ChirpStackSimulator({ mqtt: client, host: config.HOST, port: 0, logger });
+  const { url } = await simulator.start();
+  const network: DeviceQueueApi = new ChirpStackClient({ baseUrl: url, apiKey: 'local-simulator' });
+  return { url, network, simulator, stop: () => simulator.stop() };
 }
 
+/** The in-process command queue feeding the dispatcher; stopping it drains what it holds. */
+function commandDispatcher({ config, logger, now }: Context, db: DbHandle, network: DeviceQueueApi, client: MqttClient) {
+  const dispatchDeps: DispatchDeps = { db: db.db, logger, now, network, publisher: mqttDevicePublisher(client), concurrency: 32 };
+  const queue: LocalCommandQueue = new LocalCommandQueue({
+    dispatch: (ids) => dispatch(dispatchDeps, ids),
+    // Commands due later come back through the same path as new ones (marked, then pushed).
+    enqueueLater: (ids) => enqueueOrLeaveToSweeper({ db: db.db, logger, now, commandQueue: queue }, ids),
+    logger,
+    // Two batches at once even on PGlite (its driver hands the one connection out statement by
+    // statement): one batch's HTTP calls overlap the other's SQL.
+    concurrency: 2,
+  });
+  const deps: CommandDeps = { db: db.db, logger, now, commandQueue: queue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS };
+  return { queue, deps, stop: () => queue.stop() };
+}
+
+/** Ingest wired to the command system: feedback events applied, commands that ingest creates enqueued. */
+/** The local stand-in for the ingest SQS queue: messages in micro-batches to ingest; stopping drains it. */
+function ingestBatcher({ config, logger }: Context, db: DbHandle, ingestDeps: IngestDeps) {
+  // PGlite is one connection; a server overlaps a few batches (one decodes while another writes).
+  const batcher = new MicroBatcher<InboundMessage>({
+    maxSize: config.INGEST_BATCH_SIZE,
+    maxWaitMs: config.INGEST_BATCH_WINDOW_MS,
+    concurrency: config.INGEST_CONCURRENCY ?? (db.driver === 'pglite' ? 1 : 3),
+    handle: async (items) => {
+      const result = await ingestBatch(ingestDeps, items);
+      const retry = new Set(result.retry);
+      return items.filter((m) => retry.has(m.id));
+    },
+    onError: (error, items) => logger.error('ingest batch failed; retrying', { error: error as Error, messages: items.length }),
+  });
+  return { batcher, stop: () => batcher.drain() };
+}
+
+/** The topics the IoT rules route in the cloud, subscribed here and pushed to the ingest batcher. */
+async function subscribeIngest(client: MqttClient, batcher: MicroBatcher<InboundMessage>) {
+  let sequence = 0;
+  client.on('message', (topic, payload) => {
+    if (!routeFor(topic)) return;
+    // Acknowledged to the broker on receipt: see the README on the local batch window.
+    batcher.push({ id: `mqtt-${++sequence}`, topic, payload, receivedAt: new Date(), source: 'mqtt' }).catch(() => undefined);
+  });
+  const filters = topicRoutes.map((r) => r.topicFilter);
+  await client.subscribeAsync(filters, { qos: 1 });
+  return {
+    stop: async () => {
+      await client.unsubscribeAsync(filters).catch(() => undefined);
+    },
+  };
+}
+
+/** Scheduled jobs: the same expressions EventBridge Scheduler runs in the cloud (none when SCHEDULER_ENABLED is off). */
+function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue: LocalCommandQueue) {
+  const jobs: Partial<Record<JobName, () => Promise<void>>> = {
+    offline_meters: async () => {
+      const { markedOffline } = await markOfflineMeters(db.db, new Date());
+      if (markedOffline.length) logger.warn('meters marked offline', { count: markedOffline.length, meters: markedOffline.slice(0, 50) });
+    },
+    command_sweeper: async () => {
+      await sweep({ db: db.db, logger, commandQueue }, new Date());
+    },
+  };
+  const tasks: ScheduledTask[] = [];
+  if (config.SCHEDULER_ENABLED) {
+    for (const job of scheduledJobs) {
+      const run = jobs[job.name];
+      if (!run) continue;
+      tasks.push(schedule(job.expression, run, (error) => logger.error('scheduled job failed', { job: job.name, error: error as Error })));
+    }
+  }
+  return {
+    // Each task waits for a run in progress, last started first.
+    stop: async () => {
+      for (const task of tasks.reverse()) await task.stop();
+    },
+  };
+}
+
+/** API Gateway's job: the HTTP API and the ChirpStack HTTP integration, with local bearer tokens. */
+async function startHttp(
+  { config, logger, now, dataDir }: Context,
+  parts: { db: DbHandle; client: MqttClient; ingestDeps: IngestDeps; ingest: MicroBatcher<InboundMessage>; commandQueue: LocalCommandQueue },
+) {
+  const { db, client, ingestDeps, ingest, commandQueue } = parts;
+  const chirpstackHttp = httpIntegrationHandler({
+    logger,
+    now,
+    token: async () => config.CHIRPSTACK_HTTP_INTEGRATION_TOKEN,
+    accept: (message) => ingest.push(message),
+  });
+  const auth = localAuth(await loadOrCreateKey(dataDir), config.AUTH_ISSUER, config.AUTH_AUDIENCE);
+  const deps: AppDeps = {
+    db: db.db,
+    logger,
+    now,
+    healthChecks: { broker: async () => client.connected },
+    ingest: (messages) => ingestBatch(ingestDeps, messages),
+    commandQueue,
+    commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
+  };
+  const api = createApiHandler(deps, apiRoutes());
+  const server = await startHttpServer({
+    host: config.HOST,
+    port: config.PORT,
+    auth,
+    logger,
+    handlers: {
+      api: (event) => api(event, lambdaContext()),
+      chirpstack_http: chirpstackHttp,
+    },
+  });
+  // close() gives requests in flight a grace period first.
+  return { url: server.url, auth, stop: () => server.close() };
+}

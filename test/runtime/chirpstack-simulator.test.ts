@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ChirpStackClient, ChirpStackRejectedError } from '#adapters/chirpstack-client';
 import { bytesToHex, buildRelayFrame, type RelayConfigInput, verifyCrc } from '#domain/modbus';
-import { ChirpStackSimulator } from '#runtime/chirpstack-simulator';
+import { ChirpStackSimulator } from '#runtime/chirpstack-sim/index';
 
 const mqttUrl = process.env.MQTT_URL || undefined;
 const vectorsDir = path.resolve(import.meta.dirname, '../..', '..', 'shared', 'vectors');

@@ -2,10 +2,11 @@
 // test/fixtures/vectors/chirpstack_events.json) for tests and benchmarks.
 import { randomUUID } from 'node:crypto';
 import type { InboundMessage } from '#app/ingest/inbound';
+import { chirpstackTopic } from '#domain/topics';
 
 export const applicationId = '17c82e96-be03-4f38-aef3-f83d48582d97';
 
-export interface UpInput {
+interface UpInput {
   devEui: string;
   fPort: number;
   hex: string;
@@ -48,7 +49,7 @@ export function upEvent(input: UpInput) {
   };
 }
 
-export const upTopic = (devEui: string, type = 'up') => `application/${applicationId}/device/${devEui}/event/${type}`;
+export const upTopic = (devEui: string, type = 'up') => chirpstackTopic(applicationId, devEui, type);
 
 let sequence = 0;
 export function inbound(topic: string, body: unknown, receivedAt = new Date()): InboundMessage {

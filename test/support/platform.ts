@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
+import type { Role } from '#domain/roles';
 import { localConfigSchema, parseConfig } from '#shared/config';
 import { logger } from '#shared/logger';
 import { startPlatform, type Platform } from '#runtime/platform';
@@ -13,7 +14,7 @@ import { databaseUrl, mqttUrl } from './db.ts';
 
 export interface TestPlatform extends Platform {
   dataDir: string;
-  token(role: 'admin' | 'operator' | 'viewer'): Promise<string>;
+  token(role: Role): Promise<string>;
   /** stop() and remove the data directory / schema. */
   dispose(): Promise<void>;
 }
@@ -45,7 +46,7 @@ export async function startTestPlatform(env: Record<string, string> = {}, option
   const platform = await startPlatform(config, logger);
   return Object.assign(platform, {
     dataDir,
-    token: (role: 'admin' | 'operator' | 'viewer') => platform.auth.sign(role),
+    token: (role: Role) => platform.auth.sign(role),
     dispose: async () => {
       await platform.stop();
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });

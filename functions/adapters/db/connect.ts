@@ -6,7 +6,7 @@ import type { Db } from '#store/db';
 import type { Database } from '#store/schema';
 import type { DataApiTarget } from './data-api-dialect.ts';
 
-export type DbDriver = 'pglite' | 'postgres' | 'data-api';
+type DbDriver = 'pglite' | 'postgres' | 'data-api';
 
 export interface DbHandle {
   db: Db;
@@ -40,7 +40,7 @@ export async function openPglite(dataDir: string | undefined): Promise<DbHandle>
   };
 }
 
-export interface PostgresOptions {
+interface PostgresOptions {
   maxConnections?: number;
   /** Schema to use instead of public (tests isolate themselves this way). */
   searchPath?: string;

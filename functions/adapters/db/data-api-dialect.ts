@@ -17,17 +17,8 @@ import {
   type RDSDataClient,
   type SqlParameter,
 } from '@aws-sdk/client-rds-data';
-import {
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  type CompiledQuery,
-  type DatabaseConnection,
-  type Dialect,
-  type Driver,
-  type Kysely,
-  type QueryResult,
-} from 'kysely';
+import type { CompiledQuery, DatabaseConnection, QueryResult } from 'kysely';
+import { PoolFreeDriver, PostgresFamilyDialect, StatementConnection } from './dialect.ts';
 import { renameParameters } from './sql-text.ts';
 
 export interface DataApiTarget {
@@ -39,7 +30,7 @@ export interface DataApiTarget {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function toSqlParameter(name: string, value: unknown): SqlParameter {
+function toSqlParameter(name: string, value: unknown): SqlParameter {
   if (value === null || value === undefined) return { name, value: { isNull: true } };
   if (typeof value === 'boolean') return { name, value: { booleanValue: value } };
   if (typeof value === 'bigint') return { name, value: { longValue: Number(value) } };
@@ -87,9 +78,12 @@ function fieldValue(field: Field, column: ColumnMetadata | undefined): unknown {
   }
 }
 
-class DataApiConnection implements DatabaseConnection {
+class DataApiConnection extends StatementConnection {
+  protected readonly dialectName = 'The Data API dialect';
   transactionId: string | undefined;
-  constructor(private readonly target: DataApiTarget) {}
+  constructor(private readonly target: DataApiTarget) {
+    super();
+  }
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     const { client, resourceArn, secretArn, database } = this.target;
@@ -120,16 +114,12 @@ class DataApiConnection implements DatabaseConnection {
         : {}),
     };
   }
-
-  // eslint-disable-next-line require-yield
-  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
-    throw new Error('The Data API dialect does not support streaming');
-  }
 }
 
-class DataApiDriver implements Driver {
-  constructor(private readonly target: DataApiTarget) {}
-  async init(): Promise<void> {}
+class DataApiDriver extends PoolFreeDriver {
+  constructor(private readonly target: DataApiTarget) {
+    super();
+  }
   async acquireConnection(): Promise<DatabaseConnection> {
     return new DataApiConnection(this.target);
   }
@@ -159,22 +149,13 @@ class DataApiDriver implements Driver {
       if (!(error instanceof Error && error.name === 'TransactionNotFoundException')) throw error;
     }
   }
-  async releaseConnection(): Promise<void> {}
-  async destroy(): Promise<void> {}
 }
 
-export class DataApiDialect implements Dialect {
-  constructor(private readonly target: DataApiTarget) {}
-  createAdapter() {
-    return new PostgresAdapter();
+export class DataApiDialect extends PostgresFamilyDialect {
+  constructor(private readonly target: DataApiTarget) {
+    super();
   }
   createDriver() {
     return new DataApiDriver(this.target);
-  }
-  createQueryCompiler() {
-    return new PostgresQueryCompiler();
-  }
-  createIntrospector(db: Kysely<unknown>) {
-    return new PostgresIntrospector(db);
   }
 }

@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import type { Db } from '#store/db';
 import { splitStatements } from './sql-text.ts';
 
-export interface Migration {
+interface Migration {
   version: string;
   name: string;
   sql: string;

@@ -1,20 +1,14 @@
 // Kysely dialect for PGlite (embedded PostgreSQL in WASM). PGlite is one connection, so connections are
 // handed out one at a time: a transaction holds it until commit or rollback.
 import type { PGlite } from '@electric-sql/pglite';
-import {
-  CompiledQuery,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  type DatabaseConnection,
-  type Dialect,
-  type Driver,
-  type Kysely,
-  type QueryResult,
-} from 'kysely';
+import type { CompiledQuery, DatabaseConnection, QueryResult } from 'kysely';
+import { PoolFreeDriver, PostgresFamilyDialect, StatementConnection } from './dialect.ts';
 
-class PgliteConnection implements DatabaseConnection {
-  constructor(private readonly pg: PGlite) {}
+class PgliteConnection extends StatementConnection {
+  protected readonly dialectName = 'The PGlite dialect';
+  constructor(private readonly pg: PGlite) {
+    super();
+  }
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     const result = await this.pg.query<R>(query.sql, [...query.parameters]);
@@ -23,23 +17,17 @@ class PgliteConnection implements DatabaseConnection {
       ...(result.affectedRows !== undefined ? { numAffectedRows: BigInt(result.affectedRows) } : {}),
     };
   }
-
-  // eslint-disable-next-line require-yield
-  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
-    throw new Error('PGlite dialect does not support streaming');
-  }
 }
 
-class PgliteDriver implements Driver {
+class PgliteDriver extends PoolFreeDriver {
   private readonly connection: PgliteConnection;
   private queue: Promise<void> = Promise.resolve();
   private release: (() => void) | undefined;
 
   constructor(private readonly pg: PGlite) {
+    super();
     this.connection = new PgliteConnection(pg);
   }
-
-  async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
     const previous = this.queue;
@@ -62,29 +50,18 @@ class PgliteDriver implements Driver {
     await this.pg.query('ROLLBACK');
   }
 
-  async releaseConnection(): Promise<void> {
+  override async releaseConnection(): Promise<void> {
     const release = this.release;
     this.release = undefined;
     release?.();
   }
-
-  async destroy(): Promise<void> {}
 }
 
-export class PgliteDialect implements Dialect {
-  constructor(private readonly pg: PGlite) {}
-  createAdapter() {
-    return new PostgresAdapter();
+export class PgliteDialect extends PostgresFamilyDialect {
+  constructor(private readonly pg: PGlite) {
+    super();
   }
   createDriver() {
     return new PgliteDriver(this.pg);
   }
-  createQueryCompiler() {
-    return new PostgresQueryCompiler();
-  }
-  createIntrospector(db: Kysely<unknown>) {
-    return new PostgresIntrospector(db);
-  }
 }
-
-export { CompiledQuery };
