@@ -6,8 +6,9 @@ import { timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import { z } from 'zod';
 import { chirpstackTopic, eventTypes } from '#domain/chirpstack/events';
-import { ForbiddenError, PayloadTooLargeError, UnauthorizedError, ValidationError } from '#shared/errors';
+import { ForbiddenError, UnauthorizedError, ValidationError } from '#shared/errors';
 import type { Logger } from '#shared/logger';
+import { readBody } from '../http/kit.ts';
 import { problemResponse, toProblem } from '../http/problem.ts';
 import type { InboundMessage } from './inbound.ts';
 
@@ -29,8 +30,7 @@ export function inboundFromHttpIntegration(event: APIGatewayProxyEventV2, expect
   if (!sameToken(given, expectedToken)) throw new UnauthorizedError('the integration token is not valid');
   const query = querySchema.safeParse(event.queryStringParameters ?? {});
   if (!query.success) throw new ValidationError(`query parameter event must be one of ${eventTypes.join(', ')}`);
-  const raw = event.body ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8') : Buffer.alloc(0);
-  if (raw.length > MAX_BODY) throw new PayloadTooLargeError(`body exceeds ${MAX_BODY} bytes`);
+  const raw = readBody(event, MAX_BODY);
   let topic = `integrations/chirpstack/${query.data.event}`;
   try {
     const ids = devEuiOf.safeParse(JSON.parse(raw.toString('utf8')));
