@@ -1,5 +1,6 @@
 // Routes as data: method, path, who may call it, zod schemas for params/query/body, and a function from
-// the validated request to a result. toMiddyRoute() turns one into a @middy/http-router route.
+// the validated request to a result. toMiddyRoute() turns one into a @middy/http-router route. The one
+// request-body reader (readBody) lives here too.
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import type { Method, Route } from '@middy/http-router';
 import { z } from 'zod';
