@@ -1,6 +1,6 @@
 // The audit log: every change an operator makes, written in the same transaction as the change.
-import type { Kysely, Transaction } from 'kysely';
-import type { Database } from '#store/schema';
+import type { Executor } from '#store/db';
+import { insertAuditEntries, insertAuditEntry, type AuditRow } from '#store/audit';
 import type { Principal } from '#domain/roles';
 
 export interface AuditEntry {
@@ -10,22 +10,23 @@ export interface AuditEntry {
   details?: Record<string, unknown>;
 }
 
-export async function audit(
-  db: Kysely<Database> | Transaction<Database>,
-  principal: Principal,
-  requestId: string | undefined,
-  entry: AuditEntry,
-): Promise<void> {
-  await db
-    .insertInto('audit_log')
-    .values({
-      actor: principal.subject,
-      role: principal.roles.join(',') || 'none',
-      action: entry.action,
-      target_type: entry.targetType,
-      target_id: entry.targetId ?? null,
-      details: entry.details ?? null,
-      request_id: requestId ?? null,
-    })
-    .execute();
+function auditRow(principal: Principal, requestId: string | undefined, entry: AuditEntry): AuditRow {
+  return {
+    actor: principal.subject,
+    role: principal.roles.join(',') || 'none',
+    action: entry.action,
+    target_type: entry.targetType,
+    target_id: entry.targetId ?? null,
+    details: entry.details ?? null,
+    request_id: requestId ?? null,
+  };
+}
+
+export async function audit(db: Executor, principal: Principal, requestId: string | undefined, entry: AuditEntry): Promise<void> {
+  await insertAuditEntry(db, auditRow(principal, requestId, entry));
+}
+
+/** Several changes by one request, audited in one statement. */
+export async function auditAll(db: Executor, principal: Principal, requestId: string | undefined, entries: AuditEntry[]): Promise<void> {
+  await insertAuditEntries(db, entries.map((entry) => auditRow(principal, requestId, entry)));
 }

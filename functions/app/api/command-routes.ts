@@ -1,13 +1,15 @@
 // HTTP routes for device commands: relay on/off for one meter or many, command history, one command,
 // cancellation. Switching a relay takes an operator or admin; reading takes any role.
+import { z } from 'zod';
+import { commandStatuses } from '#domain/commands';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
+import { pagingQuery } from '../http/paging.ts';
 import {
   bulkRelayRequestSchema,
   cancelCommand,
   cancelRequestSchema,
   commandDto,
-  commandListQuery,
   getCommand,
   listMeterCommands,
   relayRequestSchema,
@@ -15,6 +17,8 @@ import {
   requestRelayBulk,
 } from '../commands/requests.ts';
 import { operators, readers } from '#domain/roles';
+
+const commandListQuery = pagingQuery.extend({ status: z.enum(commandStatuses).optional() });
 
 /** Who may disconnect and reconnect supply. */
 const switchers = operators;

@@ -3,7 +3,7 @@
 import middy from '@middy/core';
 import httpRouter from '@middy/http-router';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
-import { sql } from 'kysely';
+import { ping } from '#store/db';
 import { NotFoundError } from '#shared/errors';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, toMiddyRoute, type AnyRouteSpec } from '../http/kit.ts';
@@ -27,7 +27,7 @@ const healthRoute = defineRoute<undefined, Record<string, never>, Record<string,
   handle: async ({ deps }) => {
     const names = ['database', ...Object.keys(deps.healthChecks)];
     const results = await Promise.all([
-      check(() => sql`SELECT 1`.execute(deps.db)),
+      check(() => ping(deps.db)),
       ...Object.values(deps.healthChecks).map((fn) => check(fn)),
     ]);
     const checks = Object.fromEntries(names.map((n, i) => [n, results[i] ? 'ok' : 'unreachable']));

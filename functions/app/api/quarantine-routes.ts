@@ -1,9 +1,37 @@
-// HTTP routes for the quarantine: list, inspect, reprocess, discard.
+// HTTP routes for the quarantine: list, inspect, reprocess, discard; with their list query and DTO.
 import { z } from 'zod';
+import type { Quarantined } from '#store/schema';
+import { operators, readers } from '#domain/roles';
+import { devEuiSchema } from '#domain/topics';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
-import { operators, readers } from '#domain/roles';
-import { discardQuarantined, listQuarantine, quarantineDto, quarantineListQuery, reprocessQuarantined } from '../quarantine.ts';
+import { pagingQuery } from '../http/paging.ts';
+import { discardQuarantined, listQuarantine, reprocessQuarantined } from '../quarantine.ts';
+
+const quarantineListQuery = pagingQuery.extend({
+  status: z.enum(['new', 'reprocessed', 'discarded']).default('new'),
+  devEui: devEuiSchema.optional(),
+  reasonCode: z.string().regex(/^[a-z_]{1,64}$/, 'a reason code such as unknown_device').optional(),
+});
+
+const discardBody = z.strictObject({ reason: z.string().trim().min(1).max(500) });
+
+const quarantineDto = (q: Quarantined) => ({
+  id: q.id,
+  source: q.source,
+  topic: q.topic,
+  devEui: q.dev_eui,
+  meterNo: q.meter_no,
+  reasonCode: q.reason_code,
+  reason: q.reason,
+  payload: q.payload,
+  payloadEncoding: q.payload_encoding,
+  status: q.status,
+  attempts: q.attempts,
+  receivedAt: q.received_at,
+  lastErrorAt: q.last_error_at,
+  resolvedAt: q.resolved_at,
+});
 
 export const quarantineRoutes: AnyRouteSpec<AppDeps>[] = [
   defineRoute({
@@ -28,7 +56,7 @@ export const quarantineRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/quarantine/{id}/discard',
     access: operators,
     params: uuidParam,
-    body: z.strictObject({ reason: z.string().trim().min(1).max(500) }),
+    body: discardBody,
     handle: async ({ params, body, deps, principal, requestId }) => ({
       status: 200,
       body: quarantineDto(await discardQuarantined(deps.db, params.id, body.reason, { principal, requestId }, deps.now())),

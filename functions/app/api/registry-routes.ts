@@ -1,33 +1,110 @@
-// HTTP routes for the registry: sites, meters (with their readings) and devices.
+// HTTP routes for the registry: sites, meters (with their readings) and devices, and their contracts:
+// the list queries and the DTOs (the request bodies are the use cases' inputs, in app/registry.ts).
 import { z } from 'zod';
-import type { MeterReading } from '#store/schema';
-import type { AppDeps } from '../deps.ts';
-import { defineRoute, pageQuery, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
+import type { Device, Meter, MeterReading, Site } from '#store/schema';
+import { deviceTypes } from '#domain/device-profiles';
 import { operators, readers } from '#domain/roles';
+import type { AppDeps } from '../deps.ts';
+import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
+import { pagingQuery } from '../http/paging.ts';
 import {
   attachDevice,
   createDevice,
   createMeter,
   createSite,
-  deviceDto,
   deviceInput,
-  deviceListQuery,
   getDevice,
   getMeter,
   listDevices,
   listMeters,
   listReadings,
   listSites,
-  meterDto,
   meterInput,
-  meterListQuery,
-  readingsQuery,
-  siteDto,
   siteInput,
 } from '../registry.ts';
 
+// ---- Queries ----
 
-export const readingDto = (r: MeterReading) => ({
+const meterListQuery = pagingQuery.extend({
+  siteId: z.string().uuid().optional(),
+  meterType: z.enum(['electricity', 'water']).optional(),
+  communicationStatus: z.enum(['online', 'offline', 'unknown']).optional(),
+});
+
+const deviceListQuery = pagingQuery.extend({
+  kind: z.enum(['lorawan', 'esp32', 'modbus_tcp']).optional(),
+  deviceType: z.enum(deviceTypes).optional(),
+  siteId: z.string().uuid().optional(),
+});
+
+// Years PostgreSQL and JavaScript agree on; anything else is a typo, answered with a 400.
+const queryDate = z.coerce
+  .date()
+  .refine((d) => d.getUTCFullYear() >= 1970 && d.getUTCFullYear() <= 9999, 'must be a date between 1970 and 9999');
+
+/** Readings page by time, not offset: `from`/`to` bound the window, newest first, up to 5000 at once. */
+const readingsQuery = z.object({
+  from: queryDate.optional(),
+  to: queryDate.optional(),
+  limit: z.coerce.number().int().min(1).max(5000).default(100),
+});
+
+const attachDeviceBody = z.strictObject({ deviceId: z.string().uuid() });
+
+// ---- Responses ----
+
+const siteDto = (s: Site) => ({
+  id: s.id,
+  code: s.code,
+  name: s.name,
+  timezone: s.timezone,
+  address: s.address,
+  createdAt: s.created_at,
+});
+
+const deviceDto = (d: Device) => ({
+  id: d.id,
+  kind: d.kind,
+  deviceType: d.device_type,
+  devEui: d.dev_eui,
+  meterNo: d.meter_no,
+  decoder: d.decoder,
+  model: d.model,
+  manufacturer: d.manufacturer,
+  capabilities: d.capabilities,
+  config: d.config,
+  lifecycle: d.lifecycle,
+  siteId: d.site_id,
+  expectedUplinkIntervalS: d.expected_uplink_interval_s,
+  lastSeenAt: d.last_seen_at,
+  batteryLevel: d.battery_level,
+  joinedAt: d.joined_at,
+  createdAt: d.created_at,
+});
+
+const meterDto = (m: Meter, device?: Device | null) => ({
+  id: m.id,
+  meterNo: m.meter_no,
+  meterType: m.meter_type,
+  unit: m.unit,
+  serialNumber: m.serial_number,
+  manufacturer: m.manufacturer,
+  model: m.model,
+  siteId: m.site_id,
+  accountId: m.account_id,
+  isPrepaid: m.is_prepaid,
+  isActive: m.is_active,
+  communicationStatus: m.communication_status,
+  lastReading: m.last_reading,
+  lastReadingDate: m.last_reading_date,
+  relayState: m.relay_state,
+  relayStateAt: m.relay_state_at,
+  relayStateSource: m.relay_state_source,
+  createdAt: m.created_at,
+  ...(device !== undefined ? { device: device ? deviceDto(device) : null } : {}),
+});
+
+const readingDto = (r: MeterReading) => ({
   id: r.id,
   meterId: r.meter_id,
   deviceId: r.device_id,
@@ -68,8 +145,8 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
     method: 'GET',
     path: '/sites',
     access: readers,
-    query: pageQuery,
-    handle: async ({ query, deps }) => ({ status: 200, body: { items: (await listSites(deps.db, query.limit, query.offset)).map(siteDto) } }),
+    query: pagingQuery,
+    handle: async ({ query, deps }) => ({ status: 200, body: { items: (await listSites(deps.db, query)).map(siteDto) } }),
   }),
   defineRoute({
     method: 'POST',
@@ -114,7 +191,7 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/meters/{id}/devices',
     access: operators,
     params: uuidParam,
-    body: z.strictObject({ deviceId: z.string().uuid() }),
+    body: attachDeviceBody,
     handle: async ({ params, body, deps, principal, requestId }) => ({
       status: 200,
       body: deviceDto(await attachDevice(deps.db, params.id, body.deviceId, { principal, requestId }, deps.now())),

@@ -9,7 +9,8 @@ import type { Db } from '#store/db';
 import { mapDbError } from '#store/errors';
 import type { Database, DeviceCommand } from '#store/schema';
 import { balanceMessage, CommandConfigError, cancellableStatuses, commandStatuses, describeCommand, relayDownlink, type Downlink } from '#domain/commands';
-import { AppError, ConflictError, NotFoundError, ValidationError } from '#shared/errors';
+import { ConflictError, NotFoundError, ValidationError } from '#shared/errors';
+import { isExposed, statusOf } from '../http/problem.ts';
 import { audit } from '../audit.ts';
 import type { Principal } from '#domain/roles';
 import { enqueueOrLeaveToSweeper } from './enqueue.ts';
@@ -213,9 +214,9 @@ async function insertCommands(trx: Db | Transaction<Database>, rows: readonly Ne
 }
 
 async function auditRejection(deps: CommandDeps, actor: Actor, targetId: string | null, details: Record<string, unknown>, error: unknown): Promise<void> {
-  if (!(error instanceof AppError) || !error.expose) return;
+  if (!isExposed(error)) return;
   try {
-    await audit(deps.db, actor.principal, actor.requestId, { action: 'meter.relay.rejected', targetType: 'meter', targetId, details: { ...details, status: error.status, error: error.message, ...(error.extras.errors ? { errors: error.extras.errors } : {}) } });
+    await audit(deps.db, actor.principal, actor.requestId, { action: 'meter.relay.rejected', targetType: 'meter', targetId, details: { ...details, status: statusOf(error), error: error.message, ...(error.extras.errors ? { errors: error.extras.errors } : {}) } });
   } catch (auditError) {
     deps.logger.error('could not audit a rejected relay request', { error: auditError as Error });
   }

@@ -1,10 +1,12 @@
 // Routes as data: method, path, who may call it, zod schemas for params/query/body, and a function from
-// the validated request to a result. toMiddyRoute() turns one into a @middy/http-router route.
+// the validated request to a result. toMiddyRoute() turns one into a @middy/http-router route. The one
+// request-body reader (readBody) lives here too.
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import type { Method, Route } from '@middy/http-router';
 import { z } from 'zod';
-import { ForbiddenError, PayloadTooLargeError, UnauthorizedError, UnsupportedMediaTypeError, ValidationError } from '#shared/errors';
+import { issueLines } from '#domain/issues';
 import type { Principal, Role } from '#domain/roles';
+import { ForbiddenError, PayloadTooLargeError, UnauthorizedError, UnsupportedMediaTypeError, ValidationError } from '#shared/errors';
 import { principalFromClaims } from './principal.ts';
 
 export interface HttpResult {
@@ -48,29 +50,35 @@ export const defineRoute = <B = undefined, Q = Record<string, never>, P = Record
 const MAX_BODY_BYTES = 256 * 1024;
 const publicPrincipal: Principal = { subject: 'anonymous', roles: [] };
 
-export function zodIssues(error: z.ZodError): { path: string; message: string }[] {
-  return error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message }));
-}
-
 function parsePart<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
   if (!schema) return (where === 'body' ? undefined : {}) as T;
   const result = schema.safeParse(value);
   if (!result.success) {
-    throw new ValidationError(`invalid ${where}`, { errors: zodIssues(result.error).map((e) => ({ ...e, path: `${where}.${e.path}` })) });
+    throw new ValidationError(`invalid ${where}`, { errors: issueLines(result.error).map((e) => ({ ...e, path: `${where}.${e.path}` })) });
   }
   return result.data;
 }
 
-function readBody(event: ApiEvent): unknown {
-  if (event.body === undefined || event.body === null || event.body === '') return undefined;
-  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new PayloadTooLargeError(`body exceeds ${MAX_BODY_BYTES} bytes`);
+/**
+ * The bytes of a request body as API Gateway hands it over (base64 or text), refused past `maxBytes`.
+ * Every HTTP entry reads its body here.
+ */
+export function readBody(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded'>, maxBytes = MAX_BODY_BYTES): Buffer {
+  const raw = event.body ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8') : Buffer.alloc(0);
+  if (raw.length > maxBytes) throw new PayloadTooLargeError(`body exceeds ${maxBytes} bytes`);
+  return raw;
+}
+
+/** A route's JSON body: undefined when there is none; a 415 unless sent as JSON; a 400 if not JSON. */
+function readJsonBody(event: ApiEvent): unknown {
+  const raw = readBody(event);
+  if (!raw.length) return undefined;
   const type = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? '';
   if (!/^application\/([a-z.+-]*\+)?json\b/i.test(type)) {
     throw new UnsupportedMediaTypeError('send the body as application/json');
   }
   try {
-    return JSON.parse(text) as unknown;
+    return JSON.parse(raw.toString('utf8')) as unknown;
   } catch {
     throw new ValidationError('body is not valid JSON');
   }
@@ -95,7 +103,7 @@ export function toMiddyRoute<D>(spec: AnyRouteSpec<D>, deps: D): Route<APIGatewa
       const principal = authorize(event, spec.access);
       const params: unknown = parsePart(spec.params, event.pathParameters ?? {}, 'path');
       const query: unknown = parsePart(spec.query, event.queryStringParameters ?? {}, 'query');
-      const bodyValue = spec.body ? readBody(event) : undefined;
+      const bodyValue = spec.body ? readJsonBody(event) : undefined;
       const body: unknown = spec.body ? parsePart(spec.body, bodyValue ?? {}, 'body') : undefined;
       const result = await spec.handle({ body, query, params, principal, requestId: event.requestContext.requestId, deps });
       return {
@@ -110,7 +118,3 @@ export function toMiddyRoute<D>(spec: AnyRouteSpec<D>, deps: D): Route<APIGatewa
 // Common query/param pieces.
 /** Path ids: any letter case is accepted, and lowercased as PostgreSQL prints UUIDs. */
 export const uuidParam = z.object({ id: z.string().uuid('must be a UUID').transform((id) => id.toLowerCase()) });
-export const pageQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
-});

@@ -1,6 +1,6 @@
 // What ingestion refuses, as errors: only the HTTP integration endpoint throws (a batch never does; what
 // it cannot process is quarantined). Each extends a shared kind, which the HTTP edge answers with its status.
-import { ForbiddenError, PayloadTooLargeError, UnauthorizedError, ValidationError } from '#shared/errors';
+import { ForbiddenError, UnauthorizedError, ValidationError } from '#shared/errors';
 
 /** The HTTP integration has no token configured, so it accepts nothing. */
 export class IntegrationDisabledError extends ForbiddenError {
@@ -15,9 +15,4 @@ export class IntegrationTokenError extends UnauthorizedError {
 /** The request names no ChirpStack event type this endpoint knows. */
 export class IntegrationEventTypeError extends ValidationError {
   override name = 'IntegrationEventTypeError';
-}
-
-/** The body is larger than any ChirpStack event. */
-export class IntegrationBodyTooLargeError extends PayloadTooLargeError {
-  override name = 'IntegrationBodyTooLargeError';
 }

@@ -8,8 +8,9 @@ import { z } from 'zod';
 import { eventTypes } from '#domain/chirpstack/events';
 import { chirpstackTopic, devEuiSchema } from '#domain/topics';
 import type { Logger } from '#shared/logger';
+import { readBody } from '../http/kit.ts';
 import { problemResponse, toProblem } from '../http/problem.ts';
-import { IntegrationBodyTooLargeError, IntegrationDisabledError, IntegrationEventTypeError, IntegrationTokenError } from './errors.ts';
+import { IntegrationDisabledError, IntegrationEventTypeError, IntegrationTokenError } from './errors.ts';
 import type { InboundMessage } from './inbound.ts';
 
 const MAX_BODY = 256 * 1024;
@@ -30,8 +31,7 @@ export function inboundFromHttpIntegration(event: APIGatewayProxyEventV2, expect
   if (!sameToken(given, expectedToken)) throw new IntegrationTokenError('the integration token is not valid');
   const query = querySchema.safeParse(event.queryStringParameters ?? {});
   if (!query.success) throw new IntegrationEventTypeError(`query parameter event must be one of ${eventTypes.join(', ')}`);
-  const raw = event.body ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8') : Buffer.alloc(0);
-  if (raw.length > MAX_BODY) throw new IntegrationBodyTooLargeError(`body exceeds ${MAX_BODY} bytes`);
+  const raw = readBody(event, MAX_BODY);
   let topic = `integrations/chirpstack/${query.data.event}`;
   try {
     const ids = devEuiOf.safeParse(JSON.parse(raw.toString('utf8')));

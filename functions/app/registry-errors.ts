@@ -1,0 +1,51 @@
+// What the registry and the quarantine refuse, named for what went wrong. Each extends a shared kind
+// (shared/errors.ts), which is how the HTTP edge answers it.
+import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '#shared/errors';
+
+export class MeterNotFoundError extends NotFoundError {
+  override name = 'MeterNotFoundError';
+  constructor(readonly meterId: string) {
+    super(`meter ${meterId} does not exist`);
+  }
+}
+
+export class DeviceNotFoundError extends NotFoundError {
+  override name = 'DeviceNotFoundError';
+  constructor(readonly deviceId: string) {
+    super(`device ${deviceId} does not exist`);
+  }
+}
+
+/** A decommissioned device serves no meter again. */
+export class DeviceDecommissionedError extends ValidationError {
+  override name = 'DeviceDecommissionedError';
+  constructor(readonly deviceId: string) {
+    super(`device ${deviceId} is decommissioned`);
+  }
+}
+
+export class QuarantineItemNotFoundError extends NotFoundError {
+  override name = 'QuarantineItemNotFoundError';
+  constructor(readonly itemId: string) {
+    super(`quarantine item ${itemId} does not exist`);
+  }
+}
+
+/** The item was reprocessed or discarded already (perhaps by a concurrent request). */
+export class QuarantineItemResolvedError extends ConflictError {
+  override name = 'QuarantineItemResolvedError';
+  constructor(
+    readonly itemId: string,
+    readonly itemStatus: string,
+  ) {
+    super(`quarantine item ${itemId} is already ${itemStatus}`);
+  }
+}
+
+/** Reprocessing met a database that could not take the message now: the item stays new, try again. */
+export class ReprocessDeferredError extends UnavailableError {
+  override name = 'ReprocessDeferredError';
+  constructor(readonly itemId: string) {
+    super('the database could not take the message now; try again');
+  }
+}
