@@ -16,10 +16,10 @@ import type { CommandDeps, DevicePublisher, DeviceQueueApi } from '#app/commands
 import { requestBalanceUpdate, requestRelay } from '#app/commands/requests';
 import { claimCommands, recordOutcomes, type DispatchOutcome, type RecordedOutcome } from '#app/commands/store';
 import { sweep } from '#app/commands/sweeper';
-import { BALANCE_CLOCK_TOLERANCE_MS } from '#domain/commands';
+import { BALANCE_CLOCK_TOLERANCE_MS, type BatchFeedback } from '#domain/commands';
 import { createMeter } from '#app/registry';
 import type { InboundMessage } from '#app/ingest/inbound';
-import { ingestBatch, type BatchFeedback } from '#app/ingest/ingest';
+import { ingestBatch } from '#app/ingest/ingest';
 import { logger } from '#shared/logger';
 import { applicationId, inbound, randomEui, upTopic } from '../support/chirpstack.ts';
 import { openTestDb, type TestDb } from '../support/db.ts';

@@ -10,7 +10,8 @@
 import type { Db } from '#store/db';
 import { bestSignal, parseChirpstackEvent, parseChirpstackTopic, type ChirpstackEvent, type UpEvent } from '#domain/chirpstack/events';
 import { advanceCounter } from '#domain/counter';
-import { decodeNetworkObject, decodeUplink, usesNetworkCodec, type DecodedUplink, type ModbusResponseFrame } from '#domain/decoders/index';
+import { decodeNetworkObject, decodeUplink, usesNetworkCodec, type DecodedUplink } from '#domain/decoders/index';
+import type { BatchFeedback } from '#domain/commands';
 import { resolveDisplayActuation } from '#domain/display';
 import { parseEsp32, type Esp32Message } from '#domain/esp32';
 import type { Logger } from '#shared/logger';
@@ -30,14 +31,6 @@ import {
   type QuarantineRow,
   type ReadingRow,
 } from './store.ts';
-
-/** What ingestion hands to the command system: confirmations found in the batch. */
-export interface BatchFeedback {
-  txAcks: { devEui: string; queueItemId: string; time: Date }[];
-  acks: { devEui: string; queueItemId: string; acknowledged: boolean; time: Date }[];
-  modbusResponses: { deviceId: string; devEui: string; meterId: string | null; response: ModbusResponseFrame; time: Date }[];
-  balanceReports: { meterNo: string; deviceId: string; meterId: string | null; balance: number; time: Date }[];
-}
 
 export interface IngestDeps {
   db: Db;
