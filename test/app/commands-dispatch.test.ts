@@ -14,7 +14,7 @@ import { dispatch, type DispatchDeps } from '#app/commands/dispatcher';
 import { applyFeedback } from '#app/commands/feedback';
 import type { CommandDeps, DevicePublisher, DeviceQueueApi } from '#app/commands/ports';
 import { requestBalanceUpdate, requestRelay } from '#app/commands/requests';
-import { claimCommands, recordOutcomes, type DispatchOutcome, type RecordedOutcome } from '#app/commands/store';
+import { claimCommands, recordOutcomes, type DispatchOutcome, type RecordedOutcome } from '#store/commands/dispatch';
 import { sweep } from '#app/commands/sweeper';
 import { BALANCE_CLOCK_TOLERANCE_MS, type BatchFeedback } from '#domain/commands';
 import { createMeter } from '#app/registry';

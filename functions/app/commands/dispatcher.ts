@@ -14,10 +14,10 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from '#store/db';
 import { afterSendFailure, CommandConfigError, defaultBackoff, planSend, type BackoffPolicy, type SendPlan } from '#domain/commands';
 import type { Logger } from '#shared/logger';
+import { claimCommands, heldQueueItemIds, recordOutcomes, unclaimedState, type ClaimedCommand, type DispatchOutcome } from '#store/commands/dispatch';
 import { DeviceQueueError } from './errors.ts';
 import { applyStoredConfirmations } from './feedback.ts';
 import type { DevicePublisher, DeviceQueueApi } from './ports.ts';
-import { claimCommands, heldQueueItemIds, recordOutcomes, unclaimedState, type ClaimedCommand, type DispatchOutcome } from './store.ts';
 
 export interface DispatchDeps {
   db: Db;
