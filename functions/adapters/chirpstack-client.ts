@@ -3,6 +3,9 @@
 // EnqueueDeviceQueueItemRequest{queue_item}, EnqueueDeviceQueueItemResponse{id}, DeviceQueueItem,
 // GetDeviceQueueItemsResponse{total_count, result}) in their proto3 JSON (lowerCamelCase) form.
 import { z } from 'zod';
+import type { DeviceQueue, DeviceQueueApi, EnqueueItem } from '#app/commands/ports';
+import { formatIssues } from '#domain/issues';
+import { devEuiSchema } from '#domain/topics';
 import {
   ChirpStackInvalidResponseError,
   ChirpStackRejectedError,
@@ -25,9 +28,7 @@ export const chirpStackClientOptionsSchema = z.object({
 });
 export type ChirpStackClientOptions = z.input<typeof chirpStackClientOptionsSchema>;
 
-export const devEuiSchema = z.string().regex(/^[0-9a-fA-F]{16}$/, 'must be 16 hex digits');
-
-export const enqueueItemSchema = z.object({
+const enqueueItemSchema = z.object({
   // z.custom, not z.instanceof: the latter types data as Uint8Array<ArrayBuffer>, which the plain
   // Uint8Array (ArrayBufferLike) frames the domain builds do not satisfy.
   data: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be a Uint8Array'),
@@ -37,33 +38,6 @@ export const enqueueItemSchema = z.object({
   /** DeviceQueueItem.expires_at: ChirpStack drops the item from the queue after this time. */
   expiresAt: z.date().optional(),
 });
-export type EnqueueItem = z.infer<typeof enqueueItemSchema>;
-
-export interface DeviceQueueItem {
-  id: string;
-  devEui: string;
-  confirmed: boolean;
-  fPort: number;
-  data: Uint8Array;
-  /** Sent and awaiting the device's confirmation. */
-  isPending: boolean;
-  fCntDown: number;
-  isEncrypted: boolean;
-  expiresAt: Date | undefined;
-}
-
-export interface DeviceQueue {
-  totalCount: number;
-  items: DeviceQueueItem[];
-}
-
-/** What the command dispatcher needs from a network server's downlink queue. */
-export interface DeviceQueueApi {
-  /** Queue a downlink; resolves to ChirpStack's queue-item id (UUID). */
-  enqueue(devEui: string, item: EnqueueItem): Promise<string>;
-  listQueue(devEui: string): Promise<DeviceQueue>;
-  flushQueue(devEui: string): Promise<void>;
-}
 
 // ---- Wire schemas (proto3 JSON). The gateway may omit zero values or emit them, and unset messages as
 // null, depending on its marshaler options: absent means the protobuf default. ----
@@ -93,8 +67,7 @@ const listResponseSchema = z.object({
 const gatewayErrorSchema = z.object({ code: z.number().int().optional(), message: z.string().optional() });
 
 function requestInvalid(what: string, error: z.ZodError): ChirpStackRejectedError {
-  const issues = error.issues.map((i) => `${i.path.join('.') || what}: ${i.message}`).join('; ');
-  return new ChirpStackRejectedError(`Invalid ${what}: ${issues}`, 400);
+  return new ChirpStackRejectedError(`Invalid ${what}: ${formatIssues(error, what)}`, 400);
 }
 
 export class ChirpStackClient implements DeviceQueueApi {
@@ -159,7 +132,7 @@ export class ChirpStackClient implements DeviceQueueApi {
   ): Promise<{ status: number; body: unknown }> {
     const eui = devEuiSchema.safeParse(devEui);
     if (!eui.success) throw requestInvalid('devEui', eui.error);
-    const url = `${this.baseUrl}/api/devices/${eui.data.toLowerCase()}/queue`;
+    const url = `${this.baseUrl}/api/devices/${eui.data}/queue`;
     const what = `${method} ${url}`;
 
     let response: Response;
@@ -207,10 +180,6 @@ export class ChirpStackClient implements DeviceQueueApi {
   }
 }
 
-export function createChirpStackClient(options: ChirpStackClientOptions): ChirpStackClient {
-  return new ChirpStackClient(options);
-}
-
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
@@ -225,8 +194,7 @@ function summary(text: string): string {
 }
 
 function invalidResponse(what: string, status: number, error: z.ZodError): ChirpStackInvalidResponseError {
-  const issues = error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
-  return new ChirpStackInvalidResponseError(`ChirpStack ${what} response is not as expected: ${issues}`, status, {
+  return new ChirpStackInvalidResponseError(`ChirpStack ${what} response is not as expected: ${formatIssues(error, '(body)')}`, status, {
     cause: error,
   });
 }

@@ -1,10 +1,10 @@
 // Errors of the ChirpStack REST client. The split callers act on: Unavailable may be retried later
 // (network down, timeout, 5xx, rate limit); Rejected will fail the same way again (4xx); InvalidResponse
 // means ChirpStack answered 2xx with a body we cannot read (wrong URL or an incompatible version).
+// Each is a DeviceQueueError, the error contract of the port the client implements.
+import { DeviceQueueError } from '#app/commands/errors';
 
-export abstract class ChirpStackError extends Error {
-  abstract readonly retryable: boolean;
-}
+export abstract class ChirpStackError extends DeviceQueueError {}
 
 export type UnavailableReason = 'timeout' | 'connection' | 'server_error' | 'rate_limited';
 

@@ -2,9 +2,11 @@
 // switching (UC100 + Modbus meter), display actuation (Busylight and other displays) and ESP32 balance
 // updates. Pure functions over values; the app layer turns their answers into conditional UPDATEs.
 import { z } from 'zod';
+import type { ModbusResponseFrame } from './decoders/types.ts';
 import { esp32CommandTopic } from './topics.ts';
 import { resolveDisplayActuation } from './display.ts';
 import { balanceCommandSchema } from './esp32.ts';
+import { formatIssues } from './issues.ts';
 import { buildRelayFrame, bytesToHex, confirmsWrite, hexToBytes, parseRelayConfig, parseWriteRequest, type RelayAction } from './modbus.ts';
 
 // ---- Lifecycle ----
@@ -109,7 +111,7 @@ const relayDeviceConfigSchema = z
 export function relayDownlink(deviceConfig: unknown, action: RelayAction): Downlink {
   const parsed = relayDeviceConfigSchema.safeParse(deviceConfig ?? {});
   if (!parsed.success) {
-    throw new CommandConfigError(`relay device config is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new CommandConfigError(`relay device config is invalid: ${formatIssues(parsed.error, '')}`);
   }
   let frame: Uint8Array;
   try {
@@ -189,6 +191,49 @@ export function confirmationModeOf(command: { commandType: CommandType; confirme
   if (command.commandType === 'relay_on' || command.commandType === 'relay_off') return 'modbus_echo';
   if (command.commandType === 'balance_update') return 'balance_report';
   return command.confirmed ? 'ack' : 'txack';
+}
+
+// ---- Feedback from ingestion ----
+
+/** ChirpStack's txack: the gateway transmitted the queue item. */
+export interface TxAckFeedback {
+  devEui: string;
+  queueItemId: string;
+  time: Date;
+}
+
+/** ChirpStack's ack: the device acknowledged a confirmed downlink, or did not (NACK). */
+export interface AckFeedback {
+  devEui: string;
+  queueItemId: string;
+  acknowledged: boolean;
+  time: Date;
+}
+
+/** A meter's Modbus response in a UC100 pass-through uplink: the echo (or refusal) of a relay write. */
+export interface ModbusResponseFeedback {
+  deviceId: string;
+  devEui: string;
+  meterId: string | null;
+  response: ModbusResponseFrame;
+  time: Date;
+}
+
+/** An ESP32's report of the balance it now holds. */
+export interface BalanceReportFeedback {
+  meterNo: string;
+  deviceId: string;
+  meterId: string | null;
+  balance: number;
+  time: Date;
+}
+
+/** What ingestion hands to the command system: the confirmations found in one batch. */
+export interface BatchFeedback {
+  txAcks: TxAckFeedback[];
+  acks: AckFeedback[];
+  modbusResponses: ModbusResponseFeedback[];
+  balanceReports: BalanceReportFeedback[];
 }
 
 export type DeliveryEvent =

@@ -13,6 +13,7 @@ import {
   ChirpStackRejectedError,
   ChirpStackUnavailableError,
 } from '#adapters/chirpstack-client';
+import { DeviceQueueError } from '#app/commands/errors';
 
 interface SeenRequest {
   method: string;
@@ -127,6 +128,15 @@ describe('enqueue', () => {
       retryable: false,
       message: expect.stringContaining('Object does not exist') as unknown,
     });
+  });
+
+  it("throws the device queue port's error, whose retryable flag the dispatcher acts on", async () => {
+    reply = json(404, { code: 5, message: 'Object does not exist' });
+    await expect(client().enqueue(devEui, { data: Uint8Array.of(1), fPort: 5, confirmed: false })).rejects.toSatisfy(
+      (e: unknown) => e instanceof DeviceQueueError && !e.retryable,
+    );
+    reply = json(503, { code: 14, message: 'unavailable' });
+    await expect(client().listQueue(devEui)).rejects.toSatisfy((e: unknown) => e instanceof DeviceQueueError && e.retryable);
   });
 
   it('reports 401 with a plain-text body using that text', async () => {

@@ -11,15 +11,16 @@ import { ChirpStackClient } from '#adapters/chirpstack-client';
 import type { DeviceCommand } from '#store/schema';
 import { iotDevicePublisher } from '#adapters/device-publisher';
 import { dispatch, type DispatchDeps } from '#app/commands/dispatcher';
+import { DeviceQueueError } from '#app/commands/errors';
 import { applyFeedback } from '#app/commands/feedback';
 import type { CommandDeps, DevicePublisher, DeviceQueueApi } from '#app/commands/ports';
 import { requestBalanceUpdate, requestRelay } from '#app/commands/requests';
-import { claimCommands, recordOutcomes, type DispatchOutcome, type RecordedOutcome } from '#app/commands/store';
+import { claimCommands, recordOutcomes, type DispatchOutcome, type RecordedOutcome } from '#store/commands/dispatch';
 import { sweep } from '#app/commands/sweeper';
-import { BALANCE_CLOCK_TOLERANCE_MS } from '#domain/commands';
+import { BALANCE_CLOCK_TOLERANCE_MS, type BatchFeedback } from '#domain/commands';
 import { createMeter } from '#app/registry';
 import type { InboundMessage } from '#app/ingest/inbound';
-import { ingestBatch, type BatchFeedback } from '#app/ingest/ingest';
+import { ingestBatch } from '#app/ingest/ingest';
 import { logger } from '#shared/logger';
 import { applicationId, inbound, randomEui, upTopic } from '../support/chirpstack.ts';
 import { openTestDb, type TestDb } from '../support/db.ts';
@@ -123,6 +124,38 @@ describe('dispatch', () => {
     expect(last.failed).toEqual([command.id]);
     expect(await row(command.id)).toMatchObject({ status: 'failed', retry_count: 2, failed_at: clock, error_message: expect.stringMatching(/HTTP 503 .*\(gave up after 3 attempts\)$/) as string });
     expect(stub.enqueueCalls).toBe(3);
+  });
+
+  it("retries or fails a send by the device queue port's retryable flag, and retries an error outside the contract", async () => {
+    // Prepare: a network server that is not ChirpStack, throwing the port's error (or a plain one).
+    clock = new Date();
+    class QueueRefused extends DeviceQueueError {
+      readonly retryable = false;
+    }
+    class QueueBusy extends DeviceQueueError {
+      readonly retryable = true;
+    }
+    const failing = (error: Error): DispatchDeps => ({
+      db: testDb.db,
+      logger,
+      now: () => clock,
+      backoff: policy,
+      network: { enqueue: async () => Promise.reject(error), listQueue: async () => ({ totalCount: 0, items: [] }), flushQueue: async () => undefined },
+    });
+    const refused = await relay((await uc100Meter()).meterId);
+    const busy = await relay((await uc100Meter()).meterId);
+    const dropped = await relay((await uc100Meter()).meterId);
+
+    // Act
+    const a = await dispatch(failing(new QueueRefused('unknown device')), [refused.id]);
+    const b = await dispatch(failing(new QueueBusy('try later')), [busy.id]);
+    const c = await dispatch(failing(new Error('socket hang up')), [dropped.id]);
+
+    // Assess
+    expect(a.failed).toEqual([refused.id]);
+    expect(b.retrying.map((r) => r.id)).toEqual([busy.id]);
+    expect(c.retrying.map((r) => r.id)).toEqual([dropped.id]);
+    expect(await row(refused.id)).toMatchObject({ status: 'failed', retry_count: 0, error_message: 'unknown device' });
   });
 
   it('retries a timed-out enqueue and adopts the item it left at ChirpStack instead of enqueueing twice', async () => {

@@ -2,7 +2,8 @@
 // counters and parking. Runs on PostgreSQL when DATABASE_URL is set, PGlite otherwise, through the local
 // driver and through the RDS Data API as the deployed Lambda reaches it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ingestBatch, type BatchFeedback, type IngestDeps } from '#app/ingest/ingest';
+import type { BatchFeedback } from '#domain/commands';
+import { ingestBatch, type IngestDeps } from '#app/ingest/ingest';
 import { createDevice, createMeter } from '#app/registry';
 import { logger } from '#shared/logger';
 import { openTestDb, type TestDb } from '../support/db.ts';

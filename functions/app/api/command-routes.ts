@@ -1,24 +1,70 @@
 // HTTP routes for device commands: relay on/off for one meter or many, command history, one command,
-// cancellation. Switching a relay takes an operator or admin; reading takes any role.
+// cancellation, and their contracts (bodies, list query, the command as the API shows it). Switching a
+// relay takes an operator or admin; reading takes any role.
 import { z } from 'zod';
-import { commandStatuses } from '#domain/commands';
+import type { DeviceCommand } from '#store/schema';
+import { commandStatuses, describeCommand } from '#domain/commands';
+import { operators, readers } from '#domain/roles';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
 import { pagingQuery } from '../http/paging.ts';
 import {
   bulkRelayRequestSchema,
   cancelCommand,
-  cancelRequestSchema,
-  commandDto,
   getCommand,
   listMeterCommands,
+  reasonSchema,
   relayRequestSchema,
   requestRelay,
   requestRelayBulk,
 } from '../commands/requests.ts';
-import { operators, readers } from '#domain/roles';
+
+// ---- Contracts ----
+
+const cancelRequestSchema = z.strictObject({ reason: reasonSchema.optional() });
 
 const commandListQuery = pagingQuery.extend({ status: z.enum(commandStatuses).optional() });
+
+const commandDto = (c: DeviceCommand, now: Date) => ({
+  id: c.id,
+  type: c.command_type,
+  status: c.status,
+  statusText: describeCommand(
+    { status: c.status, deliveryState: c.delivery_state, commandType: c.command_type, confirmed: c.confirmed, scheduledAt: c.scheduled_at, nextAttemptAt: c.next_attempt_at, errorMessage: c.error_message },
+    now,
+  ),
+  deliveryState: c.delivery_state,
+  /** Class A: accepted by the network server, waiting for the device's next uplink. */
+  awaitingDevice: c.status === 'sent' && c.delivery_state === 'awaiting_device',
+  meterId: c.meter_id,
+  deviceId: c.device_id,
+  devEui: c.device_eui,
+  payloadHex: c.payload_hex,
+  fPort: c.f_port,
+  confirmed: c.confirmed,
+  data: c.command_data,
+  priority: c.priority,
+  scheduledAt: c.scheduled_at,
+  expiresAt: c.expires_at,
+  retryCount: c.retry_count,
+  maxRetries: c.max_retries,
+  nextAttemptAt: c.next_attempt_at,
+  error: c.error_message,
+  networkQueueItemId: c.network_queue_item_id,
+  outcome: c.outcome,
+  requestedBy: c.requested_by,
+  reason: c.reason,
+  createdAt: c.created_at,
+  queuedAt: c.queued_at,
+  sentAt: c.sent_at,
+  transmittedAt: c.transmitted_at,
+  confirmedAt: c.confirmed_at,
+  failedAt: c.failed_at,
+  cancelledAt: c.cancelled_at,
+  expiredAt: c.expired_at,
+});
+
+// ---- Routes ----
 
 /** Who may disconnect and reconnect supply. */
 const switchers = operators;

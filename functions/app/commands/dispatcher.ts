@@ -14,9 +14,10 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from '#store/db';
 import { afterSendFailure, CommandConfigError, defaultBackoff, planSend, type BackoffPolicy, type SendPlan } from '#domain/commands';
 import type { Logger } from '#shared/logger';
+import { claimCommands, heldQueueItemIds, recordOutcomes, unclaimedState, type ClaimedCommand, type DispatchOutcome } from '#store/commands/dispatch';
+import { DeviceQueueError } from './errors.ts';
 import { applyStoredConfirmations } from './feedback.ts';
 import type { DevicePublisher, DeviceQueueApi } from './ports.ts';
-import { claimCommands, heldQueueItemIds, recordOutcomes, unclaimedState, type ClaimedCommand, type DispatchOutcome } from './store.ts';
 
 export interface DispatchDeps {
   db: Db;
@@ -56,10 +57,9 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** ChirpStack client errors say whether a retry can help; anything else (a dropped socket) is worth one. */
+/** The device queue port's errors say whether a retry can help; anything else (a dropped socket) is worth one. */
 function isRetryable(error: unknown): boolean {
-  if (typeof error === 'object' && error !== null && 'retryable' in error && typeof error.retryable === 'boolean') return error.retryable;
-  return true;
+  return error instanceof DeviceQueueError ? error.retryable : true;
 }
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);

@@ -2,9 +2,9 @@
 // push that fails leaves them marked but not queued; the sweeper re-enqueues such commands once they have
 // waited longer than a queue message ever should, so a lost send loses nothing.
 import type { Db } from '#store/db';
+import { markEnqueued } from '#store/commands/lifecycle';
 import type { Logger } from '#shared/logger';
 import type { CommandQueue } from './ports.ts';
-import { markEnqueued } from './store.ts';
 
 export interface EnqueueDeps {
   db: Db;

@@ -5,10 +5,9 @@
 // this module finds the commands (one query) and writes the changes (one statement). Redelivered events
 // change nothing.
 import type { Db } from '#store/db';
-import type { BatchFeedback } from '#app/ingest/ingest';
-import { applyDeliveryEvent, type CommandChange, type DeliveryEvent, type TrackedCommand } from '#domain/commands';
+import { feedbackCandidates, storedConfirmations, writeFeedback, type FeedbackCandidate, type FeedbackChangeRow } from '#store/commands/feedback';
+import { applyDeliveryEvent, type BatchFeedback, type CommandChange, type DeliveryEvent, type TrackedCommand } from '#domain/commands';
 import type { Logger } from '#shared/logger';
-import { feedbackCandidates, storedConfirmations, writeFeedback, type FeedbackCandidate, type FeedbackChangeRow } from './store.ts';
 
 export interface FeedbackDeps {
   db: Db;

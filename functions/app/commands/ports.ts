@@ -5,7 +5,44 @@ import { z } from 'zod';
 import type { Db } from '#store/db';
 import type { Logger } from '#shared/logger';
 
-export type { DeviceQueueApi, DeviceQueue, DeviceQueueItem, EnqueueItem } from '#adapters/chirpstack-client';
+/** A downlink to queue for a device. */
+export interface EnqueueItem {
+  data: Uint8Array;
+  /** Application fPort: 1..223 (224+ is reserved by LoRaWAN). */
+  fPort: number;
+  confirmed: boolean;
+  /** The network server drops the item from the queue after this time. */
+  expiresAt?: Date | undefined;
+}
+
+export interface DeviceQueueItem {
+  id: string;
+  devEui: string;
+  confirmed: boolean;
+  fPort: number;
+  data: Uint8Array;
+  /** Sent and awaiting the device's confirmation. */
+  isPending: boolean;
+  fCntDown: number;
+  isEncrypted: boolean;
+  expiresAt: Date | undefined;
+}
+
+export interface DeviceQueue {
+  totalCount: number;
+  items: DeviceQueueItem[];
+}
+
+/**
+ * What the command dispatcher needs from a network server's downlink queue (ChirpStack). Every method
+ * throws a DeviceQueueError (errors.ts) when the network server fails it, saying whether a retry can help.
+ */
+export interface DeviceQueueApi {
+  /** Queue a downlink; resolves to the network server's queue-item id (UUID). */
+  enqueue(devEui: string, item: EnqueueItem): Promise<string>;
+  listQueue(devEui: string): Promise<DeviceQueue>;
+  flushQueue(devEui: string): Promise<void>;
+}
 
 /** Hands command ids to the dispatcher. Delivery is at least once: the dispatcher's claim makes it once. */
 export interface CommandQueue {

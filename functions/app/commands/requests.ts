@@ -3,17 +3,36 @@
 // stored (unknown meter, no device, no relay: a clear 4xx and nothing queued), the command is stored with
 // the exact bytes and fPort it will send, audited in the same transaction, and only then enqueued.
 import { randomUUID } from 'node:crypto';
-import { sql, type Transaction } from 'kysely';
 import { z } from 'zod';
-import type { Db } from '#store/db';
-import { mapDbError } from '#store/errors';
-import type { Database, DeviceCommand } from '#store/schema';
-import { balanceMessage, CommandConfigError, cancellableStatuses, commandStatuses, describeCommand, relayDownlink, type Downlink } from '#domain/commands';
-import { ConflictError, NotFoundError, ValidationError } from '#shared/errors';
+import { inTransaction, type Db, type Tx } from '#store/db';
+import type { DeviceCommand } from '#store/schema';
+import {
+  cancelIfOpen,
+  commandClaimState,
+  commandsByIdempotencyKey,
+  commandsByIds,
+  findCommand,
+  insertCommands,
+  meterCommands,
+  meterExists,
+  meterTargets,
+  type MeterTarget,
+  type NewCommandRow,
+} from '#store/commands/requests';
+import { balanceMessage, CommandConfigError, relayDownlink, type CommandStatus, type Downlink } from '#domain/commands';
 import { isExposed, statusOf } from '../http/problem.ts';
-import { audit } from '../audit.ts';
+import { audit, auditAll } from '../audit.ts';
 import type { Principal } from '#domain/roles';
 import { enqueueOrLeaveToSweeper } from './enqueue.ts';
+import {
+  BalanceNotPossibleError,
+  BulkRelayRejectedError,
+  CommandMeterNotFoundError,
+  CommandNotCancellableError,
+  CommandNotFoundError,
+  IdempotencyKeyReusedError,
+  RelayNotPossibleError,
+} from './errors.ts';
 import { DEFAULT_COMMAND_EXPIRY_HOURS, type CommandDeps } from './ports.ts';
 
 interface Actor {
@@ -21,11 +40,9 @@ interface Actor {
   requestId?: string;
 }
 
-const json = (value: unknown) => sql`CAST(${JSON.stringify(value)} AS jsonb)`;
-
 // ---- Inputs ----
 
-const reasonSchema = z.string().trim().min(1, 'say why (it is kept in the audit log)').max(500);
+export const reasonSchema = z.string().trim().min(1, 'say why (it is kept in the audit log)').max(500);
 const idempotencyKeySchema = z.string().regex(/^[A-Za-z0-9._:-]{8,128}$/, '8-128 letters, digits, . _ : -');
 
 /** A request may be a little late (clocks, a slow client): up to a minute in the past means "now". */
@@ -59,68 +76,7 @@ export const bulkRelayRequestSchema = relayRequestSchema.extend({
 });
 export type BulkRelayRequest = z.infer<typeof bulkRelayRequestSchema>;
 
-export const commandListQuery = z.object({
-  status: z.enum(commandStatuses).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
-});
-
-// ---- Output ----
-
-export const commandDto = (c: DeviceCommand, now: Date) => ({
-  id: c.id,
-  type: c.command_type,
-  status: c.status,
-  statusText: describeCommand(
-    { status: c.status, deliveryState: c.delivery_state, commandType: c.command_type, confirmed: c.confirmed, scheduledAt: c.scheduled_at, nextAttemptAt: c.next_attempt_at, errorMessage: c.error_message },
-    now,
-  ),
-  deliveryState: c.delivery_state,
-  /** Class A: accepted by the network server, waiting for the device's next uplink. */
-  awaitingDevice: c.status === 'sent' && c.delivery_state === 'awaiting_device',
-  meterId: c.meter_id,
-  deviceId: c.device_id,
-  devEui: c.device_eui,
-  payloadHex: c.payload_hex,
-  fPort: c.f_port,
-  confirmed: c.confirmed,
-  data: c.command_data,
-  priority: c.priority,
-  scheduledAt: c.scheduled_at,
-  expiresAt: c.expires_at,
-  retryCount: c.retry_count,
-  maxRetries: c.max_retries,
-  nextAttemptAt: c.next_attempt_at,
-  error: c.error_message,
-  networkQueueItemId: c.network_queue_item_id,
-  outcome: c.outcome,
-  requestedBy: c.requested_by,
-  reason: c.reason,
-  createdAt: c.created_at,
-  queuedAt: c.queued_at,
-  sentAt: c.sent_at,
-  transmittedAt: c.transmitted_at,
-  confirmedAt: c.confirmed_at,
-  failedAt: c.failed_at,
-  cancelledAt: c.cancelled_at,
-  expiredAt: c.expired_at,
-});
-
 // ---- Relay ----
-
-/** A meter with the device that serves it now, as relay requests need them. */
-interface MeterTarget {
-  meter_id: string;
-  meter_no: string;
-  device_id: string | null;
-  device_type: string | null;
-  kind: string | null;
-  dev_eui: string | null;
-  device_meter_no: string | null;
-  lifecycle: string | null;
-  capabilities: Record<string, unknown> | null;
-  config: Record<string, unknown> | null;
-}
 
 /**
  * A meter id as the lookups key it: lowercase, as PostgreSQL prints a uuid. The database compares uuids
@@ -128,39 +84,22 @@ interface MeterTarget {
  */
 const meterKey = (id: string) => id.toLowerCase();
 
-async function loadTargets(db: Db | Transaction<Database>, meterIds: readonly string[]): Promise<Map<string, MeterTarget>> {
-  const result = await sql<MeterTarget>`
-    SELECT m.id AS meter_id, m.meter_no, d.id AS device_id, d.device_type, d.kind, d.dev_eui, d.meter_no AS device_meter_no,
-           d.lifecycle, d.capabilities, d.config
-    FROM meters m
-    LEFT JOIN meter_devices md ON md.meter_id = m.id AND md.valid_to IS NULL
-    LEFT JOIN devices d ON d.id = md.device_id
-    WHERE m.id IN (SELECT (value)::uuid FROM jsonb_array_elements_text(${json(meterIds)}))`.execute(db);
-  return new Map(result.rows.map((r) => [meterKey(r.meter_id), r]));
-}
-
-class TargetError extends Error {
-  override name = 'TargetError';
-  constructor(
-    readonly kind: 'not_found' | 'conflict',
-    message: string,
-  ) {
-    super(message);
-  }
+async function loadTargets(db: Tx, meterIds: readonly string[]): Promise<Map<string, MeterTarget>> {
+  return new Map((await meterTargets(db, meterIds)).map((r) => [meterKey(r.meter_id), r]));
 }
 
 /** What a relay request for this meter sends, or why it cannot be sent. */
 function relayPlan(meterId: string, target: MeterTarget | undefined, action: 'on' | 'off'): { target: MeterTarget; device_id: string; downlink: Downlink } {
-  if (!target) throw new TargetError('not_found', `meter ${meterId} does not exist`);
-  if (!target.device_id) throw new TargetError('conflict', `meter ${target.meter_no} has no device assigned, so nothing can switch its relay`);
+  if (!target) throw new CommandMeterNotFoundError(meterId);
+  if (!target.device_id) throw new RelayNotPossibleError(`meter ${target.meter_no} has no device assigned, so nothing can switch its relay`);
   const name = `${target.device_type ?? 'device'} ${target.dev_eui ?? target.device_meter_no ?? target.device_id}`;
-  if (target.lifecycle === 'decommissioned') throw new TargetError('conflict', `meter ${target.meter_no}'s device ${name} is decommissioned`);
-  if (target.capabilities?.relay !== true) throw new TargetError('conflict', `meter ${target.meter_no}'s device ${name} has no relay`);
-  if (target.kind !== 'lorawan' || !target.dev_eui) throw new TargetError('conflict', `meter ${target.meter_no}'s device ${name} has a relay but no LoRaWAN DevEUI to send it to`);
+  if (target.lifecycle === 'decommissioned') throw new RelayNotPossibleError(`meter ${target.meter_no}'s device ${name} is decommissioned`);
+  if (target.capabilities?.relay !== true) throw new RelayNotPossibleError(`meter ${target.meter_no}'s device ${name} has no relay`);
+  if (target.kind !== 'lorawan' || !target.dev_eui) throw new RelayNotPossibleError(`meter ${target.meter_no}'s device ${name} has a relay but no LoRaWAN DevEUI to send it to`);
   try {
     return { target, device_id: target.device_id, downlink: relayDownlink(target.config ?? {}, action) };
   } catch (error) {
-    if (error instanceof CommandConfigError) throw new TargetError('conflict', `meter ${target.meter_no}'s device ${name}: ${error.message}`);
+    if (error instanceof CommandConfigError) throw new RelayNotPossibleError(`meter ${target.meter_no}'s device ${name}: ${error.message}`, {}, { cause: error });
     throw error;
   }
 }
@@ -169,45 +108,17 @@ function expiryFrom(deps: CommandDeps, start: Date): Date {
   return new Date(start.getTime() + (deps.commandExpiryHours ?? DEFAULT_COMMAND_EXPIRY_HOURS) * 3_600_000);
 }
 
-interface NewCommandRow {
-  device_id: string;
-  meter_id: string | null;
-  device_eui: string | null;
-  command_type: 'relay_on' | 'relay_off' | 'balance_update';
-  command_data: Record<string, unknown>;
-  payload_hex: string | null;
-  f_port: number | null;
-  confirmed: boolean;
-  priority: number;
-  scheduled_at: string | null;
-  idempotency_key: string;
-  expires_at: string;
-  requested_by: string;
-  reason: string | null;
-}
-
-/** Insert commands in one statement; a repeated idempotency key inserts nothing and returns the existing row. */
-async function insertCommands(trx: Db | Transaction<Database>, rows: readonly NewCommandRow[]): Promise<{ created: DeviceCommand[]; existing: DeviceCommand[] }> {
-  const inserted = await sql<DeviceCommand>`
-    INSERT INTO device_commands (device_id, meter_id, device_eui, command_type, command_data, payload_hex, f_port, confirmed,
-      priority, scheduled_at, idempotency_key, expires_at, requested_by, reason)
-    SELECT device_id, meter_id, device_eui, command_type, command_data, payload_hex, f_port, confirmed,
-           priority, scheduled_at, idempotency_key, expires_at, requested_by, reason
-    FROM jsonb_to_recordset(${json(rows)}) AS r(
-      device_id uuid, meter_id uuid, device_eui text, command_type text, command_data jsonb, payload_hex text,
-      f_port integer, confirmed boolean, priority integer, scheduled_at timestamptz, idempotency_key text,
-      expires_at timestamptz, requested_by text, reason text)
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING *`.execute(trx);
-  const created = inserted.rows;
+/** Store commands in one statement; a repeated idempotency key inserts nothing and returns the existing row. */
+async function storeCommands(trx: Tx, rows: readonly NewCommandRow[]): Promise<{ created: DeviceCommand[]; existing: DeviceCommand[] }> {
+  const created = await insertCommands(trx, rows);
   if (created.length === rows.length) return { created, existing: [] };
   const fresh = new Set(created.map((c) => c.idempotency_key));
   const repeated = rows.filter((r) => !fresh.has(r.idempotency_key)).map((r) => r.idempotency_key);
-  const existing = (await sql<DeviceCommand>`SELECT * FROM device_commands WHERE idempotency_key IN (SELECT jsonb_array_elements_text(${json(repeated)}))`.execute(trx)).rows;
+  const existing = await commandsByIdempotencyKey(trx, repeated);
   for (const row of rows.filter((r) => repeated.includes(r.idempotency_key))) {
     const found = existing.find((e) => e.idempotency_key === row.idempotency_key);
     if (!found || found.device_id !== row.device_id || found.command_type !== row.command_type || found.meter_id !== row.meter_id) {
-      throw new ConflictError(`idempotency key ${row.idempotency_key} was already used for a different command`);
+      throw new IdempotencyKeyReusedError(row.idempotency_key);
     }
   }
   return { created, existing };
@@ -219,14 +130,6 @@ async function auditRejection(deps: CommandDeps, actor: Actor, targetId: string 
     await audit(deps.db, actor.principal, actor.requestId, { action: 'meter.relay.rejected', targetType: 'meter', targetId, details: { ...details, status: statusOf(error), error: error.message, ...(error.extras.errors ? { errors: error.extras.errors } : {}) } });
   } catch (auditError) {
     deps.logger.error('could not audit a rejected relay request', { error: auditError as Error });
-  }
-}
-
-async function inTransaction<T>(db: Db, what: string, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-  try {
-    return await db.transaction().execute(work);
-  } catch (error) {
-    throw mapDbError(error, what);
   }
 }
 
@@ -251,25 +154,27 @@ function requestRows(deps: CommandDeps, request: RelayRequest, plans: { meterId:
   }));
 }
 
-async function auditRelay(trx: Transaction<Database>, actor: Actor, commands: DeviceCommand[], request: RelayRequest, bulk: boolean, repeated = false): Promise<void> {
-  if (!commands.length) return;
-  await sql`
-    INSERT INTO audit_log (actor, role, action, target_type, target_id, details, request_id)
-    SELECT ${actor.principal.subject}, ${actor.principal.roles.join(',') || 'none'}, 'meter.relay', 'meter', a.target_id, a.details, ${actor.requestId ?? null}
-    FROM jsonb_to_recordset(${json(
-      commands.map((c) => ({
-        target_id: c.meter_id,
-        details: { commandId: c.id, action: request.action, reason: request.reason, scheduledAt: c.scheduled_at, devEui: c.device_eui, payloadHex: c.payload_hex, fPort: c.f_port, bulk, ...(repeated ? { repeated } : {}) },
-      })),
-    )}) AS a(target_id text, details jsonb)`.execute(trx);
+async function auditRelay(trx: Tx, actor: Actor, commands: DeviceCommand[], request: RelayRequest, bulk: boolean, repeated = false): Promise<void> {
+  await auditAll(
+    trx,
+    actor.principal,
+    actor.requestId,
+    commands.map((c) => ({
+      action: 'meter.relay',
+      targetType: 'meter',
+      targetId: c.meter_id,
+      details: { commandId: c.id, action: request.action, reason: request.reason, scheduledAt: c.scheduled_at, devEui: c.device_eui, payloadHex: c.payload_hex, fPort: c.f_port, bulk, ...(repeated ? { repeated } : {}) },
+    })),
+  );
 }
+
 
 async function afterCreate(deps: CommandDeps, commands: DeviceCommand[]): Promise<DeviceCommand[]> {
   const now = deps.now();
   const ready = commands.filter((c) => c.status === 'pending' && (!c.scheduled_at || c.scheduled_at <= now)).map((c) => c.id);
   if (ready.length) await enqueueOrLeaveToSweeper(deps, ready);
   const ids = commands.map((c) => c.id);
-  const rows = (await sql<DeviceCommand>`SELECT * FROM device_commands WHERE id IN (SELECT (value)::uuid FROM jsonb_array_elements_text(${json(ids)}))`.execute(deps.db)).rows;
+  const rows = await commandsByIds(deps.db, ids);
   const byId = new Map(rows.map((r) => [r.id, r]));
   return ids.map((id) => byId.get(id)).filter((c): c is DeviceCommand => c !== undefined);
 }
@@ -282,14 +187,8 @@ export async function requestRelay(deps: CommandDeps, requestedMeterId: string, 
   try {
     outcome = await inTransaction(deps.db, 'relay command', async (trx) => {
       const targets = await loadTargets(trx, [meterId]);
-      let plan: ReturnType<typeof relayPlan>;
-      try {
-        plan = relayPlan(meterId, targets.get(meterId), request.action);
-      } catch (error) {
-        if (error instanceof TargetError) throw error.kind === 'not_found' ? new NotFoundError(error.message) : new ConflictError(error.message);
-        throw error;
-      }
-      const stored = await insertCommands(trx, requestRows(deps, request, [{ meterId, plan }], actor, key));
+      const plan = relayPlan(meterId, targets.get(meterId), request.action);
+      const stored = await storeCommands(trx, requestRows(deps, request, [{ meterId, plan }], actor, key));
       // A repeated request is audited too, pointing at the command it repeats.
       await auditRelay(trx, actor, stored.created, request, false);
       await auditRelay(trx, actor, stored.existing, request, false, true);
@@ -321,12 +220,12 @@ export async function requestRelayBulk(deps: CommandDeps, request: BulkRelayRequ
         try {
           plans.push({ meterId, plan: relayPlan(meterId, targets.get(meterId), request.action) });
         } catch (error) {
-          if (!(error instanceof TargetError)) throw error;
+          if (!(error instanceof CommandMeterNotFoundError || error instanceof RelayNotPossibleError)) throw error;
           errors.push({ path: `body.meterIds.${i}`, message: error.message });
         }
       });
-      if (errors.length) throw new ValidationError(`no command was queued: ${errors.length} of ${meterIds.length} meters cannot switch a relay`, { errors });
-      const result = await insertCommands(trx, requestRows(deps, request, plans, actor, (id) => `relay:${batchKey}:${id}`));
+      if (errors.length) throw new BulkRelayRejectedError(`no command was queued: ${errors.length} of ${meterIds.length} meters cannot switch a relay`, { errors });
+      const result = await storeCommands(trx, requestRows(deps, request, plans, actor, (id) => `relay:${batchKey}:${id}`));
       await auditRelay(trx, actor, result.created, request, true);
       await auditRelay(trx, actor, result.existing, request, true, true);
       return result;
@@ -357,11 +256,11 @@ export async function requestBalanceUpdate(deps: CommandDeps, input: z.input<typ
   const now = deps.now();
   const stored = await inTransaction(deps.db, 'balance update', async (trx) => {
     const target = (await loadTargets(trx, [meterId])).get(meterId);
-    if (!target) throw new NotFoundError(`meter ${meterId} does not exist`);
+    if (!target) throw new CommandMeterNotFoundError(meterId);
     if (!target.device_id || target.kind !== 'esp32' || !target.device_meter_no || target.capabilities?.balance !== true) {
-      throw new ConflictError(`meter ${target.meter_no} is not served by an ESP32 meter that keeps a balance`);
+      throw new BalanceNotPossibleError(`meter ${target.meter_no} is not served by an ESP32 meter that keeps a balance`);
     }
-    return insertCommands(trx, [
+    return storeCommands(trx, [
       {
         device_id: target.device_id,
         meter_id: meterId,
@@ -387,43 +286,36 @@ export async function requestBalanceUpdate(deps: CommandDeps, input: z.input<typ
 
 // ---- Cancel, read ----
 
-export const cancelRequestSchema = z.strictObject({ reason: reasonSchema.optional() });
-
 /** Cancel a command that has not been sent (pending or queued, and not being sent right now). */
 export async function cancelCommand(deps: CommandDeps, id: string, reason: string | undefined, actor: Actor): Promise<DeviceCommand> {
   return inTransaction(deps.db, 'command', async (trx) => {
     const now = deps.now();
-    const cancelled = await sql<DeviceCommand>`
-      UPDATE device_commands
-      SET status = 'cancelled', cancelled_at = ${now}, updated_at = ${now},
-          outcome = ${json({ via: 'cancel', by: actor.principal.subject, reason: reason ?? null, at: now.toISOString() })}
-      WHERE id = ${id}
-        AND status IN (SELECT jsonb_array_elements_text(${json(cancellableStatuses)}))
-        AND (claimed_until IS NULL OR claimed_until < ${now})
-      RETURNING *`.execute(trx);
-    const command = cancelled.rows[0];
+    const command = await cancelIfOpen(trx, id, now, { via: 'cancel', by: actor.principal.subject, reason: reason ?? null, at: now.toISOString() });
     if (!command) {
-      const current = await trx.selectFrom('device_commands').select(['status', 'claimed_until']).where('id', '=', id).executeTakeFirst();
-      if (!current) throw new NotFoundError(`command ${id} does not exist`);
-      if (current.status === 'queued' || current.status === 'pending') throw new ConflictError(`command ${id} is being sent right now; look again in a moment`);
-      throw new ConflictError(`command ${id} is ${current.status}; only pending or queued commands can be cancelled`);
+      const current = await commandClaimState(trx, id);
+      if (!current) throw new CommandNotFoundError(id);
+      if (current.status === 'queued' || current.status === 'pending') throw new CommandNotCancellableError(`command ${id} is being sent right now; look again in a moment`);
+      throw new CommandNotCancellableError(`command ${id} is ${current.status}; only pending or queued commands can be cancelled`);
     }
-    await trx.updateTable('actuations').set({ downlink_error: 'cancelled' }).where('command_id', '=', id).execute();
     await audit(trx, actor.principal, actor.requestId, { action: 'command.cancel', targetType: 'device_command', targetId: id, details: { reason: reason ?? null, type: command.command_type, meterId: command.meter_id } });
     return command;
   });
 }
 
 export async function getCommand(db: Db, id: string): Promise<DeviceCommand> {
-  const command = await db.selectFrom('device_commands').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!command) throw new NotFoundError(`command ${id} does not exist`);
+  const command = await findCommand(db, id);
+  if (!command) throw new CommandNotFoundError(id);
   return command;
 }
 
-export async function listMeterCommands(db: Db, meterId: string, q: z.infer<typeof commandListQuery>): Promise<DeviceCommand[]> {
-  const meter = await db.selectFrom('meters').select('id').where('id', '=', meterId).executeTakeFirst();
-  if (!meter) throw new NotFoundError(`meter ${meterId} does not exist`);
-  let query = db.selectFrom('device_commands').selectAll().where('meter_id', '=', meterId);
-  if (q.status) query = query.where('status', '=', q.status);
-  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).offset(q.offset).execute();
+/** Which of a meter's commands to list, newest first. */
+export interface CommandListFilter {
+  status?: CommandStatus | undefined;
+  limit: number;
+  offset: number;
+}
+
+export async function listMeterCommands(db: Db, meterId: string, filter: CommandListFilter): Promise<DeviceCommand[]> {
+  if (!(await meterExists(db, meterId))) throw new CommandMeterNotFoundError(meterId);
+  return meterCommands(db, meterId, filter);
 }

@@ -2,9 +2,9 @@
 // commands that waited too long, and re-enqueues those that are due but not in the queue: lost between
 // the database write and the queue send, scheduled and now due, or past their retry backoff.
 import type { Db } from '#store/db';
+import { expireCommands, takeDueCommands } from '#store/commands/lifecycle';
 import type { Logger } from '#shared/logger';
 import type { CommandQueue } from './ports.ts';
-import { expireCommands, takeDueCommands } from './store.ts';
 
 export interface SweepDeps {
   db: Db;

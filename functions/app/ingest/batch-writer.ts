@@ -1,7 +1,7 @@
 // A batch's working state: the rows its messages produce (readings, consumption, events, quarantine,
 // occupancy, device updates), the confirmations for the command system and each message's outcome,
 // collected in memory and written at the end with one statement per kind.
-import type { ModbusResponseFrame } from '#domain/decoders/index';
+import type { BatchFeedback } from '#domain/commands';
 import type { Db } from '#store/db';
 import type { IngestDevice } from '#store/ingest/devices';
 import { writeEventsAndQuarantine, type DeviceEventRow, type QuarantineRow } from '#store/ingest/events';
@@ -10,13 +10,7 @@ import { writeConsumption, writeReadings, type ConsumptionRow, type DeviceUpdate
 import type { QuarantineRequest } from './classify.ts';
 import { messageDigest, payloadText, type InboundMessage } from './inbound.ts';
 
-/** What ingestion hands to the command system: confirmations found in the batch. */
-export interface BatchFeedback {
-  txAcks: { devEui: string; queueItemId: string; time: Date }[];
-  acks: { devEui: string; queueItemId: string; acknowledged: boolean; time: Date }[];
-  modbusResponses: { deviceId: string; devEui: string; meterId: string | null; response: ModbusResponseFrame; time: Date }[];
-  balanceReports: { meterNo: string; deviceId: string; meterId: string | null; balance: number; time: Date }[];
-}
+export type { BatchFeedback };
 
 export type Outcome = 'reading' | 'event' | 'quarantined' | 'duplicate';
 
