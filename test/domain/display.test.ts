@@ -1,5 +1,5 @@
 // Display actuation from registry config, checked against the Kuando Busylight vectors
-// (shared/vectors/kuando_busylight.json: hslu-ige-laes/lora-devices-ttn plenom-kuando-busylight.md at
+// (test/fixtures/vectors/kuando_busylight.json: hslu-ige-laes/lora-devices-ttn plenom-kuando-busylight.md at
 // 0cdd406e and the PhilDay-CT/XD-Dev-config Kuando Codec.js at 022256c7; byte order red, blue, green,
 // on-time, off-time on fPort 15).
 import { readFileSync } from 'node:fs';
@@ -15,9 +15,8 @@ import {
   withDeviceProfileDefaults,
 } from '#domain/display';
 import { bytesToHex, hexToBytes, relayConfigSchema } from '#domain/modbus';
+import { vectorsDir } from '../support/vectors.ts';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const vectorsDir = path.resolve(repoRoot, '..', 'shared', 'vectors');
 
 const colourSchema = z.object({
   red: z.number(),
