@@ -1,7 +1,7 @@
 // The quarantine: inbound messages that could not be processed, kept whole with their reason. Operators
 // list them and, once the cause is fixed (e.g. the device is registered), reprocess them through the same
 // ingestion handler; or discard them, on the record.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Db } from '#store/db';
 import type { Quarantined } from '#store/schema';
 import { ConflictError, NotFoundError, UnavailableError } from '#shared/errors';

@@ -1,7 +1,7 @@
 // Registration and listing of sites, meters and devices: the seed's "register the meter before data
 // arrives" step as an API. Every change is audited in the transaction that makes it.
 import { sql, type Transaction } from 'kysely';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Db } from '#store/db';
 import { mapDbError } from '#store/errors';
 import type { Database, Device, Meter, Site } from '#store/schema';

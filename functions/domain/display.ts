@@ -1,7 +1,7 @@
 // Display actuation: which bytes, on which fPort, a display device is sent for a space state. Everything
 // comes from the device's registry config (display codes are per device, never hard-coded); the only
 // built-in values are the device-profile defaults the API applies once, when a device is registered.
-import { z } from 'zod';
+import * as z from 'zod';
 import { hexToBytes } from './modbus.ts';
 
 /** LoRaWAN application payloads: even-length hex, at most 242 bytes (the largest any region allows). */

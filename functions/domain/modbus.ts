@@ -1,7 +1,7 @@
 // Modbus RTU frames for meter commands sent through a LoRaWAN-RS485 bridge (UC100 pass-through):
 // CRC-16/MODBUS, the write requests (FC05, FC06, FC16), the relay frame a device's registry config asks
 // for, and the response that confirms a write. Pure functions over bytes; no I/O.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const FC_WRITE_SINGLE_COIL = 0x05;
 export const FC_WRITE_SINGLE_REGISTER = 0x06;

@@ -7,7 +7,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MqttClient } from 'mqtt';
-import { z } from 'zod';
+import * as z from 'zod';
 import { expectedEcho, parseWriteRequest } from '#domain/modbus';
 import { logger as defaultLogger, type Logger } from '#shared/logger';
 

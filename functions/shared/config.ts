@@ -1,6 +1,6 @@
 // Configuration: read once from the environment (and an optional .env file), validated with zod, then
 // passed down. Nothing else in the code reads process.env.
-import { z } from 'zod';
+import * as z from 'zod';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])

@@ -1,5 +1,5 @@
 // HTTP routes for the quarantine: list, inspect, reprocess, discard.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
 import { operators, readers } from '#domain/roles';

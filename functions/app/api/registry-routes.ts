@@ -1,5 +1,5 @@
 // HTTP routes for the registry: sites, meters (with their readings) and devices.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { MeterReading } from '#store/schema';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, pageQuery, uuidParam, type AnyRouteSpec } from '../http/kit.ts';

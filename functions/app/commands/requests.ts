@@ -4,7 +4,7 @@
 // the exact bytes and fPort it will send, audited in the same transaction, and only then enqueued.
 import { randomUUID } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Db } from '#store/db';
 import { mapDbError } from '#store/errors';
 import type { Database, DeviceCommand } from '#store/schema';

@@ -2,7 +2,7 @@
 // the validated request to a result. toMiddyRoute() turns one into a @middy/http-router route.
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import type { Method, Route } from '@middy/http-router';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ForbiddenError, PayloadTooLargeError, UnauthorizedError, UnsupportedMediaTypeError, ValidationError } from '#shared/errors';
 import type { Principal, Role } from '#domain/roles';
 import { principalFromClaims } from './principal.ts';

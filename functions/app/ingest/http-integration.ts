@@ -4,7 +4,7 @@
 // used, and handed on: to the ingest queue in the cloud, to the local batcher on one machine.
 import { timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { chirpstackTopic, eventTypes } from '#domain/chirpstack/events';
 import { ForbiddenError, PayloadTooLargeError, UnauthorizedError, ValidationError } from '#shared/errors';
 import type { Logger } from '#shared/logger';

@@ -15,7 +15,7 @@
 //   not a setting inside the device, is the one place a meter's unit is defined. The device's own
 //   figures are kept in extra (waterConv, pulseConv, water).
 
-import { z } from 'zod';
+import * as z from 'zod';
 import { attributeChannels, channelKey, downlinkResponseChannels, finishFrame, MILESIGHT_FPORT, milesightPortSchema, walkMilesightFrame } from './milesight.ts';
 import type { ChannelHandler, MilesightFrame } from './milesight.ts';
 import { byteAt, f32le, float32Value, guarded, i16le, u16le, u32le, unixTime } from './reader.ts';

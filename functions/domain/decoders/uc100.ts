@@ -19,7 +19,7 @@
 //    UC100. Such an uplink is a raw Modbus RTU response: see modbus-response.ts. In two-way mode the
 //    RS485 device may also send unsolicited bytes there; those that are not a Modbus response are refused.
 
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   attributeChannels,
   channelKey,
