@@ -2,6 +2,7 @@
 // comes from the device's registry config (display codes are per device, never hard-coded); the only
 // built-in values are the device-profile defaults the API applies once, when a device is registered.
 import * as z from 'zod';
+import { issueLines } from './issues.ts';
 import { hexToBytes } from './modbus.ts';
 
 /** LoRaWAN application payloads: even-length hex, at most 242 bytes (the largest any region allows). */
@@ -66,7 +67,7 @@ export class DisplayCodeMissingError extends Error {
 export function parseDisplayConfig(raw: unknown): DisplayConfig {
   const result = displayConfigSchema.safeParse(raw);
   if (!result.success) {
-    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`);
+    const issues = issueLines(result.error, '(config)').map((l) => `${l.path}: ${l.message}`);
     throw new DisplayConfigError(`Invalid display configuration: ${issues.join('; ')}`, issues);
   }
   return result.data;

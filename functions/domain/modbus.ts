@@ -2,6 +2,7 @@
 // CRC-16/MODBUS, the write requests (FC05, FC06, FC16), the relay frame a device's registry config asks
 // for, and the response that confirms a write. Pure functions over bytes; no I/O.
 import * as z from 'zod';
+import { issueLines } from './issues.ts';
 
 export const FC_WRITE_SINGLE_COIL = 0x05;
 export const FC_WRITE_SINGLE_REGISTER = 0x06;
@@ -214,7 +215,7 @@ export type RelayAction = 'on' | 'off';
 export function parseRelayConfig(raw: unknown): RelayConfig {
   const result = relayConfigSchema.safeParse(raw);
   if (!result.success) {
-    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(relay)'}: ${i.message}`);
+    const issues = issueLines(result.error, '(relay)').map((l) => `${l.path}: ${l.message}`);
     throw new RelayConfigError(`Invalid relay configuration: ${issues.join('; ')}`, issues);
   }
   return result.data;
