@@ -16,7 +16,7 @@ import { balanceCommandSchema } from '#domain/esp32';
 import { formatIssues } from '#domain/issues';
 import { esp32CommandTopic, esp32ReportTopic, isMeterNo, meterClientId, type Esp32ReportKind } from '#domain/topics';
 
-export const simulatorOptionsSchema = z.object({
+const simulatorOptionsSchema = z.object({
   meterNo: z.string().refine(isMeterNo, 'meterNo: letters, digits, _ and - only'),
   host: z.string().min(1).default('127.0.0.1'),
   port: z.coerce.number().int().min(1).max(65535).optional(),
