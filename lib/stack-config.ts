@@ -1,7 +1,7 @@
 // Deployment settings of the Quantify stack, read once from CDK context (cdk.json or `-c key=value`) and
 // validated, so a typo fails `cdk synth` with a message instead of deploying something else.
 import type { Node } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { issueLines } from '#domain/issues';
 
 // `-c key=value` always arrives as a string; cdk.json may hold real booleans and numbers.

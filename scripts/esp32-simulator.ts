@@ -11,7 +11,7 @@
 // interval), ESP32_COUNT (reports before exiting; 0 = until Ctrl-C).
 import { randomBytes } from 'node:crypto';
 import { io, iot, mqtt } from 'aws-iot-device-sdk-v2';
-import { z } from 'zod';
+import * as z from 'zod';
 import { balanceCommandSchema } from '#domain/esp32';
 import { formatIssues } from '#domain/issues';
 import { esp32CommandTopic, esp32ReportTopic, isMeterNo, meterClientId, type Esp32ReportKind } from '#domain/topics';
