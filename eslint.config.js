@@ -1,7 +1,62 @@
 // Lint: typescript-eslint's type-aware recommended rules, plus the ones STYLE.md asks for
-// (no floating promises, no `any` at boundaries).
+// (no floating promises, no `any` at boundaries), and the import floors between the rooms of functions/.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+
+// The rooms' import floors (README "Layout"), as @typescript-eslint/no-restricted-imports options. ESLint
+// does not merge one rule's options across config objects (the last matching object wins), so each folder
+// below gets the complete list that applies to it; test/lint/boundaries.test.ts proves each one bites.
+const RULE = '@typescript-eslint/no-restricted-imports';
+
+// Outside functions/store (and the drivers/migrations in functions/adapters/db), SQL is not written.
+const noSql = {
+  paths: [{ name: 'kysely', importNames: ['sql'], message: 'SQL lives in functions/store/ (one module per aggregate): call a store function.' }],
+};
+// app/ holds use cases and ports: no database library, no AWS SDK, no adapters or local runtime.
+const appFloor = {
+  paths: [{ name: 'kysely', message: 'app/ does not use kysely: queries live in functions/store/ (types too: Executor, Tx from #store/db).' }],
+  patterns: [
+    { group: ['@aws-sdk/*'], message: 'app/ does not call AWS: define a port in app and implement it in functions/adapters/.' },
+    // regex, not group: a group is gitignore syntax, where a leading # starts a comment.
+    { regex: '^#(adapters|runtime)/', caseSensitive: true, message: 'app/ does not import adapters or the local runtime: define a port in app; entries and the runtime wire it.' },
+    { regex: '^(\\.\\./)+(adapters|runtime)(/|$)', caseSensitive: true, message: 'app/ does not import adapters or the local runtime.' },
+  ],
+};
+// Lambda entries only wire app and adapters together; they reach the database through app and adapters.
+const entryFloor = {
+  patterns: [
+    { regex: '^#store/', caseSensitive: true, message: 'A Lambda entry only wires: it imports app, adapters and shared, not the store.' },
+    { regex: '^(\\.\\./)+store(/|$)', caseSensitive: true, message: 'A Lambda entry only wires: it imports app, adapters and shared, not the store.' },
+  ],
+};
+// domain/ is pure: other domain modules and zod only (no I/O, no node: built-ins, no other room).
+const domainFloor = (depth) => ({
+  patterns: [
+    { regex: '^(?!zod$|#domain/|\\.)', caseSensitive: true, message: 'domain/ imports only domain (relative or #domain/*) and zod.' },
+    { regex: `^(\\.\\./){${depth}}`, caseSensitive: true, message: 'domain/ imports only domain: this relative path leaves functions/domain/.' },
+  ],
+});
+const restrict = (...sets) => ({
+  rules: {
+    [RULE]: sets.length === 0 ? 'off' : ['error', { paths: sets.flatMap((s) => s.paths ?? []), patterns: sets.flatMap((s) => s.patterns ?? []) }],
+  },
+});
+// zod as a namespace in functions/: esbuild drops the unused members of `import * as z`, but `import { z }`
+// is zod's whole namespace object (every schema kind, JSON Schema, 40 locales), ~350 KB more in each Lambda
+// bundle (test/cdk/bundle-size.test.ts). A syntax rule, because no-restricted-imports' importNames also
+// rejects the namespace import.
+const zodNamespace = {
+  rules: {
+    'no-restricted-syntax': [
+      'error',
+      {
+        selector: "ImportDeclaration[source.value='zod'][importKind='value'] > ImportSpecifier[imported.name='z'][importKind='value']",
+        message: "Import zod as `import * as z from 'zod'` (keeps Lambda bundles small).",
+      },
+    ],
+  },
+};
+const LAMBDA_ENTRIES = ['functions/api/**/*.ts', 'functions/ingest/*.ts', 'functions/commands/*.ts', 'functions/jobs/**/*.ts', 'functions/migrate/**/*.ts'];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'cdk.out/**', '.data/**', 'coverage/**'] },
@@ -21,6 +76,16 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
     },
   },
+  // Later objects override earlier ones for the files they match, so the general floors come first.
+  { files: ['lib/**/*.ts', 'bin/**/*.ts', 'scripts/**/*.ts'], ...restrict(noSql) },
+  { files: ['functions/**/*.ts'], ...restrict(noSql) },
+  { files: ['functions/**/*.ts'], ...zodNamespace },
+  { files: ['functions/store/**/*.ts', 'functions/adapters/db/**/*.ts'], ...restrict() },
+  { files: ['functions/app/**/*.ts'], ...restrict(appFloor) },
+  { files: LAMBDA_ENTRIES, ...restrict(noSql, entryFloor) },
+  { files: ['functions/domain/*.ts'], ...restrict(domainFloor(1)) },
+  { files: ['functions/domain/*/*.ts'], ...restrict(domainFloor(2)) },
+  { files: ['functions/domain/*/*/*.ts'], ...restrict(domainFloor(3)) },
   {
     files: ['eslint.config.js', 'scripts/*.mjs'],
     ...tseslint.configs.disableTypeChecked,

@@ -21,7 +21,7 @@ export interface CommandsProps {
 }
 
 /** IoT topic (policy resource syntax) the dispatcher may publish to: every meter's balance command. */
-export const COMMAND_PUBLISH_TOPIC = esp32CommandTopic('*', 'balance');
+const COMMAND_PUBLISH_TOPIC = esp32CommandTopic('*', 'balance');
 
 export class Commands extends Construct {
   public readonly work: WorkQueue;

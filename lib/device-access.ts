@@ -6,12 +6,16 @@ import { ArnFormat, CfnOutput, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as iot from 'aws-cdk-lib/aws-iot';
 import { Construct } from 'constructs';
+import { esp32CommandFilter, esp32ReportKinds, esp32ReportTopic } from '#domain/topics';
 
 /** IoT policy variable for the connected thing's name (= meterNo); IoT substitutes it per connection. */
-export const THING_NAME = '${iot:Connection.Thing.ThingName}';
+const THING_NAME = '${iot:Connection.Thing.ThingName}';
 
-/** What a meter publishes: smartmeter/{meterNo}/{kind}, matching the route table's ESP32 topic filters. */
-export const METER_PUBLISH_KINDS = ['consumption', 'status', 'balance'] as const;
+/**
+ * An MQTT topic filter as an IoT policy resource name: MQTT's multi-level `#` is the policy's `*` (in a
+ * policy, `#` and `+` are literal characters).
+ */
+const asPolicyWildcard = (mqttFilter: string): string => mqttFilter.replace(/\/#$/, '/*');
 
 export class DeviceAccess extends Construct {
   public readonly meterPolicy: iot.CfnPolicy;
@@ -34,17 +38,18 @@ export class DeviceAccess extends Construct {
         new iam.PolicyStatement({
           sid: 'PublishOwnTelemetry',
           actions: ['iot:Publish'],
-          resources: METER_PUBLISH_KINDS.map((kind) => iotArn('topic', `smartmeter/${THING_NAME}/${kind}`)),
+          // The topics come from the one topic grammar, with the thing name standing in for the meterNo.
+          resources: esp32ReportKinds.map((kind) => iotArn('topic', esp32ReportTopic(THING_NAME, kind))),
         }),
         new iam.PolicyStatement({
           sid: 'SubscribeOwnCommands',
           actions: ['iot:Subscribe'],
-          resources: [iotArn('topicfilter', `smartmeter/${THING_NAME}/command/*`)],
+          resources: [iotArn('topicfilter', asPolicyWildcard(esp32CommandFilter(THING_NAME)))],
         }),
         new iam.PolicyStatement({
           sid: 'ReceiveOwnCommands',
           actions: ['iot:Receive'],
-          resources: [iotArn('topic', `smartmeter/${THING_NAME}/command/*`)],
+          resources: [iotArn('topic', asPolicyWildcard(esp32CommandFilter(THING_NAME)))],
         }),
       ],
     });

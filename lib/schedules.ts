@@ -15,7 +15,7 @@ export interface SchedulesProps {
 }
 
 /** The event a job's Lambda receives: which job fired (the same function could serve several). */
-export interface ScheduledJobEvent {
+interface ScheduledJobEvent {
   job: JobName;
 }
 

@@ -1,7 +1,8 @@
 // Deployment settings of the Quantify stack, read once from CDK context (cdk.json or `-c key=value`) and
 // validated, so a typo fails `cdk synth` with a message instead of deploying something else.
 import type { Node } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
+import { issueLines } from '#domain/issues';
 
 // `-c key=value` always arrives as a string; cdk.json may hold real booleans and numbers.
 const bool = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
@@ -51,7 +52,7 @@ export function stackConfigFromContext(node: Node): StackConfig {
   }
   const result = stackConfigSchema.safeParse(raw);
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(context)'}: ${i.message}`);
+    const lines = issueLines(result.error, '(context)').map((l) => `  ${l.path}: ${l.message}`);
     throw new StackConfigError(`Invalid CDK context for the Quantify stack:\n${lines.join('\n')}`);
   }
   return result.data;

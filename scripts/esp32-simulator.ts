@@ -11,11 +11,13 @@
 // interval), ESP32_COUNT (reports before exiting; 0 = until Ctrl-C).
 import { randomBytes } from 'node:crypto';
 import { io, iot, mqtt } from 'aws-iot-device-sdk-v2';
-import { z } from 'zod';
+import * as z from 'zod';
 import { balanceCommandSchema } from '#domain/esp32';
+import { formatIssues } from '#domain/issues';
+import { esp32CommandTopic, esp32ReportTopic, isMeterNo, meterClientId, type Esp32ReportKind } from '#domain/topics';
 
-export const simulatorOptionsSchema = z.object({
-  meterNo: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'meterNo: letters, digits, _ and - only'),
+const simulatorOptionsSchema = z.object({
+  meterNo: z.string().refine(isMeterNo, 'meterNo: letters, digits, _ and - only'),
   host: z.string().min(1).default('127.0.0.1'),
   port: z.coerce.number().int().min(1).max(65535).optional(),
   cert: z.string().optional(),
@@ -42,14 +44,14 @@ export async function startEsp32Simulator(input: SimulatorOptions): Promise<Esp3
   const withTls = Boolean(o.cert && o.key);
   const config = withTls
     ? iot.AwsIotMqttConnectionConfigBuilder.new_mtls_builder_from_path(o.cert ?? '', o.key ?? '')
-        .with_client_id(`smartmeter-${o.meterNo}`)
+        .with_client_id(meterClientId(o.meterNo))
         .with_endpoint(o.host)
         .with_port(o.port ?? 8883)
         .with_clean_session(true)
         .with_keep_alive_seconds(30)
         .build()
     : ({
-        client_id: `smartmeter-${o.meterNo}`,
+        client_id: meterClientId(o.meterNo),
         host_name: o.host,
         port: o.port ?? 1883,
         clean_session: true,
@@ -62,10 +64,10 @@ export async function startEsp32Simulator(input: SimulatorOptions): Promise<Esp3
   let balance = o.initialBalance;
   let total = 0;
   const commands: { balance: number; timestamp: number }[] = [];
-  const topic = (kind: string) => `smartmeter/${o.meterNo}/${kind}`;
-  const publish = (kind: string, body: object, qos: mqtt.QoS) => connection.publish(topic(kind), JSON.stringify(body), qos);
+  const publish = (kind: Esp32ReportKind, body: object, qos: mqtt.QoS) =>
+    connection.publish(esp32ReportTopic(o.meterNo, kind), JSON.stringify(body), qos);
 
-  await connection.subscribe(topic('command/balance'), mqtt.QoS.AtLeastOnce, (_topic, payload) => {
+  await connection.subscribe(esp32CommandTopic(o.meterNo, 'balance'), mqtt.QoS.AtLeastOnce, (_topic, payload) => {
     let body: unknown;
     try {
       body = JSON.parse(Buffer.from(payload).toString('utf8'));
@@ -123,7 +125,7 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()
     initialBalance: env.ESP32_BALANCE,
   });
   if (!options.success) {
-    console.error(options.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n'));
+    console.error(formatIssues(options.error, '', Number.POSITIVE_INFINITY, '\n'));
     process.exit(2);
   }
   const sim = await startEsp32Simulator(options.data);

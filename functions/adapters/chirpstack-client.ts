@@ -2,7 +2,7 @@
 // :8090). Field names follow api/proto/api/device.proto (DeviceService.Enqueue / GetQueue / FlushQueue,
 // EnqueueDeviceQueueItemRequest{queue_item}, EnqueueDeviceQueueItemResponse{id}, DeviceQueueItem,
 // GetDeviceQueueItemsResponse{total_count, result}) in their proto3 JSON (lowerCamelCase) form.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DeviceQueue, DeviceQueueApi, EnqueueItem } from '#app/commands/ports';
 import { formatIssues } from '#domain/issues';
 import { devEuiSchema } from '#domain/topics';

@@ -1,6 +1,6 @@
 // Registration and listing of sites, meters and devices: the seed's "register the meter before data
 // arrives" step as use cases. Every change is audited in the transaction that makes it.
-import { z } from 'zod';
+import * as z from 'zod';
 import { inTransaction, type Db, type Executor, type Tx } from '#store/db';
 import * as store from '#store/registry';
 import type { Device, Meter, MeterReading, Site } from '#store/schema';

@@ -1,7 +1,7 @@
 // The device command state machine and what each command puts on the wire: one model for relay
 // switching (UC100 + Modbus meter), display actuation (Busylight and other displays) and ESP32 balance
 // updates. Pure functions over values; the app layer turns their answers into conditional UPDATEs.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ModbusResponseFrame } from './decoders/types.ts';
 import { esp32CommandTopic } from './topics.ts';
 import { resolveDisplayActuation } from './display.ts';

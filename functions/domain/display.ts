@@ -1,7 +1,8 @@
 // Display actuation: which bytes, on which fPort, a display device is sent for a space state. Everything
 // comes from the device's registry config (display codes are per device, never hard-coded); the only
-// built-in values are the device-profile defaults the API applies once, when a device is registered.
-import { z } from 'zod';
+// built-in values are the catalogue's defaults (device-profiles.ts), applied once when a device is registered.
+import * as z from 'zod';
+import { issueLines } from './issues.ts';
 import { hexToBytes } from './modbus.ts';
 
 /** LoRaWAN application payloads: even-length hex, at most 242 bytes (the largest any region allows). */
@@ -16,7 +17,7 @@ const hexPayloadSchema = z
   );
 
 /** LoRaWAN FPort for application data: 1..223 (0 is MAC commands, 224+ reserved). */
-export const fPortSchema = z.number().int().min(1).max(223);
+const fPortSchema = z.number().int().min(1).max(223);
 
 export const displayConfigSchema = z
   .object({
@@ -28,7 +29,7 @@ export const displayConfigSchema = z
   // Other device settings (model, relay, ...) may share the config object.
   .loose();
 
-export type DisplayConfig = z.infer<typeof displayConfigSchema>;
+type DisplayConfig = z.infer<typeof displayConfigSchema>;
 
 export interface DisplayActuation {
   state: string;
@@ -63,10 +64,10 @@ export class DisplayCodeMissingError extends Error {
 }
 
 /** Validate a display device's registry config. */
-export function parseDisplayConfig(raw: unknown): DisplayConfig {
+function parseDisplayConfig(raw: unknown): DisplayConfig {
   const result = displayConfigSchema.safeParse(raw);
   if (!result.success) {
-    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`);
+    const issues = issueLines(result.error, '(config)').map((l) => `${l.path}: ${l.message}`);
     throw new DisplayConfigError(`Invalid display configuration: ${issues.join('; ')}`, issues);
   }
   return result.data;
@@ -82,51 +83,4 @@ export function resolveDisplayActuation(config: unknown, state: string): Display
   const payloadHex = Object.hasOwn(parsed.displayCodes, state) ? parsed.displayCodes[state] : undefined;
   if (payloadHex === undefined) throw new DisplayCodeMissingError(state, Object.keys(parsed.displayCodes));
   return { state, payloadHex, data: hexToBytes(payloadHex), fPort: parsed.fPort, confirmed: parsed.confirmed };
-}
-
-// ---- Device-profile defaults, applied by the API when a device of that type is registered ----
-
-export const deviceProfileSchema = z.enum([
-  'kuando_busylight',
-  'milesight_uc100',
-  'milesight_em300_di',
-  'qalcosonic_w1',
-  'browan_tabs',
-]);
-export type DeviceProfile = z.infer<typeof deviceProfileSchema>;
-
-/**
- * Registry defaults per device type. The Kuando codes follow the registry proposal (byte order red, blue,
- * green, on-time, off-time on fPort 15, per both public codecs; on-time 0x64 / off-time 0x00 = steady).
- * The UC100 relay default is the seed's hardware-tested SDM320C coil write on pass-through fPort 5.
- */
-export const deviceProfileDefaults = {
-  kuando_busylight: {
-    displayCodes: {
-      FREE: '0000FF6400',
-      OCCUPIED: 'FF00006400',
-      RESERVED: 'FF00FF6400',
-      MAINTENANCE: 'FFA5006400',
-    },
-    fPort: 15,
-    confirmed: false,
-  },
-  milesight_uc100: { passThroughFPort: 5, relay: { method: 'coil', slaveId: 1, coil: 0 } },
-  milesight_em300_di: { pulsesPerUnit: 1000 },
-  qalcosonic_w1: {},
-  browan_tabs: {},
-} as const satisfies Record<DeviceProfile, Readonly<Record<string, unknown>>>;
-
-/**
- * A registering device's config: the profile's defaults, overridden key by key by what the caller gave
- * (a given displayCodes replaces the default map as a whole, so a device never mixes two palettes).
- * Unknown device types get no defaults. Returns a fresh object; the defaults are never shared.
- */
-export function withDeviceProfileDefaults(
-  deviceType: string,
-  config: Readonly<Record<string, unknown>>,
-): Record<string, unknown> {
-  const profile = deviceProfileSchema.safeParse(deviceType);
-  const defaults: Readonly<Record<string, unknown>> = profile.success ? deviceProfileDefaults[profile.data] : {};
-  return structuredClone({ ...defaults, ...config });
 }

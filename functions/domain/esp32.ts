@@ -1,7 +1,7 @@
 // ESP32 smart meter messages (seed: esp32-mqtt-architecture.md): `smartmeter/{meterNo}/consumption|
 // status|balance` from the meter, `smartmeter/{meterNo}/command/balance` to it. Timestamps are Unix
 // milliseconds in the seed's examples; seconds are accepted too (values below 1e11 are seconds).
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatIssues } from './issues.ts';
 import { parseEsp32Topic } from './topics.ts';
 

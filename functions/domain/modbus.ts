@@ -1,14 +1,15 @@
 // Modbus RTU frames for meter commands sent through a LoRaWAN-RS485 bridge (UC100 pass-through):
 // CRC-16/MODBUS, the write requests (FC05, FC06, FC16), the relay frame a device's registry config asks
 // for, and the response that confirms a write. Pure functions over bytes; no I/O.
-import { z } from 'zod';
+import * as z from 'zod';
+import { issueLines } from './issues.ts';
 
-export const FC_WRITE_SINGLE_COIL = 0x05;
-export const FC_WRITE_SINGLE_REGISTER = 0x06;
-export const FC_WRITE_MULTIPLE_REGISTERS = 0x10;
+const FC_WRITE_SINGLE_COIL = 0x05;
+const FC_WRITE_SINGLE_REGISTER = 0x06;
+const FC_WRITE_MULTIPLE_REGISTERS = 0x10;
 
 /** Modbus application spec v1.1b3 §6.12: at most 123 registers in one Write Multiple Registers request. */
-export const MAX_WRITE_REGISTERS = 123;
+const MAX_WRITE_REGISTERS = 123;
 
 /** Thrown for arguments no Modbus device could accept (out-of-range slave, address or value, bad frame). */
 export class ModbusFrameError extends Error {
@@ -170,7 +171,7 @@ const addressSchema = z.number().int().min(0).max(0xffff);
 const registerValuesSchema = z.array(z.number().int().min(0).max(0xffff)).min(1).max(MAX_WRITE_REGISTERS);
 
 /** Relay switched by FC05 on one coil (the seed's tested SDM320C frames: slave 1, coil 0). */
-export const coilRelayConfigSchema = z
+const coilRelayConfigSchema = z
   .object({
     method: z.literal('coil').default('coil'),
     slaveId: slaveIdSchema.default(1),
@@ -182,7 +183,7 @@ export const coilRelayConfigSchema = z
  * Relay switched by writing holding registers (e.g. SDM320-LoRa variants: FC16 to 0xFD00). FC06 writes
  * exactly one register, so it takes exactly one value per action.
  */
-export const registerRelayConfigSchema = z
+const registerRelayConfigSchema = z
   .object({
     method: z.literal('register'),
     slaveId: slaveIdSchema.default(1),
@@ -214,7 +215,7 @@ export type RelayAction = 'on' | 'off';
 export function parseRelayConfig(raw: unknown): RelayConfig {
   const result = relayConfigSchema.safeParse(raw);
   if (!result.success) {
-    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(relay)'}: ${i.message}`);
+    const issues = issueLines(result.error, '(relay)').map((l) => `${l.path}: ${l.message}`);
     throw new RelayConfigError(`Invalid relay configuration: ${issues.join('; ')}`, issues);
   }
   return result.data;

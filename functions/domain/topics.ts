@@ -1,7 +1,7 @@
 // The MQTT topic grammar, written once: ChirpStack v4's integration topics and the ESP32 meters' own
 // (seed esp32-mqtt-architecture.md), with the identifiers they carry (DevEUI, meter number). The route
 // table, the IoT policy, the broker's rules, ingest and the simulators build and parse topics here.
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A LoRaWAN DevEUI: 16 hex digits; separators (`-`, `:`, spaces) are dropped and letters lowered. */
 export const devEuiSchema = z

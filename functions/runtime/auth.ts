@@ -5,7 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { jwtVerify, SignJWT, type JWTPayload } from 'jose';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Role } from '#domain/roles';
 
 const keyFile = z.object({ alg: z.literal('HS256'), secret: z.string().min(43) });

@@ -1,6 +1,7 @@
 // Configuration: read once from the environment (and an optional .env file), validated with zod, then
 // passed down. Nothing else in the code reads process.env.
-import { z } from 'zod';
+import * as z from 'zod';
+import { issueLines } from '#domain/issues';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -63,7 +64,7 @@ export function parseConfig<S extends z.ZodType>(schema: S, env: Record<string, 
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const result = schema.safeParse(cleaned);
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(environment)'}: ${i.message}`);
+    const lines = issueLines(result.error, '(environment)').map((l) => `  ${l.path}: ${l.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   return result.data;

@@ -412,10 +412,11 @@ describe('device access', () => {
 
 describe('function defaults', () => {
   it('runs every Quantify function on the pinned Node.js runtime, ARM64, with JSON logs to its own group', () => {
-    // Prepare: QuantifyFunctions are the ones bundled from functions/ (NODE_OPTIONS is set by the wrapper)
-    const ours = ofType('AWS::Lambda::Function').filter(
-      ([, f]) => (f.Properties.Environment as { Variables?: Json } | undefined)?.Variables?.NODE_OPTIONS === '--enable-source-maps',
+    // Prepare: QuantifyFunctions are the ones bundled from functions/
+    const ourIds = new Set(
+      stack.node.findAll().filter((c): c is QuantifyFunction => c instanceof QuantifyFunction).map((fn) => logicalIdOf(fn)),
     );
+    const ours = ofType('AWS::Lambda::Function').filter(([id]) => ourIds.has(id));
 
     // Assess: api, decoder, http-integration, dispatcher, sweeper, offline-meters, migrate
     expect(ours).toHaveLength(7);

@@ -1,23 +1,16 @@
 // Display actuation from registry config, checked against the Kuando Busylight vectors
-// (shared/vectors/kuando_busylight.json: hslu-ige-laes/lora-devices-ttn plenom-kuando-busylight.md at
+// (test/fixtures/vectors/kuando_busylight.json: hslu-ige-laes/lora-devices-ttn plenom-kuando-busylight.md at
 // 0cdd406e and the PhilDay-CT/XD-Dev-config Kuando Codec.js at 022256c7; byte order red, blue, green,
 // on-time, off-time on fPort 15).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import {
-  DisplayCodeMissingError,
-  DisplayConfigError,
-  deviceProfileDefaults,
-  displayConfigSchema,
-  resolveDisplayActuation,
-  withDeviceProfileDefaults,
-} from '#domain/display';
+import { deviceProfiles } from '#domain/device-profiles';
+import { DisplayCodeMissingError, DisplayConfigError, displayConfigSchema, resolveDisplayActuation } from '#domain/display';
 import { bytesToHex, hexToBytes, relayConfigSchema } from '#domain/modbus';
+import { vectorsDir } from '../support/vectors.ts';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const vectorsDir = path.resolve(repoRoot, '..', 'shared', 'vectors');
 
 const colourSchema = z.object({
   red: z.number(),
@@ -90,11 +83,11 @@ describe('Kuando vectors', () => {
 });
 
 describe('resolveDisplayActuation', () => {
-  const kuando = deviceProfileDefaults.kuando_busylight;
+  const kuando = deviceProfiles.kuando_busylight.defaultConfig;
 
   it('resolves FREE on a Kuando registered with the profile defaults to green steady on fPort 15', () => {
-    // Prepare
-    const config = withDeviceProfileDefaults('kuando_busylight', {});
+    // Prepare: registration merges the operator's config over the catalogue's defaults (none given here)
+    const config = { ...deviceProfiles.kuando_busylight.defaultConfig };
 
     // Act
     const actuation = resolveDisplayActuation(config, 'FREE');
@@ -172,36 +165,11 @@ describe('resolveDisplayActuation', () => {
 
 describe('device-profile defaults', () => {
   it('are valid configs for the modules that read them', () => {
-    expect(displayConfigSchema.safeParse(deviceProfileDefaults.kuando_busylight).success).toBe(true);
-    expect(relayConfigSchema.parse(deviceProfileDefaults.milesight_uc100.relay)).toEqual({
+    expect(displayConfigSchema.safeParse(deviceProfiles.kuando_busylight.defaultConfig).success).toBe(true);
+    expect(relayConfigSchema.parse(deviceProfiles.milesight_uc100.defaultConfig.relay)).toEqual({
       method: 'coil',
       slaveId: 1,
       coil: 0,
     });
-  });
-
-  it('are overridden key by key by the registering config', () => {
-    // Prepare
-    const given = { displayCodes: { FREE: '00FF00FF00' }, confirmed: true };
-
-    // Act
-    const config = withDeviceProfileDefaults('kuando_busylight', given);
-
-    // Assess
-    expect(config).toEqual({ displayCodes: { FREE: '00FF00FF00' }, fPort: 15, confirmed: true });
-  });
-
-  it('give UC100 its pass-through port and relay, EM300-DI its pulses per unit', () => {
-    expect(withDeviceProfileDefaults('milesight_uc100', {})).toEqual({
-      passThroughFPort: 5,
-      relay: { method: 'coil', slaveId: 1, coil: 0 },
-    });
-    expect(withDeviceProfileDefaults('milesight_em300_di', { pulsesPerUnit: 100 })).toEqual({ pulsesPerUnit: 100 });
-  });
-
-  it('leave unknown device types alone and never hand out the shared defaults object', () => {
-    expect(withDeviceProfileDefaults('acme_thing', { a: 1 })).toEqual({ a: 1 });
-    const config = withDeviceProfileDefaults('kuando_busylight', {});
-    expect(config.displayCodes).not.toBe(deviceProfileDefaults.kuando_busylight.displayCodes);
   });
 });

@@ -1,4 +1,4 @@
-// Modbus RTU frames against public vectors: every frame in shared/vectors/modbus_crc16.json (sources
+// Modbus RTU frames against public vectors: every frame in test/fixtures/vectors/modbus_crc16.json (sources
 // cited per vector in that file), the relay and request frames in eastron_sdm.json, the seed's tested
 // SDM320C relay frames, plus properties of the CRC.
 import { readFileSync } from 'node:fs';
@@ -24,9 +24,8 @@ import {
   verifyCrc,
   type RelayConfigInput,
 } from '#domain/modbus';
+import { vectorsDir } from '../support/vectors.ts';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const vectorsDir = path.resolve(repoRoot, '..', 'shared', 'vectors');
 const readVectors = <S extends z.ZodType>(file: string, schema: S): z.infer<S> =>
   schema.parse(JSON.parse(readFileSync(path.join(vectorsDir, file), 'utf8')));
 
@@ -63,7 +62,7 @@ function wireCrcBytes(printed: string): [number, number] {
 /** Printed frames use spaces, dashes or grouped words ("01 03 0000 0001 840A"). */
 const printedHex = (printed: string): string => bytesToHex(hexToBytes(printed));
 
-describe('CRC-16/MODBUS against shared/vectors/modbus_crc16.json', () => {
+describe('CRC-16/MODBUS against test/fixtures/vectors/modbus_crc16.json', () => {
   it.each(crcVectors.map((v) => [`${v.input.frame_without_crc_hex} (${v.source.slice(0, 60)})`, v] as const))(
     'computes the printed CRC for %s',
     (_label, vector) => {
@@ -111,7 +110,7 @@ describe('CRC-16/MODBUS against shared/vectors/modbus_crc16.json', () => {
   });
 });
 
-describe('frames in shared/vectors/eastron_sdm.json', () => {
+describe('frames in test/fixtures/vectors/eastron_sdm.json', () => {
   const framed = eastronVectors.filter((v) => v.expected.hex !== undefined);
 
   it.each(framed.map((v) => [`${v.kind}: ${v.input.description ?? ''}`, v] as const))(

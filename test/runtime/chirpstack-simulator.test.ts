@@ -1,6 +1,6 @@
 // The ChirpStack simulator driven by the real REST client and a real MQTT broker (Mosquitto at MQTT_URL
 // when set, an embedded aedes broker otherwise). Events are checked against ChirpStack v4's JSON shapes
-// (shared/vectors/chirpstack_events.json, from chirpstack-docs events.md at 9d9b5bb4). Each test uses its
+// (test/fixtures/vectors/chirpstack_events.json, from chirpstack-docs events.md at 9d9b5bb4). Each test uses its
 // own random applicationId and DevEUI, so tests can share a broker with other test files.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -14,9 +14,9 @@ import { z } from 'zod';
 import { ChirpStackClient, ChirpStackRejectedError } from '#adapters/chirpstack-client';
 import { bytesToHex, buildRelayFrame, type RelayConfigInput, verifyCrc } from '#domain/modbus';
 import { ChirpStackSimulator } from '#runtime/chirpstack-sim/index';
+import { vectorsDir } from '../support/vectors.ts';
 
 const mqttUrl = process.env.MQTT_URL || undefined;
-const vectorsDir = path.resolve(import.meta.dirname, '../..', '..', 'shared', 'vectors');
 
 // The documentation's uplink event, used as the template for the uplinks tests send.
 const upTemplate = z
@@ -319,7 +319,7 @@ describe('UC100 + meter emulation on the pass-through fPort', () => {
   });
 
   it('answers an FC16 register write with slave, 0x10, address, quantity and CRC', async () => {
-    // Prepare: SDM320-LoRa open-relay frame (cthings article, shared/vectors/eastron_sdm.json).
+    // Prepare: SDM320-LoRa open-relay frame (cthings article, test/fixtures/vectors/eastron_sdm.json).
     const device = await newDevice();
     const relay: RelayConfigInput = { method: 'register', register: 0xfd00, onValues: [0xff00], offValues: [0] };
     const frame = buildRelayFrame(relay, 'off');

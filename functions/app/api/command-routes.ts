@@ -1,7 +1,7 @@
 // HTTP routes for device commands: relay on/off for one meter or many, command history, one command,
 // cancellation, and their contracts (bodies, list query, the command as the API shows it). Switching a
 // relay takes an operator or admin; reading takes any role.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DeviceCommand } from '#store/schema';
 import { commandStatuses, describeCommand } from '#domain/commands';
 import { operators, readers } from '#domain/roles';

@@ -1,5 +1,5 @@
 // HTTP routes for the quarantine: list, inspect, reprocess, discard; with their list query and DTO.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Quarantined } from '#store/schema';
 import { operators, readers } from '#domain/roles';
 import { devEuiSchema } from '#domain/topics';

@@ -1,7 +1,7 @@
 // What the command system needs from the outside: a queue to hand command ids to (SQS in the cloud, an
 // in-process batcher locally), a publisher for MQTT commands (IoT data plane / the local broker) and the
 // network server's device queue (ChirpStack, or its local simulator).
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Db } from '#store/db';
 import type { Logger } from '#shared/logger';
 

@@ -3,7 +3,7 @@
 // stored (unknown meter, no device, no relay: a clear 4xx and nothing queued), the command is stored with
 // the exact bytes and fPort it will send, audited in the same transaction, and only then enqueued.
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { inTransaction, type Db, type Tx } from '#store/db';
 import type { DeviceCommand } from '#store/schema';
 import {

@@ -3,7 +3,7 @@
 // request-body reader (readBody) lives here too.
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import type { Method, Route } from '@middy/http-router';
-import { z } from 'zod';
+import * as z from 'zod';
 import { issueLines } from '#domain/issues';
 import type { Principal, Role } from '#domain/roles';
 import { ForbiddenError, PayloadTooLargeError, UnauthorizedError, UnsupportedMediaTypeError, ValidationError } from '#shared/errors';

@@ -1,7 +1,7 @@
 // Who is calling. In the cloud API Gateway's JWT authorizer has verified the token and hands over its
 // claims; locally the runtime's HTTP server verifies it the same way and hands over the same claims.
 // Roles are Cognito groups (`cognito:groups`), which HTTP APIs flatten to a string like "[admin operator]".
-import { z } from 'zod';
+import * as z from 'zod';
 import { roles, type Principal, type Role } from '#domain/roles';
 
 const claimsSchema = z.object({

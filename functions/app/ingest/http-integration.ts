@@ -4,7 +4,7 @@
 // used, and handed on: to the ingest queue in the cloud, to the local batcher on one machine.
 import { timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { eventTypes } from '#domain/chirpstack/events';
 import { chirpstackTopic, devEuiSchema } from '#domain/topics';
 import type { Logger } from '#shared/logger';

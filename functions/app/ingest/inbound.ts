@@ -2,7 +2,7 @@
 // was received. The cloud wraps it in an SQS body (from the IoT rule or the HTTP integration Lambda);
 // the local runtime builds it straight from the broker or the HTTP server.
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export interface InboundMessage {
   /** Identifies the message within its batch (SQS messageId, or a local sequence number). */

@@ -3,7 +3,7 @@
 // chirpstack/chirpstack api/proto/integration/integration.proto and the docs' integrations/events.md
 // (vectors in shared/vectors/chirpstack_events.json). Proto3 JSON omits zero values in older versions,
 // so absent numeric fields take their protobuf default.
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatIssues } from '../issues.ts';
 import { devEuiSchema } from '../topics.ts';
 

@@ -10,7 +10,7 @@
 // - `status`: occupancy (0/1) for browan_tabs, the status byte for qalcosonic_w1; ignored otherwise.
 // Names not mapped are kept in extra, so nothing the codec said is lost.
 
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_PULSES_PER_UNIT, pulsesFromConversion } from './em300di.ts';
 import { w1StatusAlarms } from './qalcosonic-w1.ts';
 import { guarded } from './reader.ts';

@@ -15,7 +15,8 @@
 //   not a setting inside the device, is the one place a meter's unit is defined. The device's own
 //   figures are kept in extra (waterConv, pulseConv, water).
 
-import { z } from 'zod';
+import * as z from 'zod';
+import { formatIssues } from '../issues.ts';
 import { attributeChannels, channelKey, downlinkResponseChannels, finishFrame, MILESIGHT_FPORT, milesightPortSchema, walkMilesightFrame } from './milesight.ts';
 import type { ChannelHandler, MilesightFrame } from './milesight.ts';
 import { byteAt, f32le, float32Value, guarded, i16le, u16le, u32le, unixTime } from './reader.ts';
@@ -214,7 +215,7 @@ export const em300di: Decoder = (input) =>
     } else {
       // A wrong pulsesPerUnit must not silently become the default: no meterValue until it is fixed.
       pulsesPerUnit = undefined;
-      warnings.push(`device config is invalid, meterValue not computed: ${config.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      warnings.push(`device config is invalid, meterValue not computed: ${formatIssues(config.error, '')}`);
     }
 
     if (input.bytes.length === 0) return decodeFailed('empty_payload', 'EM300-DI uplink has no bytes');

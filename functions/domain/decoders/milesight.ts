@@ -4,7 +4,7 @@
 
 import { ascii, byteAt, hex2, isPrintableAscii, toHex } from './reader.ts';
 import { decodeFailed, decoded, type DecodeResult, type HistoryPoint, type Measurements } from './types.ts';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Milesight devices send everything on their application port. */
 export const MILESIGHT_FPORT = 85;

@@ -19,7 +19,7 @@
 // volume check (log volume + deltas ≤ current volume) decide, and failing that the frame is refused with
 // a message asking for w1Layout rather than guessed.
 
-import { z } from 'zod';
+import * as z from 'zod';
 import { byteAt, guarded, hex2, toHex, u16le, u32le, unixTime } from './reader.ts';
 import { decodeFailed, decoded, type DecodeResult, type Decoder, type HistoryPoint, type Measurements } from './types.ts';
 

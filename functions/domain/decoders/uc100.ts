@@ -19,7 +19,8 @@
 //    UC100. Such an uplink is a raw Modbus RTU response: see modbus-response.ts. In two-way mode the
 //    RS485 device may also send unsolicited bytes there; those that are not a Modbus response are refused.
 
-import { z } from 'zod';
+import * as z from 'zod';
+import { formatIssues } from '../issues.ts';
 import {
   attributeChannels,
   channelKey,
@@ -83,7 +84,7 @@ function field<T>(raw: Readonly<Record<string, unknown>>, key: string, schema: z
   if (raw[key] === undefined) return fallback;
   const parsed = schema.safeParse(raw[key]);
   if (parsed.success) return parsed.data;
-  warnings.push(`config.${key} ignored: ${parsed.error.issues.map((i) => `${i.path.join('.') || key}: ${i.message}`).join('; ')}`);
+  warnings.push(`config.${key} ignored: ${formatIssues(parsed.error, key)}`);
   return fallback;
 }
 

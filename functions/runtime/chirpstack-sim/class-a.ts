@@ -1,7 +1,7 @@
 // Class A delivery: a device's queued downlink goes out only when that device sends an uplink, and is
 // reported with the txack / ack / log events ChirpStack v4 publishes on its MQTT integration.
 import { randomInt, randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { chirpstackTopic } from '#domain/topics';
 import type { Logger } from '#shared/logger';
 import { deviceInfoSchema, type DeviceQueues, type QueuedItem } from './device-queues.ts';

@@ -1,6 +1,6 @@
 // The simulator's memory: each device's downlink queue and what it last heard of the device's radio
 // (DevAddr, frame counters, frequency, spreading factor), and the counters tests and benchmarks read.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export interface QueuedItem {
   id: string;

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MqttClient } from 'mqtt';
-import { z } from 'zod';
+import * as z from 'zod';
 import { chirpstackTopic, parseChirpstackTopic } from '#domain/topics';
 import { logger as defaultLogger, type Logger } from '#shared/logger';
 import { ClassADelivery } from './class-a.ts';

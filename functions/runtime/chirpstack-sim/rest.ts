@@ -3,7 +3,7 @@
 // {code, message, details} with the gRPC status code.
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatIssues } from '#domain/issues';
 import { devEuiSchema } from '#domain/topics';
 import type { Logger } from '#shared/logger';
