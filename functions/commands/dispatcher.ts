@@ -1,9 +1,9 @@
 // Lambda entry: the command dispatcher behind the command SQS queue (batches of command ids, partial
 // batch failures). Sends LoRaWAN downlinks through ChirpStack's REST API and ESP32 commands through the
 // IoT data plane.
-import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { ChirpStackClient } from '#adapters/chirpstack-client';
 import { cloudDb } from '#adapters/cloud';
+import { secretText } from '#adapters/secrets';
 import { iotDataClient, iotDevicePublisher } from '#adapters/device-publisher';
 import { createCommandQueueHandler } from '#app/commands/queue-handler';
 import { lambdaConfig } from '#shared/config';
@@ -17,12 +17,12 @@ const apiKeySecret = config.CHIRPSTACK_API_KEY_SECRET_ARN;
 
 let client: { key: string; api: ChirpStackClient } | undefined;
 
-/** The ChirpStack client for the current API key (Powertools caches the secret for 5 minutes). */
+/** The ChirpStack client for the current API key (a rotated key is picked up within five minutes). */
 async function network(): Promise<ChirpStackClient | undefined> {
   if (!chirpstackUrl || !apiKeySecret) return undefined;
-  const key = await getSecret(apiKeySecret, { maxAge: 300 });
-  if (typeof key !== 'string' || key.trim() === '') throw new Error('the ChirpStack API key secret is empty');
-  if (client?.key !== key) client = { key, api: new ChirpStackClient({ baseUrl: chirpstackUrl, apiKey: key.trim() }) };
+  const key = await secretText(apiKeySecret);
+  if (!key) throw new Error('the ChirpStack API key secret is empty');
+  if (client?.key !== key) client = { key, api: new ChirpStackClient({ baseUrl: chirpstackUrl, apiKey: key }) };
   return client.api;
 }
 

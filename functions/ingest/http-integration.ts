@@ -1,7 +1,7 @@
 // Lambda entry: ChirpStack's HTTP integration endpoint. Checks the shared token, then puts the event on
 // the ingest queue in the same envelope the IoT rules produce; the queue's decoder Lambda does the rest.
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
+import { secretText } from '#adapters/secrets';
 import { httpIntegrationHandler } from '#app/ingest/http-integration';
 import { toQueueBody } from '#app/ingest/inbound';
 import { lambdaConfig } from '#shared/config';
@@ -15,13 +15,8 @@ const tokenSecret = config.CHIRPSTACK_HTTP_INTEGRATION_TOKEN_SECRET_ARN;
 export const handler = httpIntegrationHandler({
   logger,
   now: () => new Date(),
-  // Cached by Powertools for 5 minutes, so a rotated token takes effect without a deploy.
-  token: async () => {
-    if (!tokenSecret) return undefined;
-    const value: unknown = await getSecret(tokenSecret, { maxAge: 300 });
-    // A secret that is missing, binary or blank enables nothing: the endpoint then answers 403.
-    return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
-  },
+  // A secret that is missing, binary or blank enables nothing: the endpoint then answers 403.
+  token: () => secretText(tokenSecret),
   accept: async (message) => {
     if (!queueUrl) throw new Error('INGEST_QUEUE_URL is not configured');
     await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(toQueueBody(message.topic, message.payload, message.receivedAt)) }));
