@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { createMeter } from '#app/registry';
+import { createMeter } from '#app/registry/registry';
 import { machine, startBenchPlatform } from './support.ts';
 
 const devices = Number(process.env.BENCH_DEVICES ?? 1000);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiHandler } from '#app/api/index';
 import type { CommandDeps } from '#app/commands/ports';
 import { requestBalanceUpdate, requestRelay } from '#app/commands/requests';
-import { createMeter } from '#app/registry';
+import { createMeter } from '#app/registry/registry';
 import { logger } from '#shared/logger';
 import { randomEui } from '../support/chirpstack.ts';
 import { apiEvent, lambdaContext, parseResult, type EventInput } from '../support/api.ts';

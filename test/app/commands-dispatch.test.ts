@@ -18,7 +18,7 @@ import { requestBalanceUpdate, requestRelay } from '#app/commands/requests';
 import { claimCommands, recordOutcomes, type DispatchOutcome, type RecordedOutcome } from '#store/commands/dispatch';
 import { sweep } from '#app/commands/sweeper';
 import { BALANCE_CLOCK_TOLERANCE_MS, type BatchFeedback } from '#domain/commands';
-import { createMeter } from '#app/registry';
+import { createMeter } from '#app/registry/registry';
 import type { InboundMessage } from '#app/ingest/inbound';
 import { ingestBatch } from '#app/ingest/ingest';
 import { logger } from '#shared/logger';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { readBody } from '#app/http/kit';
 import { pagingQuery } from '#app/http/paging';
 import { isExposed, statusOf, toProblem } from '#app/http/problem';
-import { MeterNotFoundError, QuarantineItemResolvedError } from '#app/registry-errors';
+import { MeterNotFoundError, QuarantineItemResolvedError } from '#app/registry/errors';
 import {
   AppError,
   ConflictError,

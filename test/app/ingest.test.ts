@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchFeedback } from '#domain/commands';
 import { ingestBatch, type IngestDeps } from '#app/ingest/ingest';
-import { createDevice, createMeter } from '#app/registry';
+import { createDevice, createMeter } from '#app/registry/registry';
 import { logger } from '#shared/logger';
 import { openTestDb, type TestDb } from '../support/db.ts';
 import { openDataApiTestDb } from '../support/data-api.ts';

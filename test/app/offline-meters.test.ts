@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { markOfflineMeters } from '#app/jobs/offline-meters';
-import { createMeter } from '#app/registry';
+import { createMeter } from '#app/registry/registry';
 import { openTestDb, type TestDb } from '../support/db.ts';
 import { randomEui } from '../support/chirpstack.ts';
 

@@ -19,7 +19,7 @@ import { requestBalanceUpdate, requestRelay } from '#app/commands/requests';
 import { sweep } from '#app/commands/sweeper';
 import type { InboundMessage } from '#app/ingest/inbound';
 import { ingestBatch } from '#app/ingest/ingest';
-import { createMeter } from '#app/registry';
+import { createMeter } from '#app/registry/registry';
 import { logger } from '#shared/logger';
 import { applicationId, inbound, randomEui, upTopic } from '../support/chirpstack.ts';
 import { openDataApiTestDb, type DataApiTestDb } from '../support/data-api.ts';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { toQueueBody } from '#app/ingest/inbound';
 import { createIngestQueueHandler } from '#app/ingest/queue';
-import { createMeter } from '#app/registry';
+import { createMeter } from '#app/registry/registry';
 import { logger } from '#shared/logger';
 import { openDataApiTestDb, type DataApiTestDb } from '../support/data-api.ts';
 import { randomEui, upEvent, upTopic } from '../support/chirpstack.ts';

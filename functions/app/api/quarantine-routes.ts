@@ -6,7 +6,7 @@ import { devEuiSchema } from '#domain/topics';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
 import { pagingQuery } from '../http/paging.ts';
-import { discardQuarantined, listQuarantine, reprocessQuarantined } from '../quarantine.ts';
+import { discardQuarantined, listQuarantine, reprocessQuarantined } from '../registry/quarantine.ts';
 
 const quarantineListQuery = pagingQuery.extend({
   status: z.enum(['new', 'reprocessed', 'discarded']).default('new'),

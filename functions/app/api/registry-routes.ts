@@ -21,7 +21,7 @@ import {
   listSites,
   meterInput,
   siteInput,
-} from '../registry.ts';
+} from '../registry/registry.ts';
 
 // ---- Queries ----
 

@@ -7,8 +7,8 @@ import type { Device, Meter, MeterReading, Site } from '#store/schema';
 import { deviceTypes, profileOf } from '#domain/device-profiles';
 import type { Principal } from '#domain/roles';
 import { devEuiSchema, meterNoSchema } from '#domain/topics';
-import { audit } from './audit.ts';
-import { DeviceDecommissionedError, DeviceNotFoundError, MeterNotFoundError } from './registry-errors.ts';
+import { audit } from '../audit.ts';
+import { DeviceDecommissionedError, DeviceNotFoundError, MeterNotFoundError } from './errors.ts';
 
 const jsonObject = z.record(z.string(), z.unknown());
 
