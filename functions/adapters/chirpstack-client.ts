@@ -5,7 +5,7 @@
 import * as z from 'zod';
 import type { DeviceQueue, DeviceQueueApi, EnqueueItem } from '#app/commands/ports';
 import { formatIssues } from '#domain/issues';
-import { devEuiSchema } from '#domain/topics';
+import { wireDevEuiSchema } from '#domain/topics';
 import {
   ChirpStackInvalidResponseError,
   ChirpStackRejectedError,
@@ -130,7 +130,7 @@ export class ChirpStackClient implements DeviceQueueApi {
     devEui: string,
     payload?: unknown,
   ): Promise<{ status: number; body: unknown }> {
-    const eui = devEuiSchema.safeParse(devEui);
+    const eui = wireDevEuiSchema.safeParse(devEui);
     if (!eui.success) throw requestInvalid('devEui', eui.error);
     const url = `${this.baseUrl}/api/devices/${eui.data}/queue`;
     const what = `${method} ${url}`;

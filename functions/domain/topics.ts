@@ -3,12 +3,22 @@
 // table, the IoT policy, the broker's rules, ingest and the simulators build and parse topics here.
 import * as z from 'zod';
 
-/** A LoRaWAN DevEUI: 16 hex digits; separators (`-`, `:`, spaces) are dropped and letters lowered. */
+/** A LoRaWAN DevEUI as operators type it: separators (`-`, `:`, spaces) are dropped and letters lowered. */
 export const devEuiSchema = z
   .string()
   .max(64)
   .transform((s) => s.replace(/[-:\s]/g, '').toLowerCase())
   .pipe(z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 hex digits (the LoRaWAN DevEUI)'));
+
+/**
+ * A DevEUI as the network writes it (ChirpStack events, topics, REST paths): exactly 16 hex digits, either
+ * case, lowered. Stricter than what operators may type, so a simulator or parser accepts no more than
+ * ChirpStack itself does.
+ */
+export const wireDevEuiSchema = z
+  .string()
+  .regex(/^[0-9a-fA-F]{16}$/, 'must be 16 hex digits')
+  .transform((s) => s.toLowerCase());
 
 const meterNoPattern = /^[A-Za-z0-9_-]{1,64}$/;
 /** A meter number: what ESP32 topics and client ids carry, and what customers type. */

@@ -2,7 +2,7 @@
 import * as z from 'zod';
 import type { Quarantined } from '#store/schema';
 import { operators, readers } from '#domain/roles';
-import { devEuiSchema } from '#domain/topics';
+import { wireDevEuiSchema } from '#domain/topics';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
 import { pagingQuery } from '../http/paging.ts';
@@ -10,7 +10,7 @@ import { discardQuarantined, listQuarantine, reprocessQuarantined } from '../reg
 
 const quarantineListQuery = pagingQuery.extend({
   status: z.enum(['new', 'reprocessed', 'discarded']).default('new'),
-  devEui: devEuiSchema.optional(),
+  devEui: wireDevEuiSchema.optional(),
   reasonCode: z.string().regex(/^[a-z_]{1,64}$/, 'a reason code such as unknown_device').optional(),
 });
 

@@ -6,16 +6,15 @@ import { timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import * as z from 'zod';
 import { eventTypes } from '#domain/chirpstack/events';
-import { chirpstackTopic, devEuiSchema } from '#domain/topics';
+import { chirpstackTopic, wireDevEuiSchema } from '#domain/topics';
 import type { Logger } from '#shared/logger';
 import { readBody } from '../http/kit.ts';
 import { problemResponse, toProblem } from '../http/problem.ts';
 import { IntegrationDisabledError, IntegrationEventTypeError, IntegrationTokenError } from './errors.ts';
 import type { InboundMessage } from './inbound.ts';
 
-const MAX_BODY = 256 * 1024;
 const querySchema = z.object({ event: z.enum(eventTypes) });
-const devEuiOf = z.object({ deviceInfo: z.object({ applicationId: z.string().default('unknown'), devEui: devEuiSchema }) });
+const devEuiOf = z.object({ deviceInfo: z.object({ applicationId: z.string().default('unknown'), devEui: wireDevEuiSchema }) });
 
 function sameToken(given: string, expected: string): boolean {
   const a = Buffer.from(given);
@@ -31,7 +30,7 @@ export function inboundFromHttpIntegration(event: APIGatewayProxyEventV2, expect
   if (!sameToken(given, expectedToken)) throw new IntegrationTokenError('the integration token is not valid');
   const query = querySchema.safeParse(event.queryStringParameters ?? {});
   if (!query.success) throw new IntegrationEventTypeError(`query parameter event must be one of ${eventTypes.join(', ')}`);
-  const raw = readBody(event, MAX_BODY);
+  const raw = readBody(event);
   let topic = `integrations/chirpstack/${query.data.event}`;
   try {
     const ids = devEuiOf.safeParse(JSON.parse(raw.toString('utf8')));

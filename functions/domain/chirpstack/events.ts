@@ -5,7 +5,7 @@
 // so absent numeric fields take their protobuf default.
 import * as z from 'zod';
 import { formatIssues } from '../issues.ts';
-import { devEuiSchema } from '../topics.ts';
+import { wireDevEuiSchema } from '../topics.ts';
 
 export const eventTypes = ['up', 'status', 'join', 'ack', 'txack', 'log', 'location', 'integration'] as const;
 export type ChirpstackEventType = (typeof eventTypes)[number];
@@ -20,7 +20,7 @@ export const deviceInfoSchema = z.looseObject({
   deviceProfileId: z.string().optional(),
   deviceProfileName: z.string().optional(),
   deviceName: z.string().optional(),
-  devEui: devEuiSchema,
+  devEui: wireDevEuiSchema,
   tags: z.record(z.string(), z.string()).optional(),
 });
 
@@ -113,8 +113,6 @@ export type ChirpstackEvent =
   | { type: 'log'; event: z.infer<typeof logEventSchema> }
   | { type: 'location'; event: z.infer<typeof locationEventSchema> }
   | { type: 'integration'; event: z.infer<typeof integrationEventSchema> };
-
-export { chirpstackTopic, parseChirpstackTopic, type ChirpstackTopic } from '../topics.ts';
 
 export type ParseResult = { ok: true; value: ChirpstackEvent } | { ok: false; reason: string };
 

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import * as z from 'zod';
 import { formatIssues } from '#domain/issues';
-import { devEuiSchema } from '#domain/topics';
+import { wireDevEuiSchema } from '#domain/topics';
 import type { Logger } from '#shared/logger';
 import type { DeviceQueues, QueuedItem } from './device-queues.ts';
 import { safeJson } from './json.ts';
@@ -117,7 +117,7 @@ export function deviceQueueRest(options: DeviceQueueRestOptions): (req: http.Inc
       if (!match) throw new HttpError(404, 5, 'Not Found');
       authorize(req.headers['grpc-metadata-authorization']);
       const devEui = decodeURIComponent(match[1] ?? '');
-      const eui = devEuiSchema.safeParse(devEui);
+      const eui = wireDevEuiSchema.safeParse(devEui);
       if (!eui.success) throw new HttpError(400, 3, `invalid dev_eui: ${devEui}`);
       switch (req.method) {
         case 'POST':
