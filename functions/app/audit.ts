@@ -3,6 +3,12 @@ import type { Executor } from '#store/db';
 import { insertAuditEntries, insertAuditEntry, type AuditRow } from '#store/audit';
 import type { Principal } from '#domain/roles';
 
+/** Who makes a change, and the request it came in (both go on its audit row). */
+export interface Actor {
+  principal: Principal;
+  requestId?: string;
+}
+
 export interface AuditEntry {
   action: string;
   targetType: string;

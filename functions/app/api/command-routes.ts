@@ -8,8 +8,11 @@ import { operators, readers } from '#domain/roles';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
 import { pagingQuery } from '../http/paging.ts';
+import { isExposed, statusOf } from '../http/problem.ts';
+import type { Actor } from '../audit.ts';
 import {
   bulkRelayRequestSchema,
+  auditRelayRejection,
   cancelCommand,
   getCommand,
   listMeterCommands,
@@ -66,6 +69,27 @@ const commandDto = (c: DeviceCommand, now: Date) => ({
 
 // ---- Routes ----
 
+/**
+ * Run a relay request; when it is refused with a client error (unknown meter, no relay, a bulk list with
+ * meters that cannot switch), audit the refusal with how it was answered, then answer it.
+ */
+async function auditedRefusal<T>(
+  deps: AppDeps,
+  actor: Actor,
+  request: { action: string; reason: string; meterId?: string; meterIds?: readonly string[] },
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isExposed(error)) {
+      const refusal = { status: statusOf(error), error: error.message, ...(error.extras.errors ? { errors: error.extras.errors } : {}) };
+      await auditRelayRejection(deps, actor, request, refusal);
+    }
+    throw error;
+  }
+}
+
 /** Who may disconnect and reconnect supply. */
 const switchers = operators;
 
@@ -77,7 +101,8 @@ export const commandRoutes: AnyRouteSpec<AppDeps>[] = [
     params: uuidParam,
     body: relayRequestSchema,
     handle: async ({ params, body, deps, principal, requestId }) => {
-      const { command } = await requestRelay(deps, params.id, body, { principal, requestId });
+      const actor = { principal, requestId };
+      const { command } = await auditedRefusal(deps, actor, { ...body, meterId: params.id }, () => requestRelay(deps, params.id, body, actor));
       return { status: 202, body: commandDto(command, deps.now()), headers: { location: `/commands/${command.id}` } };
     },
   }),
@@ -87,7 +112,8 @@ export const commandRoutes: AnyRouteSpec<AppDeps>[] = [
     access: switchers,
     body: bulkRelayRequestSchema,
     handle: async ({ body, deps, principal, requestId }) => {
-      const commands = await requestRelayBulk(deps, body, { principal, requestId });
+      const actor = { principal, requestId };
+      const commands = await auditedRefusal(deps, actor, body, () => requestRelayBulk(deps, body, actor));
       const now = deps.now();
       return { status: 202, body: { items: commands.map((c) => commandDto(c, now)) } };
     },

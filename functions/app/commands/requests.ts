@@ -20,9 +20,7 @@ import {
   type NewCommandRow,
 } from '#store/commands/requests';
 import { balanceMessage, CommandConfigError, relayDownlink, type CommandStatus, type Downlink } from '#domain/commands';
-import { isExposed, statusOf } from '../http/problem.ts';
-import { audit, auditAll } from '../audit.ts';
-import type { Principal } from '#domain/roles';
+import { audit, auditAll, type Actor } from '../audit.ts';
 import { enqueueOrLeaveToSweeper } from './enqueue.ts';
 import {
   BalanceNotPossibleError,
@@ -34,11 +32,6 @@ import {
   RelayNotPossibleError,
 } from './errors.ts';
 import { DEFAULT_COMMAND_EXPIRY_HOURS, type CommandDeps } from './ports.ts';
-
-interface Actor {
-  principal: Principal;
-  requestId?: string;
-}
 
 // ---- Inputs ----
 
@@ -124,10 +117,28 @@ async function storeCommands(trx: Tx, rows: readonly NewCommandRow[]): Promise<{
   return { created, existing };
 }
 
-async function auditRejection(deps: CommandDeps, actor: Actor, targetId: string | null, details: Record<string, unknown>, error: unknown): Promise<void> {
-  if (!isExposed(error)) return;
+/** How the edge answered a refused relay request: what the audit row of the refusal records. */
+export interface RelayRefusal {
+  status: number;
+  error: string;
+  errors?: unknown;
+}
+
+/**
+ * Audit a refused relay request (unknown meter, no relay, a bulk list with meters that cannot switch...).
+ * The HTTP edge calls it, since only it knows how the refusal was answered; a failure to audit is logged,
+ * never put in place of the refusal.
+ */
+export async function auditRelayRejection(
+  deps: CommandDeps,
+  actor: Actor,
+  request: { action: string; reason: string; meterId?: string; meterIds?: readonly string[] },
+  refusal: RelayRefusal,
+): Promise<void> {
+  const targetId = request.meterId !== undefined ? meterKey(request.meterId) : null;
+  const details = { action: request.action, reason: request.reason, ...(request.meterIds ? { meterIds: request.meterIds.map(meterKey) } : {}) };
   try {
-    await audit(deps.db, actor.principal, actor.requestId, { action: 'meter.relay.rejected', targetType: 'meter', targetId, details: { ...details, status: statusOf(error), error: error.message, ...(error.extras.errors ? { errors: error.extras.errors } : {}) } });
+    await audit(deps.db, actor.principal, actor.requestId, { action: 'meter.relay.rejected', targetType: 'meter', targetId, details: { ...details, ...refusal } });
   } catch (auditError) {
     deps.logger.error('could not audit a rejected relay request', { error: auditError as Error });
   }
@@ -183,21 +194,15 @@ async function afterCreate(deps: CommandDeps, commands: DeviceCommand[]): Promis
 export async function requestRelay(deps: CommandDeps, requestedMeterId: string, request: RelayRequest, actor: Actor): Promise<{ command: DeviceCommand; repeated: boolean }> {
   const meterId = meterKey(requestedMeterId);
   const key = (id: string) => (request.idempotencyKey ? `relay:${request.idempotencyKey}` : `relay:${id}:${randomUUID()}`);
-  let outcome: { created: DeviceCommand[]; existing: DeviceCommand[] };
-  try {
-    outcome = await inTransaction(deps.db, 'relay command', async (trx) => {
-      const targets = await loadTargets(trx, [meterId]);
-      const plan = relayPlan(meterId, targets.get(meterId), request.action);
-      const stored = await storeCommands(trx, requestRows(deps, request, [{ meterId, plan }], actor, key));
-      // A repeated request is audited too, pointing at the command it repeats.
-      await auditRelay(trx, actor, stored.created, request, false);
-      await auditRelay(trx, actor, stored.existing, request, false, true);
-      return stored;
-    });
-  } catch (error) {
-    await auditRejection(deps, actor, meterId, { action: request.action, reason: request.reason }, error);
-    throw error;
-  }
+  const outcome = await inTransaction(deps.db, 'relay command', async (trx) => {
+    const targets = await loadTargets(trx, [meterId]);
+    const plan = relayPlan(meterId, targets.get(meterId), request.action);
+    const stored = await storeCommands(trx, requestRows(deps, request, [{ meterId, plan }], actor, key));
+    // A repeated request is audited too, pointing at the command it repeats.
+    await auditRelay(trx, actor, stored.created, request, false);
+    await auditRelay(trx, actor, stored.existing, request, false, true);
+    return stored;
+  });
   const [command] = await afterCreate(deps, [...outcome.created, ...outcome.existing]);
   if (!command) throw new Error(`relay command for meter ${meterId} vanished after it was stored`);
   return { command, repeated: outcome.created.length === 0 };
@@ -210,30 +215,24 @@ export async function requestRelay(deps: CommandDeps, requestedMeterId: string, 
 export async function requestRelayBulk(deps: CommandDeps, request: BulkRelayRequest, actor: Actor): Promise<DeviceCommand[]> {
   const meterIds = request.meterIds.map(meterKey);
   const batchKey = request.idempotencyKey ?? randomUUID();
-  let stored: { created: DeviceCommand[]; existing: DeviceCommand[] };
-  try {
-    stored = await inTransaction(deps.db, 'relay commands', async (trx) => {
-      const targets = await loadTargets(trx, meterIds);
-      const plans: { meterId: string; plan: ReturnType<typeof relayPlan> }[] = [];
-      const errors: { path: string; message: string }[] = [];
-      meterIds.forEach((meterId, i) => {
-        try {
-          plans.push({ meterId, plan: relayPlan(meterId, targets.get(meterId), request.action) });
-        } catch (error) {
-          if (!(error instanceof CommandMeterNotFoundError || error instanceof RelayNotPossibleError)) throw error;
-          errors.push({ path: `body.meterIds.${i}`, message: error.message });
-        }
-      });
-      if (errors.length) throw new BulkRelayRejectedError(`no command was queued: ${errors.length} of ${meterIds.length} meters cannot switch a relay`, { errors });
-      const result = await storeCommands(trx, requestRows(deps, request, plans, actor, (id) => `relay:${batchKey}:${id}`));
-      await auditRelay(trx, actor, result.created, request, true);
-      await auditRelay(trx, actor, result.existing, request, true, true);
-      return result;
+  const stored = await inTransaction(deps.db, 'relay commands', async (trx) => {
+    const targets = await loadTargets(trx, meterIds);
+    const plans: { meterId: string; plan: ReturnType<typeof relayPlan> }[] = [];
+    const errors: { path: string; message: string }[] = [];
+    meterIds.forEach((meterId, i) => {
+      try {
+        plans.push({ meterId, plan: relayPlan(meterId, targets.get(meterId), request.action) });
+      } catch (error) {
+        if (!(error instanceof CommandMeterNotFoundError || error instanceof RelayNotPossibleError)) throw error;
+        errors.push({ path: `body.meterIds.${i}`, message: error.message });
+      }
     });
-  } catch (error) {
-    await auditRejection(deps, actor, null, { action: request.action, reason: request.reason, meterIds }, error);
-    throw error;
-  }
+    if (errors.length) throw new BulkRelayRejectedError(`no command was queued: ${errors.length} of ${meterIds.length} meters cannot switch a relay`, { errors });
+    const result = await storeCommands(trx, requestRows(deps, request, plans, actor, (id) => `relay:${batchKey}:${id}`));
+    await auditRelay(trx, actor, result.created, request, true);
+    await auditRelay(trx, actor, result.existing, request, true, true);
+    return result;
+  });
   return afterCreate(deps, [...stored.created, ...stored.existing]);
 }
 

@@ -4,16 +4,10 @@
 import type { Db } from '#store/db';
 import * as store from '#store/quarantine';
 import type { Quarantined } from '#store/schema';
-import type { Principal } from '#domain/roles';
-import { audit } from '../audit.ts';
+import { audit, type Actor } from '../audit.ts';
 import type { InboundMessage } from '../ingest/inbound.ts';
 import type { IngestResult } from '../ingest/ingest.ts';
 import { QuarantineItemNotFoundError, QuarantineItemResolvedError, ReprocessDeferredError } from './errors.ts';
-
-interface Actor {
-  principal: Principal;
-  requestId?: string;
-}
 
 export const listQuarantine = (db: Db, filter: store.QuarantineFilter): Promise<Quarantined[]> => store.listQuarantine(db, filter);
 

@@ -5,9 +5,8 @@ import { inTransaction, type Db, type Executor, type Tx } from '#store/db';
 import * as store from '#store/registry';
 import type { Device, Meter, MeterReading, Site } from '#store/schema';
 import { deviceTypes, profileOf } from '#domain/device-profiles';
-import type { Principal } from '#domain/roles';
 import { devEuiSchema, meterNoSchema } from '#domain/topics';
-import { audit } from '../audit.ts';
+import { audit, type Actor } from '../audit.ts';
 import { DeviceDecommissionedError, DeviceNotFoundError, MeterNotFoundError } from './errors.ts';
 
 const jsonObject = z.record(z.string(), z.unknown());
@@ -55,11 +54,6 @@ export const meterInput = z
     device: deviceInput.optional(),
   });
 export type MeterInput = z.infer<typeof meterInput>;
-
-interface Actor {
-  principal: Principal;
-  requestId?: string;
-}
 
 export async function createSite(db: Db, input: SiteInput, actor: Actor): Promise<Site> {
   return inTransaction(db, `site ${input.code}`, async (trx) => {
