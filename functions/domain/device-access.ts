@@ -4,8 +4,6 @@
 // ChirpStack, tools) are not meters and are not restricted by this rule.
 import { esp32CommandFilter, meterNoOfClient, parseEsp32Topic, topicMatches } from './topics.ts';
 
-export { meterNoOfClient } from './topics.ts';
-
 export function mayPublish(clientId: string, topic: string): boolean {
   const meterNo = meterNoOfClient(clientId);
   if (meterNo === undefined) return true;

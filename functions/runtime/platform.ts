@@ -202,7 +202,6 @@ function commandDispatcher({ config, logger, now }: Context, db: DbHandle, netwo
   return { queue, deps, stop: () => queue.stop() };
 }
 
-/** Ingest wired to the command system: feedback events applied, commands that ingest creates enqueued. */
 /** The local stand-in for the ingest SQS queue: messages in micro-batches to ingest; stopping drains it. */
 function ingestBatcher({ config, logger }: Context, db: DbHandle, ingestDeps: IngestDeps) {
   // PGlite is one connection; a server overlaps a few batches (one decodes while another writes).

@@ -1,7 +1,7 @@
 // The registry's store: sites, devices, meters, which device serves which meter (meter_devices, read
 // through the meter_current_device view), and a meter's readings as the API lists them.
 import type { Insertable } from 'kysely';
-import type { Executor } from './db.ts';
+import type { Executor, Tx } from './db.ts';
 import { mapDbError } from './errors.ts';
 import type { Device, DeviceKind, Meter, MeterReading, MetersTable, MeterType, NewDevice, Site, SitesTable } from './schema.ts';
 
@@ -85,7 +85,7 @@ export async function currentDeviceOf(db: Executor, meterId: string): Promise<De
  * Make `deviceId` the device serving `meterId` from `at`, closing whichever assignments it replaces (the
  * meter's previous device, and the device's previous meter). Run it in the transaction that decides it.
  */
-export async function assignDevice(db: Executor, meterId: string, deviceId: string, at: Date): Promise<void> {
+export async function assignDevice(db: Tx, meterId: string, deviceId: string, at: Date): Promise<void> {
   await db
     .updateTable('meter_devices')
     .set({ valid_to: at })

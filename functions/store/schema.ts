@@ -1,6 +1,8 @@
 // Kysely's view of schema/*.sql. Keep in step with the migrations: the migration tests compare the
 // column names here with the live database.
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { CommandStatus, CommandType, DeliveryState } from '#domain/commands';
+import type { SpaceState } from '#domain/parking';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
@@ -157,9 +159,6 @@ export interface DeviceEventsTable {
   received_at: CreatedAt;
 }
 
-export type CommandStatus = 'pending' | 'queued' | 'sent' | 'confirmed' | 'failed' | 'cancelled' | 'expired';
-export type CommandType = 'relay_on' | 'relay_off' | 'display' | 'balance_update' | 'downlink';
-export type DeliveryState = 'awaiting_device' | 'transmitted' | 'acknowledged' | 'published' | 'nacked';
 
 export interface DeviceCommandsTable {
   id: Generated<string>;
@@ -200,8 +199,6 @@ export interface DeviceCommandsTable {
   last_enqueued_at: Timestamp | null;
   outcome: Json | null;
 }
-
-export type SpaceState = 'FREE' | 'OCCUPIED' | 'RESERVED' | 'MAINTENANCE';
 
 export interface ParkingSpacesTable {
   id: Generated<string>;

@@ -53,6 +53,23 @@ describe.each([
       expect(res.body).toMatchObject({ capabilities: { display: true }, config: { fPort: 16, displayCodes: { FREE: '0000FF6400' } } });
     });
 
+    // The profile defaults are merged key by key under what the operator registers (these were the
+    // assertions on domain/display.ts's second catalogue, removed as unused; device-profiles.ts is the one).
+    it('overrides the profile defaults key by key with the registering config', async () => {
+      const res = await call({ method: 'POST', path: '/devices', body: { deviceType: 'kuando_busylight', devEui: uniqueEui(), config: { displayCodes: { FREE: '00FF00FF00' }, confirmed: true } } });
+
+      expect(res.status).toBe(201);
+      expect(res.body.config).toEqual({ displayCodes: { FREE: '00FF00FF00' }, fPort: 15, confirmed: true });
+    });
+
+    it('gives a UC100 its pass-through port and relay, and an EM300-DI the pulses per unit it is given', async () => {
+      const uc100 = await call({ method: 'POST', path: '/devices', body: { deviceType: 'milesight_uc100', devEui: uniqueEui() } });
+      const em300 = await call({ method: 'POST', path: '/devices', body: { deviceType: 'milesight_em300_di', devEui: uniqueEui(), config: { pulsesPerUnit: 100 } } });
+
+      expect(uc100.body.config).toEqual({ passThroughFPort: 5, relay: { method: 'coil', slaveId: 1, coil: 0 }, confirmed: false });
+      expect(em300.body.config).toEqual({ pulsesPerUnit: 100 });
+    });
+
     it('swaps the device serving a meter and keeps the history', async () => {
       const meter = await call({ method: 'POST', path: '/meters', body: { meterNo: uniqueNo(), meterType: 'water', device: { deviceType: 'qalcosonic_w1', devEui: uniqueEui() } } });
       const replacement = await call({ method: 'POST', path: '/devices', body: { deviceType: 'qalcosonic_w1', devEui: uniqueEui() } });

@@ -1,5 +1,5 @@
 // HTTP routes for the registry: sites, meters (with their readings) and devices, and their contracts:
-// the list queries and the DTOs (the request bodies are the use cases' inputs, in app/registry.ts).
+// the list queries and the DTOs (the request bodies are the use cases' inputs, in app/registry/registry.ts).
 import * as z from 'zod';
 import type { Device, Meter, MeterReading, Site } from '#store/schema';
 import { deviceTypes } from '#domain/device-profiles';

@@ -16,6 +16,7 @@
 //   figures are kept in extra (waterConv, pulseConv, water).
 
 import * as z from 'zod';
+import { pulseTotalValue } from '../counter.ts';
 import { formatIssues } from '../issues.ts';
 import { attributeChannels, channelKey, downlinkResponseChannels, finishFrame, MILESIGHT_FPORT, milesightPortSchema, walkMilesightFrame } from './milesight.ts';
 import type { ChannelHandler, MilesightFrame } from './milesight.ts';
@@ -62,9 +63,9 @@ export function pulsesFromConversion(c: Conversion): { pulses?: number; problem?
 function decodeEm300di(pulsesPerUnit: number | undefined) {
   const withMeterValue = (m: Measurements, pulses: number): void => {
     m.pulseCount = pulses;
-    const value = pulsesPerUnit !== undefined ? pulses / pulsesPerUnit : undefined;
-    // A tiny pulsesPerUnit can overflow to Infinity: no meterValue rather than a non-number.
-    if (value !== undefined && Number.isFinite(value)) m.meterValue = value;
+    // The one pulses-to-value rule (domain/counter.ts); a tiny pulsesPerUnit that overflows gives none.
+    const value = pulsesPerUnit !== undefined ? pulseTotalValue(pulses, pulsesPerUnit) : undefined;
+    if (value !== undefined) m.meterValue = value;
   };
 
   const applyConversion = (bytes: Uint8Array, at: number, frame: MilesightFrame, target: Measurements, extra: Record<string, unknown>): void => {

@@ -5,7 +5,7 @@
 // Data API has no array parameters); text columns holding UUID-shaped values are compared as text, never
 // as a UUID parameter. Timestamps are passed in (Date), so tests and the sweeper agree on "now".
 import { sql } from 'kysely';
-import { json, type Executor } from '#store/db';
+import { json, type Db, type Executor } from '#store/db';
 import { isUniqueViolation } from '#store/errors';
 import type { CommandStatus, CommandType, DeliveryState } from '#domain/commands';
 import { finalStatuses } from './statuses.ts';
@@ -138,7 +138,7 @@ const RECORD_ATTEMPTS = 3;
  * writing the same id at the same moment) fails the statement with a unique violation, and the retry
  * then sees the other write and hands that command back.
  */
-export async function recordOutcomes(db: Executor, token: string, outcomes: readonly DispatchOutcome[]): Promise<RecordedOutcome[]> {
+export async function recordOutcomes(db: Db, token: string, outcomes: readonly DispatchOutcome[]): Promise<RecordedOutcome[]> {
   if (!outcomes.length) return [];
   for (let attempt = 1; ; attempt++) {
     try {

@@ -3,7 +3,7 @@
 // cancellation (a conditional UPDATE, never while a dispatcher holds the command) and the reads the API
 // serves.
 import { sql } from 'kysely';
-import { json, type Executor } from '#store/db';
+import { json, type Executor, type Tx } from '#store/db';
 import type { DeviceCommand } from '#store/schema';
 import { cancellableStatuses, type CommandStatus } from '#domain/commands';
 
@@ -78,7 +78,7 @@ export async function commandsByIds(db: Executor, ids: readonly string[]): Promi
  * Cancel a command if it is cancellable (pending or queued) and no dispatcher holds it; mirror it on its
  * display actuations. Returns the cancelled command, or undefined when nothing was cancelled.
  */
-export async function cancelIfOpen(db: Executor, id: string, now: Date, outcome: Record<string, unknown>): Promise<DeviceCommand | undefined> {
+export async function cancelIfOpen(db: Tx, id: string, now: Date, outcome: Record<string, unknown>): Promise<DeviceCommand | undefined> {
   const cancelled = await sql<DeviceCommand>`
     UPDATE device_commands
     SET status = 'cancelled', cancelled_at = ${now}, updated_at = ${now},
