@@ -29,6 +29,14 @@ const entryFloor = {
     { regex: '^(\\.\\./)+store(/|$)', caseSensitive: true, message: 'A Lambda entry only wires: it imports app, adapters and shared, not the store.' },
   ],
 };
+// The CDK app describes the functions by their entry paths and imports only domain and shared (route
+// table, configuration keys): no app, store, adapters or runtime code reaches synth.
+const cdkFloor = {
+  patterns: [
+    { regex: '^#(app|store|adapters|runtime)/', caseSensitive: true, message: 'lib/ and bin/ import only domain and shared: point a construct at an entry path instead.' },
+    { regex: '^(\\.\\./)+functions/(app|store|adapters|runtime)(/|$)', caseSensitive: true, message: 'lib/ and bin/ import only domain and shared.' },
+  ],
+};
 // domain/ is pure: other domain modules and zod only (no I/O, no node: built-ins, no other room).
 const domainFloor = (depth) => ({
   patterns: [
@@ -52,7 +60,7 @@ const zodNamespaceImport = {
 // The store's `Db` type reaches app/ (use cases pass it on), so importing kysely is not the only way to
 // write a query there: calling the query builder on it is refused outside the store as well.
 const queryBuilderCall = {
-  selector: 'CallExpression[callee.property.name=/^(selectFrom|insertInto|updateTable|deleteFrom|mergeInto|replaceInto)$/]',
+  selector: 'CallExpression[callee.property.name=/^(selectFrom|selectNoFrom|insertInto|updateTable|deleteFrom|mergeInto|replaceInto)$/]',
   message: 'Queries live in functions/store/ (one module per aggregate): call a store function.',
 };
 const syntax = (...selectors) => ({ rules: { 'no-restricted-syntax': ['error', ...selectors] } });
@@ -77,7 +85,8 @@ export default tseslint.config(
     },
   },
   // Later objects override earlier ones for the files they match, so the general floors come first.
-  { files: ['lib/**/*.ts', 'bin/**/*.ts', 'scripts/**/*.ts'], ...restrict(noSql) },
+  { files: ['scripts/**/*.ts'], ...restrict(noSql) },
+  { files: ['lib/**/*.ts', 'bin/**/*.ts'], ...restrict(noSql, cdkFloor) },
   { files: ['functions/**/*.ts'], ...restrict(noSql) },
   { files: ['functions/**/*.ts'], ...syntax(zodNamespaceImport, queryBuilderCall) },
   { files: ['functions/store/**/*.ts', 'functions/adapters/db/**/*.ts'], rules: { ...restrict().rules, ...syntax(zodNamespaceImport).rules } },
