@@ -6,7 +6,7 @@ import { cloudDb } from '#adapters/cloud';
 import { sqsCommandQueue } from '#adapters/command-queue';
 import { createIngestQueueHandler } from '#app/ingest/queue';
 import { ingestWithCommands } from '#app/ingest/with-commands';
-import { lambdaConfig } from '#shared/config';
+import { clockPolicyOf, lambdaConfig } from '#shared/config';
 import { logger } from '#shared/logger';
 
 const config = lambdaConfig();
@@ -18,5 +18,6 @@ export const handler = createIngestQueueHandler(
     now: () => new Date(),
     commandQueue: sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL),
     commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
+    clock: clockPolicyOf(config),
   }),
 );

@@ -29,7 +29,7 @@ import { dispatch, type DispatchDeps } from '#app/commands/dispatcher';
 import { enqueueOrLeaveToSweeper } from '#app/commands/enqueue';
 import type { CommandDeps, DeviceQueueApi } from '#app/commands/ports';
 import { sweep } from '#app/commands/sweeper';
-import { ConfigError } from '#shared/config';
+import { clockPolicyOf, ConfigError } from '#shared/config';
 import { ChirpStackSimulator } from './chirpstack-sim/index.ts';
 import { LocalCommandQueue } from './local-command-queue.ts';
 import { schedule, type ScheduledTask } from './scheduler.ts';
@@ -80,7 +80,7 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
     const chirpstack = shutdown.add(await connectChirpstack(ctx, client));
     // Created before ingest (which hands it the commands it creates), but stopped before ingest: see below.
     const commands = commandDispatcher(ctx, db, chirpstack.network, client);
-    const ingestDeps = ingestWithCommands({ db: db.db, logger, now: ctx.now, commandQueue: commands.deps.commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS });
+    const ingestDeps = ingestWithCommands({ db: db.db, logger, now: ctx.now, commandQueue: commands.deps.commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, clock: clockPolicyOf(config) });
     const ingest = shutdown.add(ingestBatcher(ctx, db, ingestDeps));
     shutdown.add(await subscribeIngest(client, ingest.batcher));
     // Stopped while still subscribed (so confirmations of what it sends while draining are ingested),

@@ -9,6 +9,20 @@ const bool = z
 const port = z.coerce.number().int().min(0).max(65535);
 const url = z.string().url();
 
+// Message times ahead of their receive time (issue 8, "clocks that can't freeze a meter"): the tolerance
+// in seconds, and whether a message dated further ahead is corrected to its receive time (kept, with a
+// warning on the reading) or quarantined. Shared by the local and the Lambda configuration.
+const clockSettings = {
+  INGEST_MAX_CLOCK_AHEAD_S: z.coerce.number().int().min(0).max(86_400).default(300),
+  INGEST_FUTURE_TIME_POLICY: z.enum(['correct', 'quarantine']).default('correct'),
+};
+
+/** The ingestion clock policy a configuration describes (domain/clock.ts ClockPolicy). */
+export const clockPolicyOf = (c: { INGEST_MAX_CLOCK_AHEAD_S: number; INGEST_FUTURE_TIME_POLICY: 'correct' | 'quarantine' }) => ({
+  maxAheadMs: c.INGEST_MAX_CLOCK_AHEAD_S * 1000,
+  futureTime: c.INGEST_FUTURE_TIME_POLICY,
+});
+
 export const localConfigSchema = z.object({
   PORT: port.default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -35,6 +49,7 @@ export const localConfigSchema = z.object({
   INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(16).optional(),
   COMMAND_EXPIRY_HOURS: z.coerce.number().positive().max(24 * 30).default(48),
   SCHEDULER_ENABLED: bool.default(true),
+  ...clockSettings,
 });
 export type LocalConfig = z.infer<typeof localConfigSchema>;
 
@@ -51,6 +66,7 @@ export const lambdaConfigSchema = z.object({
   IOT_DATA_ENDPOINT: z.string().optional(),
   COMMAND_EXPIRY_HOURS: z.coerce.number().positive().max(24 * 30).default(48),
   SCHEMA_DIR: z.string().optional(),
+  ...clockSettings,
 });
 export type LambdaConfig = z.infer<typeof lambdaConfigSchema>;
 

@@ -143,6 +143,8 @@ export interface MeterReadingsTable {
   extra: Json | null;
   raw_payload: string | null;
   received_at: CreatedAt;
+  /** Pulse counters: the device's counter offset at this reading (reading_value = (offset + pulse_count) / pulsesPerUnit). */
+  counter_offset: Num | null;
 }
 
 export interface DeviceEventsTable {

@@ -69,9 +69,6 @@ export class BatchWriter {
       battery_level: null,
       margin: null,
       joined_at: null,
-      counter_offset: null,
-      last_counter: null,
-      last_counter_at: null,
     };
     const newer = !existing || at.getTime() >= new Date(existing.last_seen_at).getTime();
     const merged: DeviceUpdateRow = { ...base, last_seen_at: newer ? iso(at) : base.last_seen_at };

@@ -1,6 +1,8 @@
 // The first step of ingestion: an inbound message, by its topic and body, becomes a typed ChirpStack
-// event or ESP32 message, or a quarantine request with its reason. Pure: no database, no clock.
+// event or ESP32 message, or a quarantine request with its reason. Pure: no database, no clock (the
+// reported time is checked against the message's receive time, see domain/clock.ts).
 import { parseChirpstackEvent, type ChirpstackEvent } from '#domain/chirpstack/events';
+import { checkClock, defaultClockPolicy, type ClockCorrection, type ClockPolicy } from '#domain/clock';
 import { parseEsp32, type Esp32Message } from '#domain/esp32';
 import { esp32MeterNoOf, esp32Root, parseChirpstackTopic } from '#domain/topics';
 import { payloadBuffer, type InboundMessage } from './inbound.ts';
@@ -17,8 +19,13 @@ export interface QuarantineRequest {
 }
 
 export type Classified =
-  | { kind: 'chirpstack'; msg: InboundMessage; devEui: string; value: ChirpstackEvent }
-  | { kind: 'esp32'; msg: InboundMessage; value: Esp32Message }
+  /** A ChirpStack event; its `time`, when too far ahead, already replaced by the receive time (`clock` says so). */
+  | { kind: 'chirpstack'; msg: InboundMessage; devEui: string; value: ChirpstackEvent; clock?: ClockCorrection }
+  /**
+   * An ESP32 message. `at` is when it happened: its timestamp, or the receive time when that is too far
+   * ahead (`clock` says so); `value.body.timestamp` stays what the meter sent, which keys its redeliveries.
+   */
+  | { kind: 'esp32'; msg: InboundMessage; value: Esp32Message; at: Date; clock?: ClockCorrection }
   | ({ kind: 'quarantine' } & QuarantineRequest);
 
 function parseJson(payload: Uint8Array): { ok: true; value: unknown } | { ok: false } {
@@ -29,7 +36,7 @@ function parseJson(payload: Uint8Array): { ok: true; value: unknown } | { ok: fa
   }
 }
 
-export function classify(msg: InboundMessage): Classified {
+export function classify(msg: InboundMessage, clock: ClockPolicy = defaultClockPolicy): Classified {
   if (msg.topic === 'queue/malformed') {
     return { kind: 'quarantine', msg, reasonCode: 'malformed_queue_message', reason: 'queue message body is not a {topic, payloadBase64} envelope' };
   }
@@ -50,11 +57,19 @@ export function classify(msg: InboundMessage): Classified {
     if (parsed.value.event.deviceInfo.devEui !== cs.devEui) {
       return { kind: 'quarantine', msg, reasonCode: 'topic_mismatch', reason: `deviceInfo.devEui ${parsed.value.event.deviceInfo.devEui} does not match the topic's ${cs.devEui}`, devEui: cs.devEui };
     }
-    return { kind: 'chirpstack', msg, devEui: cs.devEui, value: parsed.value };
+    const time = parsed.value.event.time;
+    if (!time) return { kind: 'chirpstack', msg, devEui: cs.devEui, value: parsed.value };
+    const checked = checkClock(time, msg.receivedAt, clock);
+    if (!checked.ok) return { kind: 'quarantine', msg, reasonCode: 'future_time', reason: checked.reason, devEui: cs.devEui };
+    if (!checked.correction) return { kind: 'chirpstack', msg, devEui: cs.devEui, value: parsed.value };
+    const value = { ...parsed.value, event: { ...parsed.value.event, time: checked.time } } as ChirpstackEvent;
+    return { kind: 'chirpstack', msg, devEui: cs.devEui, value, clock: checked.correction };
   }
   const parsed = parseEsp32(msg.topic, body.value);
   if (!parsed.ok) return { kind: 'quarantine', msg, reasonCode: 'malformed_message', reason: parsed.reason, ...(parsed.meterNo ? { meterNo: parsed.meterNo } : {}) };
-  return { kind: 'esp32', msg, value: parsed.value };
+  const checked = checkClock(parsed.value.body.timestamp, msg.receivedAt, clock);
+  if (!checked.ok) return { kind: 'quarantine', msg, reasonCode: 'future_time', reason: checked.reason, meterNo: parsed.value.meterNo };
+  return { kind: 'esp32', msg, value: parsed.value, at: checked.time, ...(checked.correction ? { clock: checked.correction } : {}) };
 }
 
 /** The device a topic names, as far as it can be read, for a quarantine row (whatever the message). */

@@ -3,10 +3,11 @@
 // confirmations (ack, txack, ESP32 balance reports) on to the command system. ESP32 consumption reports
 // become readings.
 import type { ChirpstackEvent } from '#domain/chirpstack/events';
-import type { Esp32Message } from '#domain/esp32';
 import type { IngestDevice } from '#store/ingest/devices';
 import { eventTime, iso, type BatchWriter } from './batch-writer.ts';
+import type { Classified } from './classify.ts';
 import { messageDigest, payloadBuffer, type InboundMessage } from './inbound.ts';
+import { readingExtra } from './uplink.ts';
 
 export function handleNetworkEvent(w: BatchWriter, msg: InboundMessage, value: Exclude<ChirpstackEvent, { type: 'up' }>, device: IngestDevice | undefined) {
   const e = value.event;
@@ -45,9 +46,13 @@ export function handleNetworkEvent(w: BatchWriter, msg: InboundMessage, value: E
   }
 }
 
-export function handleEsp32(w: BatchWriter, msg: InboundMessage, value: Esp32Message, device: IngestDevice | undefined) {
-  const time = value.body.timestamp;
-  const sourceKey = `esp32:${value.meterNo}:${value.type}:${time.getTime()}`;
+/**
+ * An ESP32 message, dated `at` (its timestamp, or the receive time when that was too far ahead); keyed
+ * by the timestamp the meter sent, so a redelivery is the same row whenever it arrives.
+ */
+export function handleEsp32(w: BatchWriter, classified: Extract<Classified, { kind: 'esp32' }>, device: IngestDevice | undefined) {
+  const { msg, value, at: time, clock } = classified;
+  const sourceKey = `esp32:${value.meterNo}:${value.type}:${value.body.timestamp.getTime()}`;
   if (!device) {
     w.quarantineMessage({ msg, reasonCode: 'unknown_device', reason: `no ESP32 meter registered with meterNo ${value.meterNo}`, meterNo: value.meterNo, dedupKey: sourceKey });
     return;
@@ -60,14 +65,15 @@ export function handleEsp32(w: BatchWriter, msg: InboundMessage, value: Esp32Mes
         return;
       }
       // The meter reports units consumed since its last report; the reading is the meter's running
-      // total, computed in the database under the meter's row lock (see writeConsumption).
+      // total in the order of the meter's timestamps, computed in the database under the meter's row
+      // lock (see writeConsumption).
       w.consumption.push({
         meter_id: device.meter_id,
         device_id: device.id,
         source_key: sourceKey,
         units: value.body.unitsConsumed,
         reading_date: iso(time),
-        extra: { unitsConsumed: value.body.unitsConsumed, remainingBalance: value.body.remainingBalance ?? null, totalConsumed: value.body.totalConsumed ?? null },
+        extra: readingExtra({ unitsConsumed: value.body.unitsConsumed, remainingBalance: value.body.remainingBalance ?? null, totalConsumed: value.body.totalConsumed ?? null }, [], clock),
         raw_payload: payloadBuffer(msg.payload).toString('utf8'),
       });
       w.outcomes.set(msg.id, 'reading');

@@ -8,6 +8,7 @@
 // device + fCnt + time), events by their own keys, quarantine by the message digest; a redelivered
 // message writes nothing new. Nothing is lost: what cannot be processed goes to the quarantine with its
 // reason, and only a failure to write at all (database unavailable) asks for redelivery.
+import type { ClockPolicy } from '#domain/clock';
 import type { Db } from '#store/db';
 import type { Logger } from '#shared/logger';
 import { isDataError } from '#store/errors';
@@ -30,6 +31,8 @@ export interface IngestDeps {
   onFeedback?: (feedback: BatchFeedback) => Promise<void>;
   /** Receives the ids of commands created here (display actuations) for dispatch. */
   onCommandsCreated?: (ids: string[]) => Promise<void>;
+  /** How far ahead of its receive time a message may be dated, and what happens beyond (default: 300 s, correct). */
+  clock?: ClockPolicy;
 }
 
 export interface IngestResult {
@@ -43,7 +46,7 @@ export interface IngestResult {
 }
 
 export async function ingestBatch(deps: IngestDeps, messages: InboundMessage[]): Promise<IngestResult> {
-  const parsed = messages.map(classify);
+  const parsed = messages.map((m) => classify(m, deps.clock));
   const devEuis = new Set<string>();
   const meterNos = new Set<string>();
   for (const p of parsed) {
@@ -82,10 +85,10 @@ export async function ingestBatch(deps: IngestDeps, messages: InboundMessage[]):
       if (p.kind === 'quarantine') w.quarantineMessage(p);
       else if (p.kind === 'esp32') {
         if (firstTime(`esp32:${p.value.meterNo}:${p.value.type}:${p.value.body.timestamp.getTime()}`, p.msg)) {
-          handleEsp32(w, p.msg, p.value, byMeterNo.get(p.value.meterNo));
+          handleEsp32(w, p, byMeterNo.get(p.value.meterNo));
         }
       } else if (p.value.type === 'up') {
-        if (firstTime(`up:${p.value.event.deduplicationId}`, p.msg)) handleUp(w, deps, p.msg, p.value.event, byEui.get(p.devEui));
+        if (firstTime(`up:${p.value.event.deduplicationId}`, p.msg)) handleUp(w, deps, p.msg, p.value.event, byEui.get(p.devEui), p.clock);
       } else handleNetworkEvent(w, p.msg, p.value, byEui.get(p.devEui));
     } catch (error) {
       // A message this code cannot handle must not hold up the rest: keep it, with the reason.

@@ -3,13 +3,14 @@
 // (frames without measurements), with the device's last-seen state and any Modbus response for the
 // command system. What cannot be decoded or placed is quarantined with its reason.
 import { bestSignal, type UpEvent } from '#domain/chirpstack/events';
-import { advanceCounter, pulseTotalValue } from '#domain/counter';
+import type { ClockCorrection } from '#domain/clock';
+import { pulsesPerUnitOf } from '#domain/counter';
 import { decodeNetworkObject, decodeUplink, usesNetworkCodec, type DecodedUplink } from '#domain/decoders/index';
 import { resolveDisplayActuation } from '#domain/display';
 import { displayedState, sensorStateOf } from '#domain/parking';
 import type { Logger } from '#shared/logger';
 import type { IngestDevice } from '#store/ingest/devices';
-import type { DeviceUpdateRow, ReadingRow } from '#store/ingest/readings';
+import type { ReadingRow } from '#store/ingest/readings';
 import { eventTime, iso, num, type BatchWriter } from './batch-writer.ts';
 import type { InboundMessage } from './inbound.ts';
 
@@ -42,7 +43,13 @@ function readingFrom(decoded: DecodedUplink, meterValue: number | undefined): Pa
 const meteringKeys = ['meterValue', 'pulseCount', 'volumeM3', 'voltageV', 'currentA', 'powerW', 'energyImportKwh', 'energyExportKwh', 'frequencyHz', 'powerFactor', 'temperatureC', 'humidityPercent', 'batteryPercent'] as const;
 const hasMeasurements = (d: DecodedUplink) => meteringKeys.some((k) => d.measurements[k] !== undefined);
 
-export function handleUp(w: BatchWriter, deps: UplinkDeps, msg: InboundMessage, event: UpEvent, device: IngestDevice | undefined) {
+/** A reading's `extra`: the decoder's extra fields and warnings, and a clock correction with its warning. */
+export function readingExtra(base: Record<string, unknown>, warnings: readonly string[], clock: ClockCorrection | undefined): Record<string, unknown> {
+  const all = clock ? [...warnings, clock.warning] : warnings;
+  return { ...base, ...(all.length ? { warnings: all } : {}), ...(clock ? { clock: { reportedTime: clock.reportedTime, correctedTo: clock.correctedTo } } : {}) };
+}
+
+export function handleUp(w: BatchWriter, deps: UplinkDeps, msg: InboundMessage, event: UpEvent, device: IngestDevice | undefined, clock?: ClockCorrection) {
   const devEui = event.deviceInfo.devEui;
   const sourceKey = `up:${event.deduplicationId}`;
   if (!device) {
@@ -66,24 +73,12 @@ export function handleUp(w: BatchWriter, deps: UplinkDeps, msg: InboundMessage, 
   const decoded = result.value;
   const signal = bestSignal(event.rxInfo);
 
-  // Pulse counters: keep the metered total monotonic across counter resets and wrap-around.
-  let meterValue = decoded.measurements.meterValue;
-  let counterPatch: Partial<DeviceUpdateRow> = {};
-  if (decoded.measurements.pulseCount !== undefined) {
-    const update = w.deviceUpdates.get(device.id);
-    const state = {
-      offset: update?.counter_offset ?? device.counter_offset,
-      lastCount: update?.last_counter ?? device.last_counter,
-      lastAt: update?.last_counter_at ? new Date(update.last_counter_at) : device.last_counter_at,
-    };
-    const step = advanceCounter(state, decoded.measurements.pulseCount, time);
-    meterValue = pulseTotalValue(step.total, device.config.pulsesPerUnit);
-    if (step.state !== state) {
-      counterPatch = { counter_offset: step.state.offset, last_counter: step.state.lastCount, last_counter_at: step.state.lastAt ? iso(step.state.lastAt) : null };
-    }
-    if (step.event) deps.logger.warn('pulse counter discontinuity', { devEui, event: step.event, count: decoded.measurements.pulseCount, offset: step.state.offset });
-  }
-  w.touchDevice(device, time, { last_f_cnt: event.fCnt, battery_level: num(decoded.measurements.batteryPercent), ...counterPatch });
+  // Pulse counters: the metered value is offset + count over pulsesPerUnit, with the device's offset at this
+  // uplink's place in its series. The store computes it under the device's row lock, in the device's
+  // order whatever the order of arrival (writeReadings); here the reading only says it is a counter.
+  const isCounter = decoded.measurements.pulseCount !== undefined;
+  const meterValue = isCounter ? undefined : decoded.measurements.meterValue;
+  w.touchDevice(device, time, { last_f_cnt: event.fCnt, battery_level: num(decoded.measurements.batteryPercent) });
 
   if (decoded.modbusResponse) {
     w.feedback.modbusResponses.push({ deviceId: device.id, devEui, meterId: device.meter_id, response: decoded.modbusResponse, time });
@@ -108,9 +103,11 @@ export function handleUp(w: BatchWriter, deps: UplinkDeps, msg: InboundMessage, 
       rssi: signal ? Math.round(signal.rssi) : null,
       snr: signal ? signal.snr : null,
       f_cnt: event.fCnt,
-      extra: { frameType: decoded.frameType, fPort: event.fPort, ...decoded.extra, ...(decoded.measurements.alarms?.length ? { alarms: decoded.measurements.alarms } : {}), ...(decoded.measurements.volumeM3 !== undefined ? { volumeM3: decoded.measurements.volumeM3 } : {}), ...(decoded.history?.length ? { historyPoints: decoded.history.length } : {}), ...(decoded.warnings.length ? { warnings: decoded.warnings } : {}) },
+      extra: readingExtra({ frameType: decoded.frameType, fPort: event.fPort, ...decoded.extra, ...(decoded.measurements.alarms?.length ? { alarms: decoded.measurements.alarms } : {}), ...(decoded.measurements.volumeM3 !== undefined ? { volumeM3: decoded.measurements.volumeM3 } : {}), ...(decoded.history?.length ? { historyPoints: decoded.history.length } : {}) }, decoded.warnings, clock),
       raw_payload: event.object && usesNetworkCodec(device.config) ? JSON.stringify(event.object) : hex(bytes),
-      ...(readingFrom(decoded, meterValue) as Omit<ReadingRow, 'meter_id' | 'device_id' | 'source_key' | 'reading_date' | 'rssi' | 'snr' | 'f_cnt' | 'extra' | 'raw_payload'>),
+      ...(readingFrom(decoded, meterValue) as Omit<ReadingRow, 'meter_id' | 'device_id' | 'source_key' | 'reading_date' | 'rssi' | 'snr' | 'f_cnt' | 'extra' | 'raw_payload' | 'counter' | 'pulses_per_unit'>),
+      counter: isCounter,
+      pulses_per_unit: isCounter ? (pulsesPerUnitOf(device.config.pulsesPerUnit) ?? null) : null,
     });
     w.outcomes.set(msg.id, 'reading');
     return;

@@ -5,6 +5,7 @@
 import { enqueueOrLeaveToSweeper } from '#app/commands/enqueue';
 import { applyFeedback } from '#app/commands/feedback';
 import type { CommandQueue } from '#app/commands/ports';
+import type { ClockPolicy } from '#domain/clock';
 import type { Logger } from '#shared/logger';
 import type { Db } from '#store/db';
 import type { IngestDeps } from './ingest.ts';
@@ -16,15 +17,18 @@ export interface IngestWithCommandsOptions {
   commandQueue: CommandQueue;
   /** How long a display command created by ingestion may wait for its device (COMMAND_EXPIRY_HOURS). */
   commandExpiryHours: number;
+  /** Tolerance and policy for message times ahead of their receive time (INGEST_MAX_CLOCK_AHEAD_S, INGEST_FUTURE_TIME_POLICY). */
+  clock?: ClockPolicy;
 }
 
 export function ingestWithCommands(options: IngestWithCommandsOptions): IngestDeps {
-  const { db, logger, now, commandQueue, commandExpiryHours } = options;
+  const { db, logger, now, commandQueue, commandExpiryHours, clock } = options;
   return {
     db,
     logger,
     now,
     commandExpiryHours,
+    ...(clock ? { clock } : {}),
     onFeedback: async (feedback) => void (await applyFeedback({ db, logger, now }, feedback)),
     onCommandsCreated: (ids) => enqueueOrLeaveToSweeper({ db, logger, now, commandQueue }, ids),
   };

@@ -12,9 +12,6 @@ export interface IngestDevice {
   decoder: string;
   config: Record<string, unknown>;
   lifecycle: string;
-  counter_offset: number;
-  last_counter: number | null;
-  last_counter_at: Date | null;
   meter_id: string | null;
   meter_no_of_meter: string | null;
   space_id: string | null;
@@ -30,7 +27,6 @@ export async function loadDevices(db: Executor, devEuis: string[], meterNos: str
   if (devEuis.length === 0 && meterNos.length === 0) return [];
   const result = await sql<IngestDevice>`
     SELECT d.id, d.dev_eui, d.meter_no, d.device_type, d.decoder, d.config, d.lifecycle,
-           d.counter_offset, d.last_counter, d.last_counter_at,
            md.meter_id, m.meter_no AS meter_no_of_meter,
            ps.id AS space_id, ps.current_state AS space_state, ps.sensor_state AS space_sensor_state,
            ps.display_device_id, disp.dev_eui AS display_dev_eui, disp.config AS display_config

@@ -1,10 +1,17 @@
 // Readings, written set-based: LoRaWAN readings with the meters and devices they update in one
-// statement, and ESP32 consumption reports as running totals under the meter's row lock. Each batch
-// travels as ONE jsonb parameter expanded with jsonb_to_recordset (the RDS Data API has no array
-// parameters); data-modifying CTEs always run to completion, whether or not the final SELECT reads them.
-// Every insert is idempotent (unique keys + ON CONFLICT), so a redelivered batch changes nothing, and a
-// batch needs no transaction around its statements: a retry after a partial failure completes it.
+// statement (pulse counters under their devices' row locks), and ESP32 consumption reports as running
+// totals under the meter's row lock. Each batch travels as ONE jsonb parameter expanded with
+// jsonb_to_recordset (the RDS Data API has no array parameters); data-modifying CTEs always run to
+// completion, whether or not the final SELECT reads them. Every insert is idempotent (unique keys + ON
+// CONFLICT), so a redelivered batch changes nothing, and a batch needs no transaction around its
+// statements: a retry after a partial failure completes it.
+//
+// Series order. A device's readings are ordered by reading_date (ChirpStack's `time`, or the ESP32
+// meter's timestamp, never far ahead of the receive time: see domain/clock.ts), then fCnt, then
+// source_key. reading_date leads rather than fCnt because fCnt restarts at 0 when a device rejoins: the
+// network's time is what orders two sessions; within a session the two agree, and fCnt breaks ties.
 import { sql } from 'kysely';
+import { COUNTER_WRAP, WRAP_FROM, WRAP_TO } from '#domain/counter';
 import { json, type Db, type Executor } from '#store/db';
 
 export interface ReadingRow {
@@ -29,6 +36,10 @@ export interface ReadingRow {
   f_cnt: number | null;
   extra: Record<string, unknown> | null;
   raw_payload: string | null;
+  /** A pulse-counter reading: reading_value is computed here from pulse_count and the device's series. */
+  counter: boolean;
+  /** For a counter reading, the device's pulsesPerUnit (null when not usable: the value stays null). */
+  pulses_per_unit: number | null;
 }
 
 export interface DeviceUpdateRow {
@@ -38,35 +49,130 @@ export interface DeviceUpdateRow {
   battery_level: number | null;
   margin: number | null;
   joined_at: string | null;
-  counter_offset: number | null;
-  last_counter: number | null;
-  last_counter_at: string | null;
 }
+
+/** Attempts of writeReadings when concurrent batches keep changing the same counter devices. */
+const MAX_ATTEMPTS = 20;
 
 /**
  * Readings, the meters they update (last reading, online) and the devices seen, in one statement.
- * Only readings actually inserted (not duplicates) move a meter's last reading.
+ * Only readings actually inserted (not duplicates), and stored readings whose value a late one corrected,
+ * move a meter's last reading.
+ *
+ * Pulse counters. A reading's value is (offset + count) / pulsesPerUnit, where the offset grows at each
+ * drop of the count between two neighbours in the device's order (domain/counter.ts counterIncrement:
+ * the previous count on a reset, 2^32 on a wrap). The statement recomputes each counter device's series
+ * from the earliest new reading on, starting from the stored reading before it (its offset and count):
+ * a late uplink takes the offset of its place, and a reset or wrap it reveals is recognised from its
+ * neighbours.
+ *
+ * When a late uplink changes the offset of readings already stored after it (it revealed a reset between
+ * them), those readings are corrected in the same statement. They only ever go up (inserting a count
+ * between two neighbours never lowers the consumption counted between them), so the stored series has
+ * no downward step and a meter's total never goes down; fitting the late reading between its neighbours
+ * without touching them would instead lose the consumption it revealed for good, or step down.
+ *
+ * Concurrency without a transaction (the Data API path counts its calls): the statement locks every
+ * device of the batch in id order (FOR UPDATE, waiting for a concurrent batch holding one to commit),
+ * then compares each counter device's row version (xmin) under the lock with the one in its snapshot.
+ * A concurrent batch that committed meanwhile changed the row (every batch updates its devices), so the
+ * snapshot misses its readings: the statement then writes nothing and runs again, with a new snapshot.
  */
 export async function writeReadings(db: Executor, readings: ReadingRow[], devices: DeviceUpdateRow[]): Promise<{ inserted: number }> {
-  const result = await sql<{ inserted: number }>`
+  for (let attempt = 1; ; attempt++) {
+    const result = await writeReadingsOnce(db, readings, devices);
+    if (result.ok) return { inserted: result.inserted };
+    if (attempt >= MAX_ATTEMPTS) throw new Error(`readings not written: their devices' counters changed under ${attempt} concurrent writes in a row`);
+  }
+}
+
+async function writeReadingsOnce(db: Executor, readings: ReadingRow[], devices: DeviceUpdateRow[]): Promise<{ inserted: number; ok: boolean }> {
+  const order = sql`reading_date, f_cnt NULLS FIRST, source_key`;
+  const result = await sql<{ inserted: number; ok: boolean }>`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${json(readings)}) AS x(
         meter_id uuid, device_id uuid, source_key text, reading_value numeric, reading_date timestamptz,
         pulse_count bigint, temperature numeric, humidity numeric, rssi integer, snr numeric, battery_level numeric,
         voltage numeric, current numeric, power numeric, energy_import numeric, energy_export numeric,
-        frequency numeric, power_factor numeric, f_cnt bigint, extra jsonb, raw_payload text)
+        frequency numeric, power_factor numeric, f_cnt bigint, extra jsonb, raw_payload text,
+        counter boolean, pulses_per_unit numeric)
+    ), dev AS (
+      SELECT * FROM jsonb_to_recordset(${json(devices)}) AS d(
+        id uuid, last_seen_at timestamptz, last_f_cnt bigint, battery_level numeric, margin integer, joined_at timestamptz)
+    ), counter_devices AS (
+      SELECT DISTINCT device_id AS id FROM input WHERE counter AND pulse_count IS NOT NULL
+    ), locked AS (
+      SELECT t.id, t.xmin::text AS version FROM devices t
+      WHERE t.id IN (SELECT id FROM dev UNION SELECT id FROM counter_devices)
+      ORDER BY t.id
+      FOR UPDATE
+    ), seen AS (
+      SELECT t.id, t.xmin::text AS version FROM devices t WHERE t.id IN (SELECT id FROM counter_devices)
+    ), go AS (
+      SELECT (SELECT count(*) FROM locked) >= 0
+         AND NOT EXISTS (SELECT 1 FROM seen s JOIN locked l ON l.id = s.id WHERE l.version <> s.version) AS ok
+    ), uniq AS (
+      SELECT DISTINCT ON (i.source_key) i.* FROM input i
+      WHERE NOT EXISTS (SELECT 1 FROM meter_readings r WHERE r.source_key = i.source_key)
+        AND NOT EXISTS (SELECT 1 FROM meter_readings r WHERE r.device_id = i.device_id AND r.f_cnt = i.f_cnt AND r.reading_date = i.reading_date)
+      ORDER BY i.source_key
+    ), fresh AS (
+      SELECT DISTINCT ON (u.device_id, COALESCE(u.f_cnt::text, u.source_key), u.reading_date) u.* FROM uniq u
+      ORDER BY u.device_id, COALESCE(u.f_cnt::text, u.source_key), u.reading_date, u.source_key
+    ), since AS (
+      SELECT device_id, min(reading_date) AS since, max(pulses_per_unit) AS per_unit
+      FROM fresh WHERE counter AND pulse_count IS NOT NULL GROUP BY device_id
+    ), anchor AS (
+      SELECT s.device_id, a.pulse_count, a.counter_offset FROM since s
+      CROSS JOIN LATERAL (
+        SELECT r.pulse_count, r.counter_offset FROM meter_readings r
+        WHERE r.device_id = s.device_id AND r.pulse_count IS NOT NULL AND r.reading_date < s.since
+        ORDER BY r.reading_date DESC, r.f_cnt DESC NULLS LAST, r.source_key DESC
+        LIMIT 1) a
+    ), series AS (
+      SELECT r.id, r.device_id, r.source_key, r.reading_date, r.f_cnt, r.pulse_count, r.counter_offset AS old_offset
+      FROM since s JOIN meter_readings r ON r.device_id = s.device_id AND r.pulse_count IS NOT NULL AND r.reading_date >= s.since
+      UNION ALL
+      SELECT NULL::bigint, f.device_id, f.source_key, f.reading_date, f.f_cnt, f.pulse_count, NULL::bigint
+      FROM fresh f WHERE f.counter AND f.pulse_count IS NOT NULL
+    ), numbered AS (
+      SELECT x.*, row_number() OVER (PARTITION BY x.device_id ORDER BY ${order}) AS n,
+             lag(x.pulse_count) OVER (PARTITION BY x.device_id ORDER BY ${order}) AS lag_count
+      FROM series x
+    ), offsets AS (
+      SELECT x.*, s.per_unit,
+             (COALESCE(a.counter_offset, 0) + sum(
+               CASE WHEN p.prev IS NULL OR x.pulse_count >= p.prev THEN 0
+                    WHEN p.prev >= ${sql.lit(WRAP_FROM)} AND x.pulse_count < ${sql.lit(WRAP_TO)} THEN ${sql.lit(COUNTER_WRAP)}
+                    ELSE p.prev END) OVER (PARTITION BY x.device_id ORDER BY x.n))::bigint AS new_offset
+      FROM numbered x
+      JOIN since s ON s.device_id = x.device_id
+      LEFT JOIN anchor a ON a.device_id = x.device_id
+      CROSS JOIN LATERAL (SELECT CASE WHEN x.n = 1 THEN a.pulse_count ELSE x.lag_count END AS prev) p
+    ), valued AS (
+      SELECT o.*, CASE WHEN o.per_unit > 0 THEN (o.new_offset + o.pulse_count) / o.per_unit END AS new_value FROM offsets o
     ), ins AS (
       INSERT INTO meter_readings (meter_id, device_id, source_key, reading_value, reading_date, reading_type, is_validated,
         pulse_count, temperature, humidity, rssi, snr, battery_level, voltage, current, power, energy_import,
-        energy_export, frequency, power_factor, f_cnt, extra, raw_payload)
-      SELECT meter_id, device_id, source_key, reading_value, reading_date, 'automatic', true,
-        pulse_count, temperature, humidity, rssi, snr, battery_level, voltage, current, power, energy_import,
-        energy_export, frequency, power_factor, f_cnt, extra, raw_payload
-      FROM input
+        energy_export, frequency, power_factor, f_cnt, extra, raw_payload, counter_offset)
+      SELECT f.meter_id, f.device_id, f.source_key, CASE WHEN v.source_key IS NULL THEN f.reading_value ELSE v.new_value END,
+        f.reading_date, 'automatic', true,
+        f.pulse_count, f.temperature, f.humidity, f.rssi, f.snr, f.battery_level, f.voltage, f.current, f.power, f.energy_import,
+        f.energy_export, f.frequency, f.power_factor, f.f_cnt, f.extra, f.raw_payload, v.new_offset
+      FROM fresh f LEFT JOIN valued v ON v.id IS NULL AND v.source_key = f.source_key
+      WHERE (SELECT ok FROM go)
       ON CONFLICT DO NOTHING
       RETURNING meter_id, reading_value, reading_date
+    ), corrected AS (
+      UPDATE meter_readings r
+      SET reading_value = v.new_value, counter_offset = v.new_offset
+      FROM valued v
+      WHERE v.id IS NOT NULL AND r.id = v.id AND v.new_offset IS DISTINCT FROM v.old_offset AND (SELECT ok FROM go)
+      RETURNING r.meter_id, r.reading_value, r.reading_date
     ), latest AS (
-      SELECT DISTINCT ON (meter_id) meter_id, reading_value, reading_date FROM ins ORDER BY meter_id, reading_date DESC
+      SELECT DISTINCT ON (meter_id) meter_id, reading_value, reading_date
+      FROM (SELECT * FROM ins UNION ALL SELECT * FROM corrected) c
+      ORDER BY meter_id, reading_date DESC, reading_value DESC NULLS LAST
     ), meters_updated AS (
       UPDATE meters m
       SET last_reading = COALESCE(l.reading_value, m.last_reading),
@@ -76,10 +182,9 @@ export async function writeReadings(db: Executor, readings: ReadingRow[], device
       FROM latest l
       WHERE m.id = l.meter_id AND (m.last_reading_date IS NULL OR m.last_reading_date <= l.reading_date)
       RETURNING m.id
-    ), dev AS (
-      SELECT * FROM jsonb_to_recordset(${json(devices)}) AS d(
-        id uuid, last_seen_at timestamptz, last_f_cnt bigint, battery_level numeric, margin integer, joined_at timestamptz,
-        counter_offset bigint, last_counter bigint, last_counter_at timestamptz)
+    ), counter_state AS (
+      SELECT DISTINCT ON (device_id) device_id, new_offset, pulse_count, reading_date FROM offsets
+      ORDER BY device_id, reading_date DESC, f_cnt DESC NULLS LAST, source_key DESC
     ), devices_updated AS (
       UPDATE devices t
       SET last_seen_at = GREATEST(t.last_seen_at, d.last_seen_at),
@@ -87,17 +192,18 @@ export async function writeReadings(db: Executor, readings: ReadingRow[], device
           battery_level = COALESCE(d.battery_level, t.battery_level),
           margin = COALESCE(d.margin, t.margin),
           joined_at = COALESCE(d.joined_at, t.joined_at),
-          counter_offset = COALESCE(d.counter_offset, t.counter_offset),
-          last_counter = COALESCE(d.last_counter, t.last_counter),
-          last_counter_at = COALESCE(d.last_counter_at, t.last_counter_at),
+          counter_offset = COALESCE(c.new_offset, t.counter_offset),
+          last_counter = COALESCE(c.pulse_count, t.last_counter),
+          last_counter_at = COALESCE(c.reading_date, t.last_counter_at),
           updated_at = now()
-      FROM dev d
-      WHERE t.id = d.id
+      FROM dev d LEFT JOIN counter_state c ON c.device_id = d.id
+      WHERE t.id = d.id AND (SELECT ok FROM go)
       RETURNING t.id
     )
-    SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM meters_updated)::int AS meters,
-           (SELECT count(*) FROM devices_updated)::int AS devices`.execute(db);
-  return { inserted: Number(result.rows[0]?.inserted ?? 0) };
+    SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT ok FROM go) AS ok,
+           (SELECT count(*) FROM meters_updated)::int AS meters, (SELECT count(*) FROM devices_updated)::int AS devices`.execute(db);
+  const row = result.rows[0];
+  return { inserted: Number(row?.inserted ?? 0), ok: row?.ok !== false };
 }
 
 export interface ConsumptionRow {
@@ -113,10 +219,16 @@ export interface ConsumptionRow {
 
 /**
  * ESP32 consumption reports: each carries the units used since the last one, and the reading is the
- * meter's running total. The meters are locked first, in their own statement, so that the insert that
- * follows sees every report a concurrent batch committed meanwhile (READ COMMITTED takes a new snapshot
- * per statement): no report is counted twice and none is lost, whatever the order reports arrive in.
- * The meter's total always grows by the units of the reports newly stored.
+ * meter's running total in the order of the meter's own timestamps (then source_key), not of arrival.
+ * The meters are locked first, in their own statement, so that the statement that follows sees every
+ * report a concurrent batch committed meanwhile (READ COMMITTED takes a new snapshot per statement): no
+ * report is counted twice and none is lost, whatever the order reports arrive in.
+ *
+ * The series is recomputed from the earliest new report on: it starts from the meter's stored report
+ * before it (its total), and every stored report after it is raised by the units of the late ones that
+ * precede it, so the stored series has no downward step and the meter's total always grows by the units
+ * of the reports newly stored. Without an earlier report the series starts where the first stored one
+ * did (its total less its units), or from the meter's last reading.
  *
  * Takes the database, not an executor: the lock must be held in a transaction of its own. Errors are
  * not mapped (no inTransaction), so the caller still sees the SQLSTATE of a refused value and can isolate
@@ -137,28 +249,56 @@ export async function writeConsumption(db: Db, rows: ConsumptionRow[]): Promise<
         SELECT DISTINCT ON (i.source_key) i.* FROM input i
         WHERE NOT EXISTS (SELECT 1 FROM meter_readings r WHERE r.source_key = i.source_key)
         ORDER BY i.source_key
+      ), since AS (
+        SELECT meter_id, min(reading_date) AS since FROM fresh GROUP BY meter_id
+      ), stored AS (
+        SELECT r.id, r.meter_id, r.source_key, r.reading_date, COALESCE((r.extra ->> 'unitsConsumed')::numeric, 0) AS units,
+               r.reading_value AS old_value
+        FROM since s JOIN meter_readings r ON r.meter_id = s.meter_id AND r.source_key LIKE 'esp32:%' AND r.reading_date >= s.since
+      ), anchor AS (
+        SELECT s.meter_id, a.reading_value FROM since s
+        CROSS JOIN LATERAL (
+          SELECT r.reading_value FROM meter_readings r
+          WHERE r.meter_id = s.meter_id AND r.source_key LIKE 'esp32:%' AND r.reading_date < s.since
+          ORDER BY r.reading_date DESC, r.source_key DESC
+          LIMIT 1) a
+      ), first_stored AS (
+        SELECT DISTINCT ON (meter_id) meter_id, old_value - units AS base FROM stored ORDER BY meter_id, reading_date, source_key
+      ), series AS (
+        SELECT id, meter_id, source_key, reading_date, units, old_value FROM stored
+        UNION ALL
+        SELECT NULL::bigint, meter_id, source_key, reading_date, units, NULL::numeric FROM fresh
       ), numbered AS (
-        SELECT f.*, COALESCE(m.last_reading, 0) + sum(f.units) OVER (PARTITION BY f.meter_id ORDER BY f.reading_date, f.source_key) AS total
-        FROM fresh f JOIN meters m ON m.id = f.meter_id
+        SELECT x.*, COALESCE(a.reading_value, fs.base, m.last_reading, 0)
+                    + sum(x.units) OVER (PARTITION BY x.meter_id ORDER BY x.reading_date, x.source_key) AS total
+        FROM series x
+        JOIN meters m ON m.id = x.meter_id
+        LEFT JOIN anchor a ON a.meter_id = x.meter_id
+        LEFT JOIN first_stored fs ON fs.meter_id = x.meter_id
       ), ins AS (
         INSERT INTO meter_readings (meter_id, device_id, source_key, reading_value, reading_date, reading_type, is_validated, extra, raw_payload)
-        SELECT meter_id, device_id, source_key, total, reading_date, 'automatic', true, extra, raw_payload FROM numbered
+        SELECT f.meter_id, f.device_id, f.source_key, n.total, f.reading_date, 'automatic', true, f.extra, f.raw_payload
+        FROM fresh f JOIN numbered n ON n.id IS NULL AND n.source_key = f.source_key
         ON CONFLICT DO NOTHING
         RETURNING meter_id, reading_value, reading_date
+      ), corrected AS (
+        UPDATE meter_readings r SET reading_value = n.total
+        FROM numbered n
+        WHERE n.id IS NOT NULL AND r.id = n.id AND n.total IS DISTINCT FROM n.old_value
+        RETURNING r.meter_id
       ), totals AS (
-        SELECT meter_id, max(reading_value) AS total, max(reading_date) AS latest, count(*) AS n FROM ins GROUP BY meter_id
+        SELECT meter_id, max(total) AS total, max(reading_date) AS latest FROM numbered GROUP BY meter_id
       ), _meters AS (
         UPDATE meters m
-        SET last_reading = t.total,
+        SET last_reading = GREATEST(m.last_reading, t.total),
             last_reading_date = GREATEST(m.last_reading_date, t.latest),
             communication_status = 'online',
             updated_at = now()
         FROM totals t
-        WHERE m.id = t.meter_id
+        WHERE m.id = t.meter_id AND EXISTS (SELECT 1 FROM ins WHERE ins.meter_id = t.meter_id)
         RETURNING m.id
       )
-      SELECT COALESCE(sum(n), 0)::int AS inserted FROM totals`.execute(trx);
+      SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM corrected)::int AS corrected`.execute(trx);
     return { inserted: Number(result.rows[0]?.inserted ?? 0) };
   });
 }
-
