@@ -155,6 +155,28 @@ describe('a pulse counter delivered out of order', () => {
     expect(values).toEqual([1, 9, 9.1]);
     expect(Number((await meterRow(meterId)).last_reading)).toBe(9.1);
   });
+
+  it('marks the reading where the counter reset, also when a late uplink moves the reset', async () => {
+    const { devEui, meterId } = await em300Meter();
+    const base = Date.UTC(2026, 9, 4);
+    const [high, restarted, later] = [5000, 50, 100].map((c, i) => upMessage({ devEui, fPort: 85, hex: counterHex(c), fCnt: i + 1, time: minute(base, i) }));
+
+    await ingestBatch(deps, [high!, later!]);
+    await ingestBatch(deps, [restarted!]);
+
+    const marks = (await series(meterId)).map((r) => r.extra?.counterDiscontinuity ?? null);
+    expect(marks).toEqual([null, 'reset', null]);
+  });
+
+  it('marks a wrap as a wrap', async () => {
+    const { devEui, meterId } = await em300Meter();
+    const base = Date.UTC(2026, 9, 4, 12);
+
+    await ingestBatch(deps, [2 ** 32 - 5, 10].map((c, i) => upMessage({ devEui, fPort: 85, hex: counterHex(c), fCnt: i + 1, time: minute(base, i) })));
+
+    const marks = (await series(meterId)).map((r) => r.extra?.counterDiscontinuity ?? null);
+    expect(marks).toEqual([null, 'wrap']);
+  });
 });
 
 describe('ESP32 reports delivered out of order', () => {

@@ -139,18 +139,22 @@ async function writeReadingsOnce(db: Executor, readings: ReadingRow[], devices: 
       SELECT x.*, row_number() OVER (PARTITION BY x.device_id ORDER BY ${order}) AS n,
              lag(x.pulse_count) OVER (PARTITION BY x.device_id ORDER BY ${order}) AS lag_count
       FROM series x
-    ), offsets AS (
-      SELECT x.*, s.per_unit,
-             (COALESCE(a.counter_offset, 0) + sum(
-               CASE WHEN p.prev IS NULL OR x.pulse_count >= p.prev THEN 0
-                    WHEN p.prev >= ${sql.lit(WRAP_FROM)} AND x.pulse_count < ${sql.lit(WRAP_TO)} THEN ${sql.lit(COUNTER_WRAP)}
-                    ELSE p.prev END) OVER (PARTITION BY x.device_id ORDER BY x.n))::bigint AS new_offset
+    ), increments AS (
+      SELECT x.*, s.per_unit, COALESCE(a.counter_offset, 0) AS base_offset,
+             CASE WHEN p.prev IS NULL OR x.pulse_count >= p.prev THEN 0
+                  WHEN p.prev >= ${sql.lit(WRAP_FROM)} AND x.pulse_count < ${sql.lit(WRAP_TO)} THEN ${sql.lit(COUNTER_WRAP)}
+                  ELSE p.prev END AS inc
       FROM numbered x
       JOIN since s ON s.device_id = x.device_id
       LEFT JOIN anchor a ON a.device_id = x.device_id
       CROSS JOIN LATERAL (SELECT CASE WHEN x.n = 1 THEN a.pulse_count ELSE x.lag_count END AS prev) p
+    ), offsets AS (
+      SELECT i.*, (i.base_offset + sum(i.inc) OVER (PARTITION BY i.device_id ORDER BY i.n))::bigint AS new_offset FROM increments i
     ), valued AS (
-      SELECT o.*, CASE WHEN o.per_unit > 0 THEN (o.new_offset + o.pulse_count) / o.per_unit END AS new_value FROM offsets o
+      -- A reading where the count dropped says so in extra.counterDiscontinuity (reset or wrap).
+      SELECT o.*, CASE WHEN o.per_unit > 0 THEN (o.new_offset + o.pulse_count) / o.per_unit END AS new_value,
+             CASE WHEN o.inc = 0 THEN NULL WHEN o.inc = ${sql.lit(COUNTER_WRAP)} THEN 'wrap' ELSE 'reset' END AS discontinuity
+      FROM offsets o
     ), ins AS (
       INSERT INTO meter_readings (meter_id, device_id, source_key, reading_value, reading_date, reading_type, is_validated,
         pulse_count, temperature, humidity, rssi, snr, battery_level, voltage, current, power, energy_import,
@@ -158,16 +162,21 @@ async function writeReadingsOnce(db: Executor, readings: ReadingRow[], devices: 
       SELECT f.meter_id, f.device_id, f.source_key, CASE WHEN v.source_key IS NULL THEN f.reading_value ELSE v.new_value END,
         f.reading_date, 'automatic', true,
         f.pulse_count, f.temperature, f.humidity, f.rssi, f.snr, f.battery_level, f.voltage, f.current, f.power, f.energy_import,
-        f.energy_export, f.frequency, f.power_factor, f.f_cnt, f.extra, f.raw_payload, v.new_offset
+        f.energy_export, f.frequency, f.power_factor, f.f_cnt,
+        CASE WHEN v.discontinuity IS NULL THEN f.extra ELSE COALESCE(f.extra, '{}'::jsonb) || jsonb_build_object('counterDiscontinuity', v.discontinuity) END,
+        f.raw_payload, v.new_offset
       FROM fresh f LEFT JOIN valued v ON v.id IS NULL AND v.source_key = f.source_key
       WHERE (SELECT ok FROM go)
       ON CONFLICT DO NOTHING
       RETURNING meter_id, reading_value, reading_date
     ), corrected AS (
       UPDATE meter_readings r
-      SET reading_value = v.new_value, counter_offset = v.new_offset
+      SET reading_value = v.new_value, counter_offset = v.new_offset,
+          extra = CASE WHEN v.discontinuity IS NULL THEN r.extra - 'counterDiscontinuity'
+                       ELSE COALESCE(r.extra, '{}'::jsonb) || jsonb_build_object('counterDiscontinuity', v.discontinuity) END
       FROM valued v
-      WHERE v.id IS NOT NULL AND r.id = v.id AND v.new_offset IS DISTINCT FROM v.old_offset AND (SELECT ok FROM go)
+      WHERE v.id IS NOT NULL AND r.id = v.id AND (SELECT ok FROM go)
+        AND (v.new_offset IS DISTINCT FROM v.old_offset OR v.discontinuity IS DISTINCT FROM r.extra ->> 'counterDiscontinuity')
       RETURNING r.meter_id, r.reading_value, r.reading_date
     ), latest AS (
       SELECT DISTINCT ON (meter_id) meter_id, reading_value, reading_date
