@@ -71,6 +71,8 @@ const MAX_ATTEMPTS = 20;
  * between two neighbours never lowers the consumption counted between them), so the stored series has
  * no downward step and a meter's total never goes down; fitting the late reading between its neighbours
  * without touching them would instead lose the consumption it revealed for good, or step down.
+ * The readings after a late one are read and, where their offset changes, rewritten: an uplink days late
+ * (a quarantined one reprocessed) costs one pass over the device's readings since its time.
  *
  * Concurrency without a transaction (the Data API path counts its calls): the statement locks every
  * device of the batch in id order (FOR UPDATE, waiting for a concurrent batch holding one to commit),
