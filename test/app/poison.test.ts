@@ -213,6 +213,20 @@ describe('refused relay requests with text PostgreSQL cannot store', () => {
   });
 });
 
+describe('audits of changes carrying text PostgreSQL cannot store', () => {
+  it('discards a quarantined message whose discard reason holds a NUL, and audits it sanitised', async () => {
+    const topic = `poison/${unique()}`;
+    await ingestBatch({ db: testDb.db, logger, now: () => new Date(), commandExpiryHours: 48 }, [inbound(topic, '{}')]);
+    const item = await testDb.db.selectFrom('quarantine').select('id').where('topic', '=', topic).executeTakeFirstOrThrow();
+
+    const res = await call({ method: 'POST', path: `/quarantine/${item.id}/discard`, role: 'operator', body: { reason: 'junk \u0000 from a test' } });
+
+    expect(res.status).toBe(200);
+    const row = await testDb.db.selectFrom('audit_log').selectAll().where('action', '=', 'quarantine.discard').where('target_id', '=', item.id).executeTakeFirstOrThrow();
+    expect(row.details).toEqual({ reason: `junk ${replacementCharacter} from a test`, sanitised: true });
+  });
+});
+
 describe('request bodies nested deeper than the limit', () => {
   it('answers a device config nested 5,000 deep with a 400 naming the limit', async () => {
     const res = await call({ method: 'POST', path: '/devices', rawBody: withNested({ deviceType: 'milesight_em300_di', devEui: randomEui(), config: '$nested' }, 5000) });
