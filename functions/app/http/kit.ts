@@ -6,6 +6,7 @@ import type { Method, Route } from '@middy/http-router';
 import * as z from 'zod';
 import { issueLines } from '#domain/issues';
 import type { Principal, Role } from '#domain/roles';
+import { jsonTextDepth, maxJsonDepth } from '#domain/text';
 import { ForbiddenError, PayloadTooLargeError, UnauthorizedError, UnsupportedMediaTypeError, ValidationError } from '#shared/errors';
 import { principalFromClaims } from './principal.ts';
 
@@ -69,7 +70,10 @@ export function readBody(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64E
   return raw;
 }
 
-/** A route's JSON body: undefined when there is none; a 415 unless sent as JSON; a 400 if not JSON. */
+/**
+ * A route's JSON body: undefined when there is none; a 415 unless sent as JSON; a 400 if not JSON or
+ * nested deeper than maxJsonDepth.
+ */
 function readJsonBody(event: ApiEvent): unknown {
   const raw = readBody(event);
   if (!raw.length) return undefined;
@@ -77,8 +81,13 @@ function readJsonBody(event: ApiEvent): unknown {
   if (!/^application\/([a-z.+-]*\+)?json\b/i.test(type)) {
     throw new UnsupportedMediaTypeError('send the body as application/json');
   }
+  const text = raw.toString('utf8');
+  // Bounded before parsing: zod, the driver and PostgreSQL all walk a value recursively.
+  if (jsonTextDepth(text, maxJsonDepth) > maxJsonDepth) {
+    throw new ValidationError(`body nests deeper than ${maxJsonDepth} levels of objects and arrays`, { maxDepth: maxJsonDepth });
+  }
   try {
-    return JSON.parse(raw.toString('utf8')) as unknown;
+    return JSON.parse(text) as unknown;
   } catch {
     throw new ValidationError('body is not valid JSON');
   }

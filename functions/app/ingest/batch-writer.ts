@@ -7,12 +7,14 @@ import type { IngestDevice } from '#store/ingest/devices';
 import { writeEventsAndQuarantine, type DeviceEventRow, type QuarantineRow } from '#store/ingest/events';
 import { writeOccupancy, type OccupancyRow } from '#store/ingest/occupancy';
 import { writeConsumption, writeReadings, type ConsumptionRow, type DeviceUpdateRow, type ReadingRow } from '#store/ingest/readings';
+import { escapedText, isStorableText, storable } from '#domain/text';
 import type { QuarantineRequest } from './classify.ts';
 import { messageDigest, payloadText, type InboundMessage } from './inbound.ts';
 
 export type { BatchFeedback };
 
-export type Outcome = 'reading' | 'event' | 'quarantined' | 'duplicate';
+/** What became of a message; 'dropped' only when even its quarantine row was refused (see ingest.ts). */
+export type Outcome = 'reading' | 'event' | 'quarantined' | 'duplicate' | 'dropped';
 
 export const iso = (d: Date): string => d.toISOString();
 /** A measurement as a column value: null when absent or not a finite number. */
@@ -21,6 +23,32 @@ export const num = (v: number | undefined): number | null => (v === undefined ||
 /** When an event happened: its own time when it has a valid one, else when it was received. */
 export function eventTime(msg: InboundMessage, time: Date | undefined): Date {
   return time && !Number.isNaN(time.getTime()) ? time : msg.receivedAt;
+}
+
+/**
+ * A quarantine row PostgreSQL can store, whatever the message held: the payload is kept exactly (as base64
+ * when it is not plain UTF-8 text); a NUL or lone surrogate in the topic or a field is replaced by U+FFFD,
+ * and the reason says so and shows the topic as sent, escaped. Returns the row's dedup key and the row.
+ */
+export function quarantineRow(p: QuarantineRequest): [string, QuarantineRow] {
+  const { text, encoding } = payloadText(p.msg.payload);
+  const raw = {
+    source: p.msg.source,
+    topic: p.msg.topic,
+    dev_eui: p.devEui ?? null,
+    meter_no: p.meterNo ?? null,
+    reason_code: p.reasonCode,
+    reason: p.reason,
+    payload: text,
+    payload_encoding: encoding,
+    // The digest is of the bytes as sent, so a redelivery of a sanitised message is the same row.
+    dedup_key: p.dedupKey ?? `msg:${messageDigest(p.msg.topic, p.msg.payload)}`,
+  };
+  const { value: row, sanitised } = storable(raw);
+  if (!sanitised) return [row.dedup_key, row];
+  const fields = (Object.keys(raw) as (keyof typeof raw)[]).filter((k) => raw[k] !== row[k]);
+  const note = `[sanitised: NUL or lone UTF-16 surrogate replaced by U+FFFD in ${fields.join(', ')}${isStorableText(raw.topic) ? '' : `; topic as sent: ${escapedText(raw.topic).slice(0, 1000)}`}]`;
+  return [row.dedup_key, { ...row, reason: `${row.reason} ${note}` }];
 }
 
 export interface WriteResult {
@@ -43,19 +71,7 @@ export class BatchWriter {
   outcomes = new Map<string, Outcome>();
 
   quarantineMessage(p: QuarantineRequest) {
-    const { text, encoding } = payloadText(p.msg.payload);
-    const dedupKey = p.dedupKey ?? `msg:${messageDigest(p.msg.topic, p.msg.payload)}`;
-    this.quarantine.set(dedupKey, {
-      source: p.msg.source,
-      topic: p.msg.topic,
-      dev_eui: p.devEui ?? null,
-      meter_no: p.meterNo ?? null,
-      reason_code: p.reasonCode,
-      reason: p.reason,
-      payload: text,
-      payload_encoding: encoding,
-      dedup_key: dedupKey,
-    });
+    this.quarantine.set(...quarantineRow(p));
     this.outcomes.set(p.msg.id, 'quarantined');
   }
 

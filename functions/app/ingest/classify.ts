@@ -4,6 +4,7 @@
 import { parseChirpstackEvent, type ChirpstackEvent } from '#domain/chirpstack/events';
 import { checkClock, defaultClockPolicy, type ClockCorrection, type ClockPolicy } from '#domain/clock';
 import { parseEsp32, type Esp32Message } from '#domain/esp32';
+import { jsonTextDepth, maxJsonDepth } from '#domain/text';
 import { esp32MeterNoOf, esp32Root, parseChirpstackTopic } from '#domain/topics';
 import { payloadBuffer, type InboundMessage } from './inbound.ts';
 
@@ -28,11 +29,14 @@ export type Classified =
   | { kind: 'esp32'; msg: InboundMessage; value: Esp32Message; at: Date; clock?: ClockCorrection }
   | ({ kind: 'quarantine' } & QuarantineRequest);
 
-function parseJson(payload: Uint8Array): { ok: true; value: unknown } | { ok: false } {
+function parseJson(payload: Uint8Array): { ok: true; value: unknown } | { ok: false; tooDeep: boolean } {
+  const text = payloadBuffer(payload).toString('utf8');
+  // Bounded before parsing: a value nested thousands deep overflows the stack of whatever walks it next.
+  if (jsonTextDepth(text, maxJsonDepth) > maxJsonDepth) return { ok: false, tooDeep: true };
   try {
-    return { ok: true, value: JSON.parse(payloadBuffer(payload).toString('utf8')) as unknown };
+    return { ok: true, value: JSON.parse(text) as unknown };
   } catch {
-    return { ok: false };
+    return { ok: false, tooDeep: false };
   }
 }
 
@@ -49,7 +53,9 @@ export function classify(msg: InboundMessage, clock: ClockPolicy = defaultClockP
   const body = parseJson(msg.payload);
   if (!body.ok) {
     const meterNo = esp32MeterNoOf(msg.topic);
-    return { kind: 'quarantine', msg, reasonCode: 'malformed_json', reason: 'payload is not valid JSON', ...(cs ? { devEui: cs.devEui } : meterNo ? { meterNo } : {}) };
+    const device = cs ? { devEui: cs.devEui } : meterNo ? { meterNo } : {};
+    if (body.tooDeep) return { kind: 'quarantine', msg, reasonCode: 'json_too_deep', reason: `payload JSON nests deeper than ${maxJsonDepth} levels`, ...device };
+    return { kind: 'quarantine', msg, reasonCode: 'malformed_json', reason: 'payload is not valid JSON', ...device };
   }
   if (cs) {
     const parsed = parseChirpstackEvent(cs.type, body.value);

@@ -7,8 +7,11 @@
 // At-least-once in, exactly-once effect: readings are keyed by ChirpStack's deduplicationId (and by
 // device + fCnt + time), events by their own keys, quarantine by the message digest; a redelivered
 // message writes nothing new. Nothing is lost: what cannot be processed goes to the quarantine with its
-// reason, and only a failure to write at all (database unavailable) asks for redelivery.
+// reason (text PostgreSQL cannot store replaced, and said so: see quarantineRow), and only a failure to
+// write at all (database unavailable) asks for redelivery. A message the database refuses even as a
+// quarantine row is logged and dropped (counted in `dropped`), never redelivered for ever.
 import type { ClockPolicy } from '#domain/clock';
+import { escapedText } from '#domain/text';
 import type { Db } from '#store/db';
 import type { Logger } from '#shared/logger';
 import { isDataError } from '#store/errors';
@@ -16,7 +19,7 @@ import { loadDevices, type IngestDevice } from '#store/ingest/devices';
 import { BatchWriter, type BatchFeedback, type Outcome } from './batch-writer.ts';
 import { classify, topicDevice } from './classify.ts';
 import { handleEsp32, handleNetworkEvent } from './events.ts';
-import type { InboundMessage } from './inbound.ts';
+import { payloadText, type InboundMessage } from './inbound.ts';
 import { handleUp } from './uplink.ts';
 
 export type { BatchFeedback, Outcome } from './batch-writer.ts';
@@ -42,6 +45,11 @@ export interface IngestResult {
   quarantined: number;
   /** Messages whose effect could not be committed (database unavailable): redeliver them. */
   retry: string[];
+  /**
+   * Messages the database refused even as a sanitised quarantine row: logged with the reason and dropped,
+   * never redelivered (a redelivery would be refused again, for ever). Expected to stay 0.
+   */
+  dropped?: number;
   outcomes: Map<string, Outcome>;
 }
 
@@ -118,7 +126,9 @@ export async function ingestBatch(deps: IngestDeps, messages: InboundMessage[]):
       outcomes: w.outcomes,
     };
   } catch (error) {
-    if (isDataError(error)) return isolateRejected(deps, messages, error);
+    // Refused values (or a value no statement can be built from: RangeError is a stack overflow or a
+    // string too long) fail the same way every time: find the message to blame rather than retry.
+    if (isDataError(error) || error instanceof RangeError) return isolateRejected(deps, messages, error);
     deps.logger.error('ingest: batch write failed; batch will be redelivered', { error: error as Error, messages: messages.length });
     return { received: messages.length, readings: 0, events: 0, quarantined: 0, retry: messages.map((m) => m.id), outcomes: new Map() };
   }
@@ -140,6 +150,7 @@ async function isolateRejected(deps: IngestDeps, messages: InboundMessage[], err
       events: a.events + b.events,
       quarantined: a.quarantined + b.quarantined,
       retry: [...a.retry, ...b.retry],
+      dropped: (a.dropped ?? 0) + (b.dropped ?? 0),
       outcomes: new Map([...a.outcomes, ...b.outcomes]),
     }));
   }
@@ -158,6 +169,19 @@ async function isolateRejected(deps: IngestDeps, messages: InboundMessage[], err
     deps.logger.warn('ingest: message quarantined, its values were refused by the database', { topic: msg.topic, reason: reason.slice(0, 200) });
     return { received: 1, readings: 0, events: 0, quarantined: 1, retry: [], outcomes: w.outcomes };
   } catch (quarantineError) {
+    if (isDataError(quarantineError) || quarantineError instanceof RangeError) {
+      // The quarantine row is sanitised, so this should not happen; if it does, redelivering the message
+      // would fail the same way for ever. Keep what can be kept in the log, and let it go.
+      const payload = payloadText(msg.payload);
+      deps.logger.error('ingest: message dropped, the database refused it even as a quarantine row', {
+        error: quarantineError as Error,
+        reason: reason.slice(0, 500),
+        topic: escapedText(msg.topic.slice(0, 1000)),
+        payload: payload.text.slice(0, 4000),
+        payloadEncoding: payload.encoding,
+      });
+      return { received: 1, readings: 0, events: 0, quarantined: 0, retry: [], dropped: 1, outcomes: new Map([[msg.id, 'dropped']]) };
+    }
     deps.logger.error('ingest: could not quarantine a refused message; it will be redelivered', { error: quarantineError as Error });
     return { received: 1, readings: 0, events: 0, quarantined: 0, retry: [msg.id], outcomes: new Map() };
   }

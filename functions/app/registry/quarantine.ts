@@ -39,7 +39,9 @@ export async function reprocessQuarantined(
   const payload = Buffer.from(item.payload, item.payload_encoding === 'base64' ? 'base64' : 'utf8');
   const result = await ingest([{ id: item.id, topic: item.topic ?? '', payload, receivedAt: item.received_at, source: 'reprocess' }]);
   if (result.retry.length) throw new ReprocessDeferredError(id);
-  const resolved = result.outcomes.get(item.id) !== 'quarantined';
+  // Dropped (refused even as a quarantine row) is not resolved either: the item stays as it was.
+  const outcome = result.outcomes.get(item.id);
+  const resolved = outcome !== 'quarantined' && outcome !== 'dropped';
   if (resolved) await store.resolveQuarantined(db, id, 'reprocessed', now);
   await audit(db, actor.principal, actor.requestId, { action: 'quarantine.reprocess', targetType: 'quarantine', targetId: id, details: { resolved } });
   return { item: await requireItem(db, id), resolved };
