@@ -3,8 +3,8 @@
 // DATA_DIR/platform.lock, holding the owner's pid and start time; it is created complete and atomically
 // (written to a private file, then hard-linked into place, which fails if the lock exists). A lock whose
 // process is gone (a crash, SIGKILL) is stale and taken over; "gone" means no process with that pid, or
-// one that started at another time (the pid was reused), or this very process (a container restarted
-// under the same pid).
+// one that started at another time (the pid was reused), or this very process when it does not hold
+// the lock (a container restarted under the same pid).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
@@ -12,6 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 
 export const lockFileName = 'platform.lock';
+
+/** The lock files this process holds (a second platform in the same process is refused too). */
+const heldHere = new Set<string>();
 
 interface LockOwner {
   pid: number;
@@ -50,10 +53,12 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   } finally {
     await unlink(draft).catch(() => undefined);
   }
+  heldHere.add(lockPath);
   return {
     path: lockPath,
     // Removed only if it is still ours.
     stop: async () => {
+      heldHere.delete(lockPath);
       const now = await readFile(lockPath, 'utf8').catch(() => undefined);
       if (now === content) await unlink(lockPath).catch(() => undefined);
     },
@@ -68,7 +73,7 @@ async function takeOverIfStale(lockPath: string, dataDir: string): Promise<void>
   });
   if (found === undefined) return; // released meanwhile: try again
   const owner = parseOwner(found);
-  if (owner && isAlive(owner)) throw inUse(dataDir, owner);
+  if (owner && (isAlive(owner) || heldHere.has(lockPath))) throw inUse(dataDir, owner);
   // Moved aside under a name of our own, then checked: if another start took the lock over between our
   // read and the move, what we moved is its live lock, and it goes back.
   const aside = `${lockPath}.stale-${randomBytes(4).toString('hex')}`;
