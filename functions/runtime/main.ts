@@ -20,14 +20,18 @@ async function main(): Promise<void> {
   const platform = await startPlatform(config, logger);
   console.log(['Quantify is running:', ...platform.describe().map((l) => `  ${l}`)].join('\n'));
 
-  let stopping = false;
+  let stopping: { signal: string; at: number } | undefined;
   const shutdown = (signal: string) => {
     if (stopping) {
-      // A second Ctrl-C: the user does not want to wait for in-flight work.
+      // One Ctrl-C can arrive twice: the terminal signals the whole process group, and tsx (`npm start`)
+      // relays it again when the app does not confirm it within 30 ms, as happens on a busy machine.
+      if (signal === stopping.signal && Date.now() - stopping.at < 1_000) return;
+      // A second Ctrl-C: the user does not want to wait for in-flight work (which stays unacknowledged
+      // to the broker, so a persistent session delivers it again after the restart).
       console.error(`${signal} again: exiting without waiting`);
       process.exit(130);
     }
-    stopping = true;
+    stopping = { signal, at: Date.now() };
     console.log(`${signal} received: stopping (finishing in-flight work)...`);
     platform
       .stop()
