@@ -18,8 +18,6 @@ async function main(): Promise<void> {
   }
   if (config.LOG_LEVEL !== 'SILENT') logger.setLogLevel(config.LOG_LEVEL);
   const platform = await startPlatform(config, logger);
-  console.log(['Quantify is running:', ...platform.describe().map((l) => `  ${l}`)].join('\n'));
-
   let stopping: { signal: string; at: number } | undefined;
   const shutdown = (signal: string) => {
     if (stopping) {
@@ -46,6 +44,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // Announced only once the signals are handled: whoever waits for this line may stop it at once.
+  console.log(['Quantify is running:', ...platform.describe().map((l) => `  ${l}`)].join('\n'));
 }
 
 main().catch((error: unknown) => {
