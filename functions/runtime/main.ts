@@ -18,16 +18,18 @@ async function main(): Promise<void> {
   }
   if (config.LOG_LEVEL !== 'SILENT') logger.setLogLevel(config.LOG_LEVEL);
   const platform = await startPlatform(config, logger);
-  console.log(['Quantify is running:', ...platform.describe().map((l) => `  ${l}`)].join('\n'));
-
-  let stopping = false;
+  let stopping: { signal: string; at: number } | undefined;
   const shutdown = (signal: string) => {
     if (stopping) {
-      // A second Ctrl-C: the user does not want to wait for in-flight work.
+      // One Ctrl-C can arrive twice: the terminal signals the whole process group, and tsx (`npm start`)
+      // relays it again when the app does not confirm it within 30 ms, as happens on a busy machine.
+      if (signal === stopping.signal && Date.now() - stopping.at < 1_000) return;
+      // A second Ctrl-C: the user does not want to wait for in-flight work (which stays unacknowledged
+      // to the broker, so a persistent session delivers it again after the restart).
       console.error(`${signal} again: exiting without waiting`);
       process.exit(130);
     }
-    stopping = true;
+    stopping = { signal, at: Date.now() };
     console.log(`${signal} received: stopping (finishing in-flight work)...`);
     platform
       .stop()
@@ -42,6 +44,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // Announced only once the signals are handled: whoever waits for this line may stop it at once.
+  console.log(['Quantify is running:', ...platform.describe().map((l) => `  ${l}`)].join('\n'));
 }
 
 main().catch((error: unknown) => {

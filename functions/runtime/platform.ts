@@ -17,6 +17,8 @@ import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
 import { startHttpServer } from './http-server.ts';
 import { lambdaContext } from './lambda-context.ts';
 import { MicroBatcher } from './batcher.ts';
+import { lockDataDir } from './data-dir-lock.ts';
+import { MqttIngest } from './mqtt-ingest.ts';
 import { ingestBatch, type IngestDeps } from '#app/ingest/ingest';
 import { ingestWithCommands } from '#app/ingest/with-commands';
 import { httpIntegrationHandler } from '#app/ingest/http-integration';
@@ -74,15 +76,17 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
     await mkdir(dataDir, { recursive: true });
     const ctx: Context = { config, logger, now: () => new Date(), dataDir };
 
+    shutdown.add(await lockDataDir(dataDir));
     const db = shutdown.add(await openDatabase(ctx)).handle;
     const broker = shutdown.add(await startBroker(ctx));
-    const client = shutdown.add(await connectMqtt(ctx, broker.url)).client;
+    const mqttClient = shutdown.add(await connectMqtt(ctx, broker));
+    const client = mqttClient.client;
     const chirpstack = shutdown.add(await connectChirpstack(ctx, client));
     // Created before ingest (which hands it the commands it creates), but stopped before ingest: see below.
     const commands = commandDispatcher(ctx, db, chirpstack.network, client);
     const ingestDeps = ingestWithCommands({ db: db.db, logger, now: ctx.now, commandQueue: commands.deps.commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, clock: clockPolicyOf(config) });
     const ingest = shutdown.add(ingestBatcher(ctx, db, ingestDeps));
-    shutdown.add(await subscribeIngest(client, ingest.batcher));
+    shutdown.add(await subscribeIngest(ctx, mqttClient, ingest.batcher));
     // Stopped while still subscribed (so confirmations of what it sends while draining are ingested),
     // and before the simulator and the MQTT client, since a draining dispatcher still sends.
     shutdown.add(commands);
@@ -156,18 +160,56 @@ async function startBroker({ config }: Context) {
   return { url: embedded.url, embedded, stop: () => embedded.close() };
 }
 
-/** The platform's own MQTT client: ingest subscribes with it, commands and the simulator publish with it. */
-async function connectMqtt({ config }: Context, url: string) {
+/**
+ * The platform's own MQTT client: ingest subscribes with it, commands and the simulator publish with it.
+ * Ingestion's message handler is installed before it connects (see mqtt-ingest.ts).
+ */
+async function connectMqtt({ config }: Context, broker: { url: string; embedded: EmbeddedBroker | undefined }) {
   // A fixed MQTT_CLIENT_ID gets a persistent session: the broker keeps QoS 1 messages published while
-  // the platform restarts. Without one, a fresh id and a clean session (tests, several local runs).
-  const client = await mqtt.connectAsync(url, {
+  // the platform restarts (and those it sent but never got a PUBACK for). Without one, a fresh id and a
+  // clean session (tests, several local runs).
+  const persistent = config.MQTT_CLIENT_ID !== undefined;
+  // MQTT 5 where the broker speaks it (aedes, the embedded one, speaks 3.1.1): its Receive Maximum holds
+  // the broker to as many unacknowledged messages as ingestion takes; a 3.1.1 broker uses its own limit
+  // (Mosquitto: max_inflight_messages, 20 by default), which makes batches that small.
+  const protocolVersion = config.MQTT_PROTOCOL_VERSION ?? (broker.embedded ? 4 : 5);
+  if (protocolVersion === 5 && broker.embedded) throw new ConfigError('MQTT_PROTOCOL_VERSION=5 needs an external broker (MQTT_URL): the embedded one speaks MQTT 3.1.1');
+  const client = mqtt.connect(broker.url, {
     clientId: config.MQTT_CLIENT_ID ?? `quantify-platform-${randomBytes(4).toString('hex')}`,
-    clean: config.MQTT_CLIENT_ID === undefined,
+    clean: !persistent,
+    protocolVersion,
+    ...(protocolVersion === 5
+      ? // A persistent MQTT 5 session must say how long it outlives the connection (0 = not at all); this is "never ends", as in 3.1.1.
+        { properties: { receiveMaximum: ingestMaxInFlight(config), ...(persistent ? { sessionExpiryInterval: 0xffff_ffff } : {}) } }
+      : {}),
     ...(config.MQTT_USERNAME ? { username: config.MQTT_USERNAME } : {}),
     ...(config.MQTT_PASSWORD ? { password: config.MQTT_PASSWORD } : {}),
     reconnectPeriod: 1_000,
+    manualConnect: true,
   });
-  return { client, stop: () => client.endAsync() };
+  const ingest = new MqttIngest(client, { accepts: (topic) => routeFor(topic) !== undefined });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const off = () => {
+        client.off('connect', onConnect);
+        client.off('error', onError);
+      };
+      const onConnect = () => (off(), resolve());
+      const onError = (error: Error) => (off(), reject(error));
+      client.on('connect', onConnect);
+      client.on('error', onError);
+      client.connect();
+    });
+  } catch (error) {
+    await client.endAsync(true).catch(() => undefined);
+    throw error;
+  }
+  return { client, ingest, persistent, stop: () => client.endAsync() };
+}
+
+/** INGEST_MAX_IN_FLIGHT, by default four batches' worth (within MQTT's 65535). */
+function ingestMaxInFlight(config: LocalConfig): number {
+  return config.INGEST_MAX_IN_FLIGHT ?? Math.min(65_535, 4 * config.INGEST_BATCH_SIZE);
 }
 
 /**
@@ -209,6 +251,8 @@ function ingestBatcher({ config, logger }: Context, db: DbHandle, ingestDeps: In
     maxSize: config.INGEST_BATCH_SIZE,
     maxWaitMs: config.INGEST_BATCH_WINDOW_MS,
     concurrency: config.INGEST_CONCURRENCY ?? (db.driver === 'pglite' ? 1 : 3),
+    // Bounded: when full, MQTT ingestion stops reading the broker and the HTTP integration waits.
+    maxInFlight: ingestMaxInFlight(config),
     handle: async (items) => {
       const result = await ingestBatch(ingestDeps, items);
       const retry = new Set(result.retry);
@@ -219,19 +263,26 @@ function ingestBatcher({ config, logger }: Context, db: DbHandle, ingestDeps: In
   return { batcher, stop: () => batcher.drain() };
 }
 
-/** The topics the IoT rules route in the cloud, subscribed here and pushed to the ingest batcher. */
-async function subscribeIngest(client: MqttClient, batcher: MicroBatcher<InboundMessage>) {
-  let sequence = 0;
-  client.on('message', (topic, payload) => {
-    if (!routeFor(topic)) return;
-    // Acknowledged to the broker on receipt: see the README on the local batch window.
-    batcher.push({ id: `mqtt-${++sequence}`, topic, payload, receivedAt: new Date(), source: 'mqtt' }).catch(() => undefined);
-  });
+/**
+ * The topics the IoT rules route in the cloud, subscribed here and pushed to the ingest batcher; each
+ * QoS 1 message is acknowledged once its batch is written (mqtt-ingest.ts).
+ */
+async function subscribeIngest({ logger }: Context, mqttClient: { client: MqttClient; ingest: MqttIngest; persistent: boolean }, batcher: MicroBatcher<InboundMessage>) {
+  const { client, ingest, persistent } = mqttClient;
+  ingest.attach(batcher);
   const filters = topicRoutes.map((r) => r.topicFilter);
   await client.subscribeAsync(filters, { qos: 1 });
   return {
+    // A clean session unsubscribes first (what arrives later would be lost with the session anyway).
+    // A persistent one stays subscribed: the broker keeps queueing for it while the platform restarts,
+    // and what arrives from here on is left unacknowledged, for the next start. Then what ingestion
+    // holds is written and acknowledged before the client disconnects.
     stop: async () => {
-      await client.unsubscribeAsync(filters).catch(() => undefined);
+      if (!persistent) await client.unsubscribeAsync(filters).catch(() => undefined);
+      ingest.close();
+      await batcher.drain();
+      await ingest.drainAcks();
+      if (ingest.unacknowledged) logger.warn('MQTT messages left unacknowledged for redelivery', { messages: ingest.unacknowledged });
     },
   };
 }

@@ -37,6 +37,8 @@ export const localConfigSchema = z.object({
   MQTT_PASSWORD: z.string().optional(),
   /** A fixed client id for a persistent broker session (QoS 1 messages kept across restarts). */
   MQTT_CLIENT_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only (1-64)').optional(),
+  /** MQTT protocol of the platform's client (default: 5 with MQTT_URL, 4 = 3.1.1 on the embedded broker). */
+  MQTT_PROTOCOL_VERSION: z.enum(['4', '5']).transform((v): 4 | 5 => (v === '5' ? 5 : 4)).optional(),
   CHIRPSTACK_API_URL: url.optional(),
   CHIRPSTACK_API_KEY: z.string().optional(),
   CHIRPSTACK_HTTP_INTEGRATION_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -47,6 +49,8 @@ export const localConfigSchema = z.object({
   INGEST_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(10_000).default(20),
   /** Batches written at once (default: 1 on PGlite, which is one connection; 3 on PostgreSQL). */
   INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(16).optional(),
+  /** Messages ingestion holds unacknowledged at once (default: 4 × INGEST_BATCH_SIZE, at most 65535). */
+  INGEST_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(65_535).optional(),
   COMMAND_EXPIRY_HOURS: z.coerce.number().positive().max(24 * 30).default(48),
   SCHEDULER_ENABLED: bool.default(true),
   ...clockSettings,

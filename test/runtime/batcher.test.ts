@@ -43,4 +43,59 @@ describe('micro-batcher', () => {
     await expect(pending).rejects.toThrow(/not stored/);
     expect(calls).toBe(2);
   });
+
+  it('holds at most maxInFlight items: tryPush refuses when full, push waits for an item to settle', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const b = new MicroBatcher<number>({ maxSize: 2, maxWaitMs: 1, concurrency: 1, maxInFlight: 3, handle: async () => (await gate, []), onError: () => undefined });
+    const first = [1, 2, 3].map((n) => b.tryPush(n));
+    let fourthQueued = false;
+    const fourth = b.push(4).then(() => (fourthQueued = true));
+
+    const refused = b.tryPush(5);
+    const heldWhileFull = b.inFlight;
+    const fourthBeforeRoom = fourthQueued;
+    open();
+    await Promise.all([...first, fourth]);
+
+    expect(first.every((p) => p !== undefined)).toBe(true);
+    expect(refused).toBeUndefined();
+    expect(heldWhileFull).toBe(3);
+    expect(fourthBeforeRoom).toBe(false);
+    expect(b.inFlight).toBe(0);
+  });
+
+  it('still hands bounded items over in batches, not one at a time', async () => {
+    const batches: number[] = [];
+    const b = new MicroBatcher<number>({ maxSize: 5, maxWaitMs: 5, concurrency: 1, maxInFlight: 10, handle: async (items) => (batches.push(items.length), []), onError: () => undefined });
+
+    await Promise.all(Array.from({ length: 20 }, (_, i) => b.push(i)));
+
+    expect(batches.reduce((a, n) => a + n, 0)).toBe(20);
+    expect(Math.max(...batches)).toBe(5);
+  });
+
+  it('keeps an item that keeps failing in flight, holding its slot, until it is written', async () => {
+    let failures = 3;
+    const b = new MicroBatcher<string>({ maxSize: 10, maxWaitMs: 1, concurrency: 1, maxInFlight: 1, retryDelayMs: () => 1, handle: async (items) => (failures-- > 0 ? items : []), onError: () => undefined });
+    const written = b.push('x');
+
+    const refusedWhileRetrying = b.tryPush('y');
+    await written;
+
+    expect(refusedWhileRetrying).toBeUndefined();
+    expect(failures).toBe(-1);
+    expect(b.hasRoom).toBe(true);
+  });
+
+  it('rejects pushes still waiting for room when drained', async () => {
+    const b = new MicroBatcher<number>({ maxSize: 10, maxWaitMs: 1, concurrency: 1, maxInFlight: 1, handle: async () => [], onError: () => undefined });
+    const first = b.push(1);
+    const waiting = b.push(2);
+
+    await b.drain();
+
+    await first;
+    await expect(waiting).rejects.toThrow(/shutting down/);
+  });
 });
