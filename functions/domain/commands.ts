@@ -424,7 +424,7 @@ export function describeCommand(c: DescribedCommand, now: Date): string {
     case 'sent':
       switch (c.deliveryState) {
         case 'unknown':
-          return `delivery unknown: the network server may hold the downlink (the device would then still receive it); its queue is checked${c.nextAttemptAt && c.nextAttemptAt > now ? ` at ${c.nextAttemptAt.toISOString()}` : ''} before the command is called sent or failed. Last error: ${c.errorMessage ?? 'none'}`;
+          return `delivery unknown: the network server may hold the downlink (the device would then still receive it); its queue is checked${c.nextAttemptAt && c.nextAttemptAt > now ? ` at ${c.nextAttemptAt.toISOString()}` : ''} to see whether it is there. Last error: ${c.errorMessage ?? 'none'}`;
         case 'awaiting_device':
           return "queued at the network server: a Class A device receives it in the receive window after its next uplink";
         case 'published':
