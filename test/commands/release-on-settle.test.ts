@@ -6,7 +6,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChirpStackClient } from '#adapters/chirpstack-client';
 import { dispatch, type DispatchDeps, type DispatchResult } from '#app/commands/dispatcher';
 import type { CommandDeps, DeviceQueueApi } from '#app/commands/ports';
-import { requestRelay } from '#app/commands/requests';
+import { cancelCommand, requestRelay } from '#app/commands/requests';
+import { sweep } from '#app/commands/sweeper';
 import { createMeter } from '#app/registry/registry';
 import { logger } from '#shared/logger';
 import { randomEui } from '../support/chirpstack.ts';
@@ -30,7 +31,8 @@ afterEach(async () => {
   await stub?.close();
 });
 
-const commandDeps = (): CommandDeps => ({ db: testDb.db, logger, now: () => clock, commandQueue: { enqueue: async () => undefined } });
+const enqueued: string[] = [];
+const commandDeps = (): CommandDeps => ({ db: testDb.db, logger, now: () => clock, commandQueue: { enqueue: async (ids) => void enqueued.push(...ids) } });
 const client = () => new ChirpStackClient({ baseUrl: stub.url, apiKey: 'test-key', timeoutMs: 2_000 });
 const dispatchDeps = (network: DeviceQueueApi = client()): DispatchDeps => ({ db: testDb.db, logger, now: () => clock, network, leaseMs: LEASE_MS });
 const row = (id: string) => testDb.db.selectFrom('device_commands').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
@@ -141,5 +143,39 @@ describe('release on settle', () => {
     const rows = await Promise.all(commands.map((c) => row(c.id)));
     expect(rows.map((r) => r.network_queue_item_id)).toEqual(stub.items.map((i) => i.id));
     expect(rows.every((r) => r.status === 'sent')).toBe(true);
+  });
+
+  it('enqueues the next command of a device at once when the one before it is cancelled while backing off', async () => {
+    // Prepare: "off" backs off after a 503; "on" waits behind it.
+    clock = new Date();
+    stub = await startChirpStackStub('server_error');
+    const { meterId } = await uc100();
+    const off = await relay(meterId, 'off');
+    const on = await relay(meterId, 'on');
+    await dispatch(dispatchDeps(), [off.id, on.id]);
+    enqueued.length = 0;
+
+    // Act
+    await cancelCommand(commandDeps(), off.id, 'paid', actor);
+
+    // Assess
+    expect(enqueued).toEqual([on.id]);
+  });
+
+  it('enqueues the next command of a device at once when the sweeper expires the one before it', async () => {
+    clock = new Date();
+    stub = await startChirpStackStub('server_error');
+    const { meterId } = await uc100();
+    const off = await relay(meterId, 'off');
+    const on = await relay(meterId, 'on');
+    await testDb.db.updateTable('device_commands').set({ expires_at: new Date(clock.getTime() + 500) }).where('id', '=', off.id).execute();
+    await dispatch(dispatchDeps(), [off.id, on.id]);
+    enqueued.length = 0;
+    clock = new Date(clock.getTime() + 1_000);
+
+    const swept = await sweep({ db: testDb.db, logger, commandQueue: commandDeps().commandQueue }, clock);
+
+    expect(swept.released).toBe(1);
+    expect(enqueued).toEqual([on.id]);
   });
 });

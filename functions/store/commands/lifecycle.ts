@@ -26,8 +26,8 @@ export async function markEnqueued(db: Executor, ids: readonly string[], now: Da
 }
 
 /** Expire open commands past expires_at (not while a dispatcher holds them); mirror on actuations. */
-export async function expireCommands(db: Executor, now: Date): Promise<string[]> {
-  const result = await sql<{ id: string }>`
+export async function expireCommands(db: Executor, now: Date): Promise<{ id: string; device_id: string }[]> {
+  const result = await sql<{ id: string; device_id: string }>`
     WITH x AS (
       UPDATE device_commands c
       SET status = 'expired', expired_at = ${now}, updated_at = ${now},
@@ -36,14 +36,14 @@ export async function expireCommands(db: Executor, now: Date): Promise<string[]>
       WHERE c.status IN ('pending', 'queued', 'sent')
         AND c.expires_at <= ${now}
         AND (c.claimed_until IS NULL OR c.claimed_until < ${now})
-      RETURNING c.id, c.error_message
+      RETURNING c.id, c.device_id, c.error_message
     ), _act AS (
       UPDATE actuations a SET downlink_error = COALESCE(a.downlink_error, x.error_message)
       FROM x WHERE a.command_id = x.id
       RETURNING 1
     )
-    SELECT id FROM x`.execute(db);
-  return result.rows.map((r) => r.id);
+    SELECT id, device_id FROM x`.execute(db);
+  return result.rows;
 }
 
 /**
