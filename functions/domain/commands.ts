@@ -121,9 +121,9 @@ export function afterUncertainSend(
   return { kind: 'unknown', retryCount: plain.retryCount, resolveAt: new Date(now.getTime() + backoffDelayMs(plain.retryCount + 1, policy)), errorMessage: failure.message };
 }
 
-/** When a command whose delivery is unknown is looked at again after its queue could not be listed. */
-export function nextUnknownLook(retryCount: number, now: Date, policy: BackoffPolicy = defaultBackoff): Date {
-  return new Date(now.getTime() + backoffDelayMs(retryCount + 1, policy));
+/** When a command whose delivery is unknown is looked at again after its queue could not be listed: later each time (`looks` so far), capped as retries are. */
+export function nextUnknownLook(looks: number, now: Date, policy: BackoffPolicy = defaultBackoff): Date {
+  return new Date(now.getTime() + backoffDelayMs(looks + 1, policy));
 }
 
 // ---- What to send ----

@@ -142,7 +142,7 @@ describe('the last attempt of unknown outcome', () => {
     // Assess
     expect(first.unknown.map((u) => u.id)).toEqual([command.id]);
     expect(stillUnreadable.unknown.map((u) => u.id)).toContain(command.id);
-    expect(afterSecond).toMatchObject({ status: 'sent', delivery_state: 'unknown' });
+    expect(afterSecond).toMatchObject({ status: 'sent', delivery_state: 'unknown', error_message: expect.stringMatching(/^ChirpStack POST \S+: HTTP 500 \{.*queued, then failed to answer"\}$/) as string });
     expect(resolved.sent).toContain(command.id);
     expect(stub.enqueueCalls).toBe(1);
     expect((await row(command.id)).network_queue_item_id).toBe(stub.items[0]?.id);

@@ -73,7 +73,7 @@ const MAX_RELEASE_ROUNDS = 20;
 
 type SendResult =
   | { ok: true; queueItemId: string | null; deliveryState: 'awaiting_device' | 'published' }
-  /** `uncertainty`: whether the network server may hold the downlink anyway; `listed`: the queue was listed after this attempt's enqueue (so 'answered' needs no second look). */
+  /** `uncertainty`: whether the network server may hold the downlink anyway (from this attempt or, when the queue could not be listed, an earlier one). */
   | { ok: false; retryable: boolean; message: string; uncertainty: SendUncertainty }
   /** A command of unknown delivery whose queue listing showed no matching item: it can fail now. */
   | { ok: false; notQueued: true; message: string };
@@ -130,7 +130,7 @@ const earlierMayHaveQueued = (command: ClaimedCommand) => command.delivery_state
 
 async function sendLorawan(deps: DispatchDeps, run: DispatchRun, command: ClaimedCommand, plan: Extract<SendPlan, { kind: 'lorawan' }>): Promise<SendResult> {
   const network = deps.network;
-  if (!network) return { ok: false, retryable: false, message: 'ChirpStack is not configured (CHIRPSTACK_API_URL)', uncertainty: earlierMayHaveQueued(command) ? 'answered' : 'no' };
+  if (!network) return { ok: false, retryable: false, message: 'ChirpStack is not configured (CHIRPSTACK_API_URL)', uncertainty: earlierMayHaveQueued(command) ? 'in_flight' : 'no' };
   if (command.status === 'sent') {
     // Delivery unknown: look, never enqueue. The error that made it unknown is kept if it fails.
     const previous = command.error_message ?? 'the last attempt\'s outcome was unknown';
@@ -244,8 +244,10 @@ async function sendDevice(deps: DispatchDeps, run: DispatchRun, commands: Claime
     const unknown = (resolveAt: Date, error: string) =>
       out.push({ id: command.id, outcome: 'unknown', at: at.toISOString(), sent_at: startedAt.toISOString(), retry_count: command.retry_count, next_attempt_at: resolveAt.toISOString(), error });
     if (command.status === 'sent') {
-      // Delivery unknown and the queue could not be listed: look again later, never fail blind.
-      unknown(nextUnknownLook(command.retry_count, at, policy), result.message);
+      // Delivery unknown and the queue could not be listed: look again later, never fail blind. The error
+      // that made it unknown stays the command's error.
+      deps.logger.warn('command of unknown delivery: the device queue could not be listed; looking again later', { commandId: command.id, error: result.message.slice(0, 300) });
+      unknown(nextUnknownLook(command.dispatch_attempts, at, policy), command.error_message ?? result.message);
       continue;
     }
     const next = afterUncertainSend({ retryCount: command.retry_count, maxRetries: command.max_retries }, result, at, policy);

@@ -136,7 +136,7 @@ export async function nextDueCommands(db: Executor, deviceIds: readonly string[]
 export type DispatchOutcome =
   /** `sent_at`: when the send that succeeded began (`at`: when its answer came); an adopted command of unknown delivery keeps its earlier sent_at. */
   | { id: string; outcome: 'sent'; at: string; sent_at: string; queue_item_id: string | null; delivery_state: DeliveryState }
-  /** `unknown_delivery`: this or an earlier attempt may have reached the network server (the retry lists its queue first). */
+  /** `unknown_delivery`: this or an earlier attempt may have reached the network server (delivery_state 'unknown'; cleared otherwise). */
   | { id: string; outcome: 'retry'; at: string; retry_count: number; next_attempt_at: string; error: string; unknown_delivery: boolean }
   /**
    * The last attempt's outcome is unknown: the command is recorded sent with delivery_state 'unknown'
@@ -214,12 +214,12 @@ async function recordOutcomesOnce(db: Executor, token: string, outcomes: readonl
     ), upd AS (
       UPDATE device_commands c
       SET status = CASE r.outcome WHEN 'sent' THEN 'sent' WHEN 'unknown' THEN 'sent' WHEN 'failed' THEN 'failed' ELSE c.status END,
-          -- An item adopted after an unknown outcome went out when the earlier attempt began.
-          sent_at = CASE WHEN r.outcome = 'sent' AND c.status = 'sent' THEN COALESCE(c.sent_at, r.sent_at)
+          -- A command of unknown delivery went out when its last attempt began, whatever a later look finds.
+          sent_at = CASE WHEN r.outcome IN ('sent', 'unknown') AND c.status = 'sent' THEN COALESCE(c.sent_at, r.sent_at)
                          WHEN r.outcome IN ('sent', 'unknown') THEN r.sent_at ELSE c.sent_at END,
           network_queue_item_id = CASE WHEN r.outcome = 'sent' THEN r.queue_item_id ELSE c.network_queue_item_id END,
           delivery_state = CASE WHEN r.outcome IN ('sent', 'unknown') THEN r.delivery_state
-                                WHEN r.outcome = 'retry' THEN COALESCE(r.delivery_state, c.delivery_state)
+                                WHEN r.outcome = 'retry' THEN r.delivery_state
                                 ELSE c.delivery_state END,
           failed_at = CASE WHEN r.outcome = 'failed' THEN r.at ELSE c.failed_at END,
           retry_count = COALESCE(r.retry_count, c.retry_count),
