@@ -3,6 +3,7 @@
 // means ChirpStack answered 2xx with a body we cannot read (wrong URL or an incompatible version).
 // Each is a DeviceQueueError, the error contract of the port the client implements.
 import { DeviceQueueError } from '#app/commands/errors';
+import type { SendUncertainty } from '#domain/commands';
 
 export abstract class ChirpStackError extends DeviceQueueError {}
 
@@ -23,6 +24,14 @@ export class ChirpStackUnavailableError extends ChirpStackError {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+
+  /** An HTTP answer means ChirpStack is done with the request; a refused connection never reached it. */
+  override get uncertainty(): SendUncertainty {
+    if (this.reason === 'server_error' || this.reason === 'rate_limited') return 'answered';
+    const cause = this.cause instanceof Error && this.cause.cause instanceof Error ? this.cause.cause : undefined;
+    const code = cause && 'code' in cause ? cause.code : undefined;
+    return this.reason === 'connection' && (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') ? 'no' : 'in_flight';
   }
 }
 
@@ -45,6 +54,10 @@ export class ChirpStackRejectedError extends ChirpStackError {
 export class ChirpStackInvalidResponseError extends ChirpStackError {
   override name = 'ChirpStackInvalidResponseError';
   readonly retryable = false;
+  /** ChirpStack said yes in a way we cannot read: the item may well be queued. */
+  override get uncertainty(): SendUncertainty {
+    return 'answered';
+  }
   constructor(
     message: string,
     readonly status: number,

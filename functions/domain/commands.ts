@@ -15,7 +15,13 @@ export const commandStatuses = ['pending', 'queued', 'sent', 'confirmed', 'faile
 export type CommandStatus = (typeof commandStatuses)[number];
 export const commandTypes = ['relay_on', 'relay_off', 'display', 'balance_update', 'downlink'] as const;
 export type CommandType = (typeof commandTypes)[number];
-export type DeliveryState = 'awaiting_device' | 'transmitted' | 'acknowledged' | 'published' | 'nacked';
+/**
+ * Where a command's downlink is. `unknown`: an attempt ended without learning whether the network server
+ * queued it (a 5xx or 429, an unreadable 2xx, a timeout, a connection dropped mid-request). On a queued
+ * command the next attempt lists the device queue before enqueueing; on a sent command the dispatcher
+ * lists it to adopt the item or, finding none, fail the command.
+ */
+export type DeliveryState = 'awaiting_device' | 'transmitted' | 'acknowledged' | 'published' | 'nacked' | 'unknown';
 
 /**
  * Legal transitions. pending: stored, not yet handed to the queue (or scheduled, or waiting out a
@@ -82,6 +88,42 @@ export function afterSendFailure(
   }
   const retryCount = command.retryCount + 1;
   return { kind: 'retry', retryCount, nextAttemptAt: new Date(now.getTime() + backoffDelayMs(retryCount, policy)), errorMessage: failure.message };
+}
+
+/**
+ * Whether a failed enqueue may have left the downlink at the network server: `no` (refused, or never
+ * connected), `answered` (it answered with an error, or a 2xx we could not read: whatever it did is done,
+ * and its queue now says), `in_flight` (timed out or the connection dropped: it may still be writing it).
+ */
+export type SendUncertainty = 'no' | 'answered' | 'in_flight';
+
+export type UncertainFailureOutcome =
+  | FailureOutcome
+  /** No retry is left and the server has finished with the request: list its queue now, then adopt or fail. */
+  | { kind: 'list_now'; retryCount: number; errorMessage: string }
+  /** No retry is left and the server may still be writing the item: the command stays sent, delivery unknown, until its queue is listed at `resolveAt`. */
+  | { kind: 'unknown'; retryCount: number; resolveAt: Date; errorMessage: string };
+
+/**
+ * What a failed send leads to when the network server may hold its downlink anyway. While retries remain
+ * it is retried as any failure (the retry lists the device queue before enqueueing). The last attempt never
+ * fails blind: the command is failed only after a listing shows the item is not there.
+ */
+export function afterUncertainSend(
+  command: { retryCount: number; maxRetries: number },
+  failure: SendFailure & { uncertainty: SendUncertainty },
+  now: Date,
+  policy: BackoffPolicy = defaultBackoff,
+): UncertainFailureOutcome {
+  const plain = afterSendFailure(command, failure, now, policy);
+  if (failure.uncertainty === 'no' || plain.kind === 'retry') return plain;
+  if (failure.uncertainty === 'answered') return { kind: 'list_now', retryCount: plain.retryCount, errorMessage: plain.errorMessage };
+  return { kind: 'unknown', retryCount: plain.retryCount, resolveAt: new Date(now.getTime() + backoffDelayMs(plain.retryCount + 1, policy)), errorMessage: failure.message };
+}
+
+/** When a command whose delivery is unknown is looked at again after its queue could not be listed: later each time (`looks` so far), capped as retries are. */
+export function nextUnknownLook(looks: number, now: Date, policy: BackoffPolicy = defaultBackoff): Date {
+  return new Date(now.getTime() + backoffDelayMs(looks + 1, policy));
 }
 
 // ---- What to send ----
@@ -374,10 +416,15 @@ export function describeCommand(c: DescribedCommand, now: Date): string {
       if (c.nextAttemptAt && c.nextAttemptAt > now) return `retry ${c.nextAttemptAt.toISOString()} after: ${c.errorMessage ?? 'an error'}`;
       return 'stored; waiting to be queued';
     case 'queued':
-      if (c.nextAttemptAt && c.nextAttemptAt > now) return `will retry at ${c.nextAttemptAt.toISOString()} after: ${c.errorMessage ?? 'an error'}`;
+      if (c.nextAttemptAt && c.nextAttemptAt > now) {
+        const maybe = c.deliveryState === 'unknown' ? " (the network server may hold the earlier attempt's downlink: the retry checks its queue first)" : '';
+        return `will retry at ${c.nextAttemptAt.toISOString()} after: ${c.errorMessage ?? 'an error'}${maybe}`;
+      }
       return 'queued for dispatch';
     case 'sent':
       switch (c.deliveryState) {
+        case 'unknown':
+          return `delivery unknown: the network server may hold the downlink (the device would then still receive it); its queue is checked${c.nextAttemptAt && c.nextAttemptAt > now ? ` at ${c.nextAttemptAt.toISOString()}` : ''} to see whether it is there. Last error: ${c.errorMessage ?? 'none'}`;
         case 'awaiting_device':
           return "queued at the network server: a Class A device receives it in the receive window after its next uplink";
         case 'published':

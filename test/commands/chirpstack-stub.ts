@@ -1,11 +1,15 @@
 // A ChirpStack REST stub on loopback (node:http) whose behaviour a test sets: accept (and keep the queue
-// as ChirpStack would), answer 5xx, refuse with 4xx, or take the request and never answer (a timeout).
+// as ChirpStack would), answer 5xx, refuse with 4xx, or take the request and never answer (a timeout);
+// or queue the item and then answer 500 or never (an outcome the dispatcher cannot know). Listing the
+// queue can be made to fail or hang on its own.
 // The real ChirpStackClient talks to it, so the dispatcher meets the client's real typed errors.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type StubMode = 'accept' | 'server_error' | 'reject' | 'hang' | 'accept_then_hang';
+export type StubMode = 'accept' | 'server_error' | 'reject' | 'hang' | 'accept_then_hang' | 'accept_then_error';
+/** How GET /queue answers: the queue ('ok'), 503, or never. */
+export type StubListMode = 'ok' | 'server_error' | 'hang';
 
 export interface StubItem {
   id: string;
@@ -18,6 +22,7 @@ export interface StubItem {
 export interface ChirpStackStub {
   url: string;
   mode: StubMode;
+  listMode: StubListMode;
   /** POST /queue requests received, whatever the answer. */
   enqueueCalls: number;
   listCalls: number;
@@ -28,7 +33,7 @@ export interface ChirpStackStub {
 
 export async function startChirpStackStub(mode: StubMode = 'accept'): Promise<ChirpStackStub> {
   const hanging = new Set<http.ServerResponse>();
-  const stub: ChirpStackStub = { url: '', mode, enqueueCalls: 0, listCalls: 0, items: [], close: async () => undefined };
+  const stub: ChirpStackStub = { url: '', mode, listMode: 'ok', enqueueCalls: 0, listCalls: 0, items: [], close: async () => undefined };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -39,6 +44,11 @@ export async function startChirpStackStub(mode: StubMode = 'accept'): Promise<Ch
       const devEui = match[1] ?? '';
       if (req.method === 'GET') {
         stub.listCalls++;
+        if (stub.listMode === 'server_error') return send(500, { code: 13, message: 'internal error' });
+        if (stub.listMode === 'hang') {
+          hanging.add(res);
+          return;
+        }
         const mine = stub.items.filter((i) => i.devEui === devEui);
         return send(200, { totalCount: mine.length, result: mine.map((i) => ({ ...i, isPending: false, fCntDown: 0, isEncrypted: false, expiresAt: null })) });
       }
@@ -59,6 +69,7 @@ export async function startChirpStackStub(mode: StubMode = 'accept'): Promise<Ch
             hanging.add(res);
             return;
           }
+          if (stub.mode === 'accept_then_error') return send(500, { code: 13, message: 'queued, then failed to answer' });
           return send(200, { id: item.id });
         }
       }

@@ -39,6 +39,8 @@ const commandDto = (c: DeviceCommand, now: Date) => ({
   deliveryState: c.delivery_state,
   /** Class A: accepted by the network server, waiting for the device's next uplink. */
   awaitingDevice: c.status === 'sent' && c.delivery_state === 'awaiting_device',
+  /** The last attempt's outcome is unknown: the network server may hold the downlink; not failed until its queue shows it does not. */
+  deliveryUnknown: c.status === 'sent' && c.delivery_state === 'unknown',
   meterId: c.meter_id,
   deviceId: c.device_id,
   devEui: c.device_eui,

@@ -1,5 +1,6 @@
 // The command system's errors: what a command request or a cancellation can be refused for, each a kind
 // from #shared/errors (the HTTP edge answers by kind), and the error contract of the device queue port.
+import type { SendUncertainty } from '#domain/commands';
 import { ConflictError, NotFoundError, ValidationError } from '#shared/errors';
 
 /** No command has this id. */
@@ -55,4 +56,12 @@ export class IdempotencyKeyReusedError extends ConflictError {
 export abstract class DeviceQueueError extends Error {
   override name = 'DeviceQueueError';
   abstract readonly retryable: boolean;
+  /**
+   * After a failed enqueue, whether the network server may hold the item anyway (see SendUncertainty).
+   * By default a retryable error may still be in flight and a refusal queued nothing; implementations
+   * that know better (an HTTP answer, a refused connection) say so.
+   */
+  get uncertainty(): SendUncertainty {
+    return this.retryable ? 'in_flight' : 'no';
+  }
 }

@@ -21,7 +21,7 @@ import {
 } from '#store/commands/requests';
 import { balanceMessage, CommandConfigError, relayDownlink, type CommandStatus, type Downlink } from '#domain/commands';
 import { audit, auditAll, type Actor } from '../audit.ts';
-import { enqueueOrLeaveToSweeper } from './enqueue.ts';
+import { enqueueOrLeaveToSweeper, releaseNext } from './enqueue.ts';
 import {
   BalanceNotPossibleError,
   BulkRelayRejectedError,
@@ -287,7 +287,7 @@ export async function requestBalanceUpdate(deps: CommandDeps, input: z.input<typ
 
 /** Cancel a command that has not been sent (pending or queued, and not being sent right now). */
 export async function cancelCommand(deps: CommandDeps, id: string, reason: string | undefined, actor: Actor): Promise<DeviceCommand> {
-  return inTransaction(deps.db, 'command', async (trx) => {
+  const cancelled = await inTransaction(deps.db, 'command', async (trx) => {
     const now = deps.now();
     const command = await cancelIfOpen(trx, id, now, { via: 'cancel', by: actor.principal.subject, reason: reason ?? null, at: now.toISOString() });
     if (!command) {
@@ -299,6 +299,8 @@ export async function cancelCommand(deps: CommandDeps, id: string, reason: strin
     await audit(trx, actor.principal, actor.requestId, { action: 'command.cancel', targetType: 'device_command', targetId: id, details: { reason: reason ?? null, type: command.command_type, meterId: command.meter_id } });
     return command;
   });
+  await releaseNext(deps, [cancelled.device_id]);
+  return cancelled;
 }
 
 export async function getCommand(db: Db, id: string): Promise<DeviceCommand> {

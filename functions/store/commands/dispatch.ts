@@ -27,13 +27,19 @@ export interface ClaimedCommand {
   expires_at: Date | null;
   created_at: Date;
   dispatch_attempts: number;
+  /** 'queued', or 'sent' for a command of unknown delivery claimed to look at the device queue. */
+  status: CommandStatus;
+  delivery_state: DeliveryState | null;
+  error_message: string | null;
 }
 
 /**
  * Claim the given commands for one dispatch: open (pending/queued), due (scheduled time and backoff
  * passed), not expired, not leased to another dispatcher, and not behind an older open command for the
  * same device that is outside this batch (a device's downlinks go out in the order they were asked for).
- * Rows another dispatcher is claiming right now are skipped, not waited for.
+ * A sent command whose delivery is unknown is claimed too once due (next_attempt_at), staying sent: the
+ * dispatcher lists the device queue for it. Rows another dispatcher is claiming right now are skipped,
+ * not waited for.
  */
 export async function claimCommands(db: Executor, ids: readonly string[], token: string, now: Date, leaseUntil: Date): Promise<ClaimedCommand[]> {
   // Open is spelled "not final" on purpose: that cannot match the partial indexes of all open commands,
@@ -45,7 +51,7 @@ export async function claimCommands(db: Executor, ids: readonly string[], token:
     ), claimable AS (
       SELECT c.id FROM input i JOIN device_commands c ON c.id = i.id
       WHERE c.status NOT IN ${finalStatuses}
-        AND c.status <> 'sent'
+        AND (c.status <> 'sent' OR c.delivery_state = 'unknown')
         AND (c.scheduled_at IS NULL OR c.scheduled_at <= ${now})
         AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= ${now})
         AND (c.claimed_until IS NULL OR c.claimed_until < ${now})
@@ -63,12 +69,12 @@ export async function claimCommands(db: Executor, ids: readonly string[], token:
     )
     UPDATE device_commands c
     SET claim_token = ${token}, claimed_until = ${leaseUntil}, dispatch_attempts = c.dispatch_attempts + 1,
-        status = 'queued', queued_at = COALESCE(c.queued_at, ${now}), updated_at = ${now}
+        status = CASE WHEN c.status = 'sent' THEN 'sent' ELSE 'queued' END, queued_at = COALESCE(c.queued_at, ${now}), updated_at = ${now}
     FROM claimable k, devices d
     WHERE c.id = k.id AND d.id = c.device_id
     RETURNING c.id, c.device_id, COALESCE(c.device_eui, d.dev_eui) AS device_eui, d.meter_no AS device_meter_no,
               c.command_type, c.command_data, c.payload_hex, c.f_port, c.confirmed, c.priority, c.retry_count,
-              c.max_retries, c.expires_at, c.created_at, c.dispatch_attempts`.execute(db);
+              c.max_retries, c.expires_at, c.created_at, c.dispatch_attempts, c.status, c.delivery_state, c.error_message`.execute(db);
   return result.rows;
 }
 
@@ -106,10 +112,37 @@ export async function heldQueueItemIds(db: Executor, ids: readonly string[]): Pr
   return new Set(result.rows.map((r) => r.id));
 }
 
+/**
+ * Release on settle: the open (pending/queued), due, unexpired and unleased commands of these devices,
+ * oldest first, at most `limit`. claimCommands still holds back any that an older command outside them
+ * precedes, so a device's order is kept.
+ */
+export async function nextDueCommands(db: Executor, deviceIds: readonly string[], now: Date, limit: number): Promise<string[]> {
+  if (!deviceIds.length) return [];
+  const result = await sql<{ id: string }>`
+    SELECT c.id FROM (SELECT DISTINCT (value)::uuid AS device_id FROM jsonb_array_elements_text(${json(deviceIds)})) d
+    JOIN device_commands c ON c.device_id = d.device_id
+    WHERE c.status NOT IN ${finalStatuses}
+      AND c.status <> 'sent'
+      AND (c.scheduled_at IS NULL OR c.scheduled_at <= ${now})
+      AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= ${now})
+      AND (c.claimed_until IS NULL OR c.claimed_until < ${now})
+      AND (c.expires_at IS NULL OR c.expires_at > ${now})
+    ORDER BY c.created_at, c.id
+    LIMIT ${limit}`.execute(db);
+  return result.rows.map((r) => r.id);
+}
+
 export type DispatchOutcome =
-  /** `sent_at`: when the send that succeeded began (`at`: when its answer came). */
+  /** `sent_at`: when the send that succeeded began (`at`: when its answer came); an adopted command of unknown delivery keeps its earlier sent_at. */
   | { id: string; outcome: 'sent'; at: string; sent_at: string; queue_item_id: string | null; delivery_state: DeliveryState }
-  | { id: string; outcome: 'retry'; at: string; retry_count: number; next_attempt_at: string; error: string }
+  /** `unknown_delivery`: this or an earlier attempt may have reached the network server (delivery_state 'unknown'; cleared otherwise). */
+  | { id: string; outcome: 'retry'; at: string; retry_count: number; next_attempt_at: string; error: string; unknown_delivery: boolean }
+  /**
+   * The last attempt's outcome is unknown: the command is recorded sent with delivery_state 'unknown'
+   * (sent_at when the attempt began), never failed, and its device queue is listed at `next_attempt_at`.
+   */
+  | { id: string; outcome: 'unknown'; at: string; sent_at: string; retry_count: number; next_attempt_at: string; error: string }
   | { id: string; outcome: 'failed'; at: string; retry_count: number; error: string }
   /** Claimed but not attempted (an older command of its device is backing off): hand the claim back. */
   | { id: string; outcome: 'released'; at: string };
@@ -122,6 +155,11 @@ export interface RecordedOutcome {
    * counted, so the next attempt looks at the device's queue again and enqueues its own item if need be.
    */
   contested: boolean;
+  /**
+   * The command was settled (sent, failed, or sent of unknown delivery) and its device has another open
+   * command that is due and not leased: release on settle dispatches it now. Absent otherwise.
+   */
+  release?: true;
 }
 
 /** How often a record is tried again after a unique violation (a concurrent write of the same queue item id). */
@@ -154,14 +192,14 @@ async function recordOutcomesOnce(db: Executor, token: string, outcomes: readonl
     id: o.id,
     outcome: o.outcome,
     at: o.at,
-    sent_at: o.outcome === 'sent' ? o.sent_at : null,
+    sent_at: o.outcome === 'sent' || o.outcome === 'unknown' ? o.sent_at : null,
     queue_item_id: o.outcome === 'sent' ? o.queue_item_id : null,
-    delivery_state: o.outcome === 'sent' ? o.delivery_state : null,
-    retry_count: o.outcome === 'retry' || o.outcome === 'failed' ? o.retry_count : null,
-    next_attempt_at: o.outcome === 'retry' ? o.next_attempt_at : null,
-    error: o.outcome === 'retry' || o.outcome === 'failed' ? o.error : null,
+    delivery_state: o.outcome === 'sent' ? o.delivery_state : o.outcome === 'unknown' || (o.outcome === 'retry' && o.unknown_delivery) ? 'unknown' : null,
+    retry_count: o.outcome === 'retry' || o.outcome === 'failed' || o.outcome === 'unknown' ? o.retry_count : null,
+    next_attempt_at: o.outcome === 'retry' || o.outcome === 'unknown' ? o.next_attempt_at : null,
+    error: o.outcome === 'retry' || o.outcome === 'failed' || o.outcome === 'unknown' ? o.error : null,
   }));
-  const result = await sql<RecordedOutcome>`
+  const result = await sql<{ id: string; contested: boolean; release: boolean }>`
     WITH given AS (
       SELECT * FROM jsonb_to_recordset(${json(rows)}) AS g(
         id uuid, outcome text, at timestamptz, sent_at timestamptz, queue_item_id text, delivery_state text,
@@ -175,15 +213,19 @@ async function recordOutcomesOnce(db: Executor, token: string, outcomes: readonl
       FROM given g
     ), upd AS (
       UPDATE device_commands c
-      SET status = CASE r.outcome WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed' ELSE c.status END,
-          sent_at = CASE WHEN r.outcome = 'sent' THEN r.sent_at ELSE c.sent_at END,
+      SET status = CASE r.outcome WHEN 'sent' THEN 'sent' WHEN 'unknown' THEN 'sent' WHEN 'failed' THEN 'failed' ELSE c.status END,
+          -- A command of unknown delivery went out when its last attempt began, whatever a later look finds.
+          sent_at = CASE WHEN r.outcome IN ('sent', 'unknown') AND c.status = 'sent' THEN COALESCE(c.sent_at, r.sent_at)
+                         WHEN r.outcome IN ('sent', 'unknown') THEN r.sent_at ELSE c.sent_at END,
           network_queue_item_id = CASE WHEN r.outcome = 'sent' THEN r.queue_item_id ELSE c.network_queue_item_id END,
-          delivery_state = CASE WHEN r.outcome = 'sent' THEN r.delivery_state ELSE c.delivery_state END,
+          delivery_state = CASE WHEN r.outcome IN ('sent', 'unknown') THEN r.delivery_state
+                                WHEN r.outcome = 'retry' THEN r.delivery_state
+                                ELSE c.delivery_state END,
           failed_at = CASE WHEN r.outcome = 'failed' THEN r.at ELSE c.failed_at END,
           retry_count = COALESCE(r.retry_count, c.retry_count),
-          next_attempt_at = CASE r.outcome WHEN 'retry' THEN r.next_attempt_at WHEN 'sent' THEN NULL WHEN 'contested' THEN NULL ELSE c.next_attempt_at END,
+          next_attempt_at = CASE r.outcome WHEN 'retry' THEN r.next_attempt_at WHEN 'unknown' THEN r.next_attempt_at WHEN 'sent' THEN NULL WHEN 'contested' THEN NULL ELSE c.next_attempt_at END,
           error_message = CASE
-            WHEN r.outcome IN ('retry', 'failed') THEN r.error
+            WHEN r.outcome IN ('retry', 'failed', 'unknown') THEN r.error
             WHEN r.outcome = 'sent' THEN NULL
             WHEN r.outcome = 'contested' THEN 'ChirpStack queue item ' || r.queue_item_id || ' belongs to another command; the device queue is checked again'
             ELSE c.error_message END,
@@ -194,10 +236,10 @@ async function recordOutcomesOnce(db: Executor, token: string, outcomes: readonl
           updated_at = r.at
       FROM r
       WHERE c.id = r.id AND c.claim_token = ${token}
-      RETURNING c.id, c.status, c.sent_at, c.retry_count, c.error_message, r.outcome = 'contested' AS contested
+      RETURNING c.id, c.device_id, c.status, c.delivery_state, c.sent_at, c.retry_count, c.error_message, c.updated_at, r.outcome = 'contested' AS contested
     ), _act AS (
       UPDATE actuations a
-      SET downlink_sent = a.downlink_sent OR upd.status = 'sent',
+      SET downlink_sent = a.downlink_sent OR (upd.status = 'sent' AND upd.delivery_state IS DISTINCT FROM 'unknown'),
           sent_at = COALESCE(upd.sent_at, a.sent_at),
           retry_count = upd.retry_count,
           downlink_error = upd.error_message
@@ -205,7 +247,16 @@ async function recordOutcomesOnce(db: Executor, token: string, outcomes: readonl
       WHERE a.command_id = upd.id
       RETURNING 1
     )
-    SELECT id, contested FROM upd`.execute(db);
-  return result.rows;
+    -- The statement's snapshot shows this chunk's commands still leased, so only others can be waiting.
+    SELECT upd.id, upd.contested,
+           (NOT upd.contested AND upd.status IN ('sent', 'failed') AND EXISTS (
+              SELECT 1 FROM device_commands o
+              WHERE o.device_id = upd.device_id AND o.id <> upd.id
+                AND o.status NOT IN ${finalStatuses} AND o.status <> 'sent'
+                AND (o.scheduled_at IS NULL OR o.scheduled_at <= upd.updated_at)
+                AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= upd.updated_at)
+                AND (o.claimed_until IS NULL OR o.claimed_until < upd.updated_at))) AS release
+    FROM upd`.execute(db);
+  return result.rows.map((r) => ({ id: r.id, contested: r.contested, ...(r.release ? { release: true as const } : {}) }));
 }
 

@@ -26,8 +26,8 @@ export async function markEnqueued(db: Executor, ids: readonly string[], now: Da
 }
 
 /** Expire open commands past expires_at (not while a dispatcher holds them); mirror on actuations. */
-export async function expireCommands(db: Executor, now: Date): Promise<string[]> {
-  const result = await sql<{ id: string }>`
+export async function expireCommands(db: Executor, now: Date): Promise<{ id: string; device_id: string }[]> {
+  const result = await sql<{ id: string; device_id: string }>`
     WITH x AS (
       UPDATE device_commands c
       SET status = 'expired', expired_at = ${now}, updated_at = ${now},
@@ -36,24 +36,25 @@ export async function expireCommands(db: Executor, now: Date): Promise<string[]>
       WHERE c.status IN ('pending', 'queued', 'sent')
         AND c.expires_at <= ${now}
         AND (c.claimed_until IS NULL OR c.claimed_until < ${now})
-      RETURNING c.id, c.error_message
+      RETURNING c.id, c.device_id, c.error_message
     ), _act AS (
       UPDATE actuations a SET downlink_error = COALESCE(a.downlink_error, x.error_message)
       FROM x WHERE a.command_id = x.id
       RETURNING 1
     )
-    SELECT id FROM x`.execute(db);
-  return result.rows.map((r) => r.id);
+    SELECT id, device_id FROM x`.execute(db);
+  return result.rows;
 }
 
 /**
  * Commands that are due and not in the queue: never enqueued (a crash between the database write and the
- * queue send), scheduled and now due, past their backoff, or enqueued so long ago the message was lost.
+ * queue send), scheduled and now due, past their backoff, or enqueued so long ago the message was lost;
+ * and sent commands of unknown delivery whose device queue is due to be listed (they stay sent).
  * Marks them enqueued (so the next sweep does not pick them again) and returns their ids.
  */
 export async function takeDueCommands(db: Executor, now: Date, stuckBefore: Date, limit: number): Promise<string[]> {
   const result = await sql<{ id: string }>`
-    WITH due AS (
+    WITH due_open AS (
       SELECT c.id FROM device_commands c
       WHERE c.status IN ('pending', 'queued')
         AND (c.claimed_until IS NULL OR c.claimed_until < ${now})
@@ -66,9 +67,23 @@ export async function takeDueCommands(db: Executor, now: Date, stuckBefore: Date
       ORDER BY c.priority, c.created_at
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
+    ), due_unknown AS (
+      -- A separate statement so each uses its own partial index (device_commands_unknown_idx here).
+      SELECT c.id FROM device_commands c
+      WHERE c.status = 'sent' AND c.delivery_state = 'unknown'
+        AND (c.claimed_until IS NULL OR c.claimed_until < ${now})
+        AND (c.expires_at IS NULL OR c.expires_at > ${now})
+        AND COALESCE(c.next_attempt_at, '-infinity') <= ${now}
+        AND (c.last_enqueued_at IS NULL OR c.last_enqueued_at < c.next_attempt_at OR c.last_enqueued_at < ${stuckBefore})
+      ORDER BY c.next_attempt_at
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ), due AS (
+      SELECT id FROM due_open UNION ALL SELECT id FROM due_unknown
     )
     UPDATE device_commands c
-    SET status = 'queued', queued_at = COALESCE(c.queued_at, ${now}), last_enqueued_at = ${now}, updated_at = ${now}
+    SET status = CASE WHEN c.status = 'sent' THEN 'sent' ELSE 'queued' END,
+        queued_at = COALESCE(c.queued_at, ${now}), last_enqueued_at = ${now}, updated_at = ${now}
     FROM due WHERE c.id = due.id
     RETURNING c.id`.execute(db);
   return result.rows.map((r) => r.id);
