@@ -113,16 +113,23 @@ class GuardedPool implements PostgresPool {
   constructor(
     private readonly pool: Pool,
     private readonly logger: Logger | undefined,
-  ) {}
+  ) {
+    // Guarded from birth ('connect' is emitted for each new client before it is first handed out), so no
+    // moment of its life lacks an 'error' listener.
+    pool.on('connect', (client) => this.guard(client));
+  }
 
-  async connect(): Promise<PostgresPoolClient> {
-    const client = await this.pool.connect();
+  private guard(client: PoolClient): GuardedClient {
     let guarded = this.guarded.get(client);
     if (!guarded) {
       guarded = new GuardedClient(client, this.logger);
       this.guarded.set(client, guarded);
     }
     return guarded;
+  }
+
+  async connect(): Promise<PostgresPoolClient> {
+    return this.guard(await this.pool.connect());
   }
 
   end(): Promise<void> {
