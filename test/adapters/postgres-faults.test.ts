@@ -128,3 +128,19 @@ describe.skipIf(!databaseUrl)('node-postgres under database faults (real Postgre
     expect(after.rows).toEqual([{ one: 1 }]);
   });
 });
+
+describe.skipIf(!databaseUrl)('openPostgres session settings (real PostgreSQL)', () => {
+  it('keeps the UTC time zone and the statement timeout when the URL carries its own options', async () => {
+    const url = new URL(databaseUrl!);
+    url.searchParams.set('options', '-c search_path=public');
+    const db = await openPostgres(url.toString(), { statementTimeoutMs: 12_345, maxConnections: 1 });
+
+    try {
+      const r = await sql<{ tz: string; timeout: string; path: string }>`SELECT current_setting('TimeZone') AS tz, current_setting('statement_timeout') AS timeout, current_setting('search_path') AS path`.execute(db.db);
+
+      expect(r.rows[0]).toEqual({ tz: 'UTC', timeout: '12345ms', path: 'public' });
+    } finally {
+      await db.close();
+    }
+  });
+});

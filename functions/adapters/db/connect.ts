@@ -73,8 +73,12 @@ export async function openPostgres(connectionString: string, options: PostgresOp
   const parse = (oid: number, format?: string): ((value: string) => unknown) =>
     oid === INT8 || oid === NUMERIC ? toNumber : (types.getTypeParser(oid, format as 'text') as (value: string) => unknown);
   const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
+  // node-postgres lets every parameter of the URL override the config, `options` too: taken out of the
+  // URL here and composed below, so the pinned time zone is not lost when the URL carries options.
+  const withoutOptions = new URL(connectionString);
+  withoutOptions.searchParams.delete('options');
   const pool = new pg.default.Pool({
-    connectionString,
+    connectionString: withoutOptions.toString(),
     max: options.maxConnections ?? 10,
     types: { getTypeParser: parse as typeof types.getTypeParser },
     // Keep any `options` the URL carries (e.g. -c search_path=...) and pin the session time zone.
