@@ -12,6 +12,8 @@ export interface AppDeps {
   now: () => Date;
   /** Reachability checks beyond the database (e.g. the MQTT broker), reported by GET /health. */
   healthChecks: Record<string, () => Promise<boolean>>;
+  /** GET /health reports a check that has not answered within this long as unreachable. @default 3000 */
+  healthTimeoutMs?: number;
   /** The ingestion handler, for reprocessing quarantined messages. */
   ingest: (messages: InboundMessage[]) => Promise<IngestResult>;
   /** Hands stored device commands to the dispatcher (SQS in the cloud, the in-process queue locally). */

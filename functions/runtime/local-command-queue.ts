@@ -4,6 +4,7 @@ import type { DispatchResult } from '#app/commands/dispatcher';
 import type { CommandQueue } from '#app/commands/ports';
 import type { Logger } from '#shared/logger';
 import { MicroBatcher } from './batcher.ts';
+import { OutageLog } from './outage.ts';
 
 interface LocalCommandQueueOptions {
   dispatch: (ids: string[]) => Promise<DispatchResult>;
@@ -15,6 +16,14 @@ interface LocalCommandQueueOptions {
   windowMs?: number;
   /** Commands due further ahead than this are left to the sweeper rather than held in a timer. */
   horizonMs?: number;
+  /** Longest wait before a failed batch (the database unreachable) is tried again. @default 5000 */
+  retryMaxMs?: number;
+}
+
+/** Back-off for a failed dispatch batch: 100 ms doubling to `maxMs`, with ±20% jitter so batches spread out. */
+export function dispatchRetryDelay(attempt: number, maxMs = 5_000): number {
+  const base = Math.min(maxMs, 100 * 2 ** Math.max(0, attempt - 1));
+  return Math.round(base * (0.8 + Math.random() * 0.4));
 }
 
 /**
@@ -29,16 +38,21 @@ export class LocalCommandQueue implements CommandQueue {
   private stopped = false;
 
   constructor(private readonly options: LocalCommandQueueOptions) {
+    // While the database is unreachable every batch fails and is retried with back-off, nothing dropped:
+    // the outage is logged once, and its end once.
+    const outage = new OutageLog(options.logger, 'command dispatch');
     this.batcher = new MicroBatcher<string>({
       maxSize: options.maxBatch ?? 500,
       maxWaitMs: options.windowMs ?? 5,
       concurrency: options.concurrency,
       handle: async (ids) => {
         const result = await options.dispatch(ids);
+        outage.succeeded();
         for (const item of [...result.later, ...result.retrying]) this.later(item.id, item.at);
         return [];
       },
-      onError: (error, ids) => options.logger.error('command dispatch failed; retrying the batch', { error: error as Error, commands: ids.length }),
+      onError: (error, ids) => outage.failed(error, { commands: ids.length }, 'command dispatch failed; retrying the batch'),
+      retryDelayMs: (attempt) => dispatchRetryDelay(attempt, options.retryMaxMs),
     });
   }
 

@@ -34,6 +34,7 @@ import { sweep } from '#app/commands/sweeper';
 import { clockPolicyOf, ConfigError } from '#shared/config';
 import { ChirpStackSimulator } from './chirpstack-sim/index.ts';
 import { LocalCommandQueue } from './local-command-queue.ts';
+import { OutageLog } from './outage.ts';
 import { schedule, type ScheduledTask } from './scheduler.ts';
 
 export interface Platform {
@@ -142,7 +143,14 @@ class Shutdown {
 
 /** PGlite in DATA_DIR, or PostgreSQL at DATABASE_URL; migrated to the schema in schema/. */
 async function openDatabase({ config, dataDir, logger }: Context) {
-  const handle = config.DATABASE_URL ? await openPostgres(config.DATABASE_URL) : await openPglite(path.join(dataDir, 'pgdata'));
+  const handle = config.DATABASE_URL
+    ? await openPostgres(config.DATABASE_URL, {
+        connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+        statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+        idleTimeoutMs: config.DATABASE_IDLE_TIMEOUT_MS,
+        logger,
+      })
+    : await openPglite(path.join(dataDir, 'pgdata'));
   try {
     const migrated = await migrate(handle.db, await loadMigrations());
     if (migrated.applied.length) logger.info('migrations applied', { applied: migrated.applied });
@@ -303,7 +311,13 @@ function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue:
     for (const job of scheduledJobs) {
       const run = jobs[job.name];
       if (!run) continue;
-      tasks.push(schedule(job.expression, run, (error) => logger.error('scheduled job failed', { job: job.name, error: error as Error })));
+      // Each tick runs while the database is down; the outage is logged once, not every tick.
+      const outage = new OutageLog(logger, `scheduled job ${job.name}`);
+      const runAndRecover = async () => {
+        await run();
+        outage.succeeded();
+      };
+      tasks.push(schedule(job.expression, runAndRecover, (error) => outage.failed(error, { job: job.name }, 'scheduled job failed')));
     }
   }
   return {
@@ -332,6 +346,7 @@ async function startHttp(
     logger,
     now,
     healthChecks: { broker: async () => client.connected },
+    healthTimeoutMs: config.DATABASE_HEALTH_TIMEOUT_MS,
     ingest: (messages) => ingestBatch(ingestDeps, messages),
     commandQueue,
     commandExpiryHours: config.COMMAND_EXPIRY_HOURS,

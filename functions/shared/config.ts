@@ -52,6 +52,15 @@ export const localConfigSchema = z.object({
   /** Messages ingestion holds unacknowledged at once (default: 4 × INGEST_BATCH_SIZE, at most 65535). */
   INGEST_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(65_535).optional(),
   COMMAND_EXPIRY_HOURS: z.coerce.number().positive().max(24 * 30).default(48),
+  // Database faults (DATABASE_URL): how long before a connection or a statement counts as lost.
+  /** Connecting (or waiting for a free pooled connection) longer than this fails as "database unavailable". */
+  DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(5_000),
+  /** A statement running longer is cancelled by the server; one unanswered for this long plus as long again (at most 5 s more: a silent partition) fails and drops its connection. */
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  /** An idle pooled connection is closed after this long. */
+  DATABASE_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  /** GET /health waits this long for the database to answer before reporting it unreachable (PGlite too). */
+  DATABASE_HEALTH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3_000),
   SCHEDULER_ENABLED: bool.default(true),
   ...clockSettings,
 });

@@ -47,15 +47,65 @@ export function mapDbError(error: unknown, what = 'record'): unknown {
     case '22003':
     case '22001':
       return new ValidationError(`${what} is not valid${constraint ? ` (${constraint})` : ''}`, { constraint }, { cause: error });
-    case '08006':
-    case '08001':
-    case '57P01':
-      return new UnavailableError('database unavailable', {}, { cause: error });
     default:
+      if (isUnavailable(error)) return new UnavailableError('database unavailable', {}, { cause: error });
       // Any other data exception (class 22: bad date, NUL in text, out of range...) is the caller's value.
       if (state?.startsWith('22')) return new ValidationError(`${what} has a value the database cannot store`, {}, { cause: error });
       return error;
   }
+}
+
+/** SQLSTATE classes and codes that say "the database (or the way to it) is not there now", not "your data". */
+const unavailableStates = [
+  /^08/, // connection exception
+  /^53/, // insufficient resources: too many connections, disk full, out of memory
+  /^58/, // system error: I/O error (a disk that failed under PGlite or the server)
+  /^57P0[1-5]$/, // admin/crash shutdown, cannot connect now (starting, recovering), database dropped, idle session timeout
+  /^57014$/, // query_canceled: the statement timeout (the server or the connection was too slow to answer)
+  /^25P03$/, // idle_in_transaction_session_timeout
+];
+
+/** What the drivers say without a SQLSTATE when the connection is gone, never came, or stopped answering. */
+const unavailableMessages = [
+  /Connection terminated/i, // node-postgres: the socket closed (a restart, pg_terminate_backend, a connect timeout)
+  /timeout exceeded when trying to connect/i, // pg-pool: no connection within connectionTimeoutMillis
+  /Query read timeout/i, // node-postgres: query_timeout (a silent partition)
+  /not queryable/i, // node-postgres: a client whose connection already failed
+  /terminating connection/i, // the server's FATAL before it closes (57P01's text)
+  /the database system is (starting up|shutting down|in recovery mode)/i,
+  /Connection refused|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH/,
+  /PGlite is closed/i, // the embedded database was closed or failed
+  /Communications link failure/i, // Data API: Aurora unreachable
+];
+
+/** Socket and DNS errors of the way to the database. */
+const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+
+/** Data API (and AWS SDK) error names for an Aurora that is resuming, overloaded or unreachable. */
+const unavailableNames = new Set(['DatabaseResumingException', 'DatabaseUnavailableException', 'StatementTimeoutException', 'ServiceUnavailableError', 'ServiceUnavailableException', 'ThrottlingException', 'TimeoutError']);
+
+/**
+ * The database could not be reached or stopped answering (a restart, a failover, a terminated backend, a
+ * partition longer than a timeout, PGlite closed or failing its I/O): retryable, and never the data's
+ * fault. Follows `cause` and AggregateError's `errors` (a connect to every address of a host failing).
+ */
+export function isUnavailable(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 5) return false;
+  if (error instanceof UnavailableError) return true;
+  if (error instanceof AppError) return false;
+  const e = error as PgLikeError & { name?: unknown; errors?: unknown; cause?: unknown };
+  if (typeof e.code === 'string' && unavailableCodes.has(e.code)) return true;
+  if (typeof e.name === 'string' && unavailableNames.has(e.name)) return true;
+  // A WebAssembly trap inside PGlite (RuntimeError: unreachable, Aborted()): its instance is gone.
+  if (e.name === 'RuntimeError' || (typeof e.message === 'string' && /^Aborted\(/.test(e.message))) return true;
+  const state = typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : undefined;
+  if (state && unavailableStates.some((re) => re.test(state))) return true;
+  const message = typeof e.message === 'string' ? e.message : '';
+  const fromDataApi = /SQLState: ([0-9A-Z]{5})/.exec(message)?.[1];
+  if (fromDataApi && unavailableStates.some((re) => re.test(fromDataApi))) return true;
+  if (!state && !fromDataApi && unavailableMessages.some((re) => re.test(message))) return true;
+  if (Array.isArray(e.errors) && e.errors.some((inner) => isUnavailable(inner, depth + 1))) return true;
+  return isUnavailable(e.cause, depth + 1);
 }
 
 /**

@@ -47,6 +47,9 @@ class PgliteDriver extends PoolFreeDriver {
   }
 
   async rollbackTransaction(): Promise<void> {
+    // A closed (or failed) PGlite has no transaction left to roll back; the statement's own error is the
+    // one the caller must see.
+    if (this.pg.closed) return;
     await this.pg.query('ROLLBACK');
   }
 

@@ -3,7 +3,7 @@
 import middy from '@middy/core';
 import httpRouter from '@middy/http-router';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
-import { ping } from '#store/db';
+import { ping, type Db } from '#store/db';
 import { NotFoundError } from '#shared/errors';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, toMiddyRoute, type AnyRouteSpec } from '../http/kit.ts';
@@ -12,12 +12,37 @@ import { commandRoutes } from './command-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
 import { registryRoutes } from './registry-routes.ts';
 
-async function check(fn: () => Promise<unknown>): Promise<boolean> {
+/** GET /health's answer within this long, whatever does not answer (DATABASE_HEALTH_TIMEOUT_MS locally). */
+const DEFAULT_HEALTH_TIMEOUT_MS = 3_000;
+
+async function check(fn: () => Promise<unknown>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
   try {
-    return (await fn()) !== false;
+    return (await Promise.race([fn(), timeout])) !== false;
   } catch {
     return false;
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+const pings = new WeakMap<Db, Promise<void>>();
+
+/**
+ * One ping in flight per database: while it does not answer (a silent partition), health checks share it
+ * instead of each holding a pooled connection until the statement timeout; the next check after it
+ * settles sends a new one, so health comes back as soon as the database does.
+ */
+function pingOnce(db: Db): Promise<void> {
+  let pending = pings.get(db);
+  if (!pending) {
+    pending = ping(db).finally(() => pings.delete(db));
+    pings.set(db, pending);
+  }
+  return pending;
 }
 
 const healthRoute = defineRoute<undefined, Record<string, never>, Record<string, never>, AppDeps>({
@@ -26,9 +51,10 @@ const healthRoute = defineRoute<undefined, Record<string, never>, Record<string,
   access: 'public',
   handle: async ({ deps }) => {
     const names = ['database', ...Object.keys(deps.healthChecks)];
+    const timeoutMs = deps.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS;
     const results = await Promise.all([
-      check(() => ping(deps.db)),
-      ...Object.values(deps.healthChecks).map((fn) => check(fn)),
+      check(() => pingOnce(deps.db), timeoutMs),
+      ...Object.values(deps.healthChecks).map((fn) => check(fn, timeoutMs)),
     ]);
     const checks = Object.fromEntries(names.map((n, i) => [n, results[i] ? 'ok' : 'unreachable']));
     const healthy = results.every(Boolean);

@@ -15,6 +15,7 @@ import {
   ValidationError,
 } from '#shared/errors';
 import type { Logger } from '#shared/logger';
+import { isUnavailable } from '#store/errors';
 
 export interface Problem {
   type: string;
@@ -77,6 +78,12 @@ export function toProblem(error: unknown, instance?: string): Problem {
     if (status >= 400 && status < 500) {
       return { type: 'about:blank', title: status === 404 ? 'Not found' : 'Bad request', status, detail: typeof message === 'string' ? message : '', ...(instance ? { instance } : {}) };
     }
+  }
+  // A driver error that says the database is unreachable (a store function without inTransaction met a
+  // lost connection) is weather, not a bug: retryable, like UnavailableError.
+  if (isUnavailable(error)) {
+    const unavailable = kinds.find(([kind]) => kind === UnavailableError)![1];
+    return { type: unavailable.type, title: unavailable.title, status: unavailable.status, detail: 'database unavailable', ...(instance ? { instance } : {}) };
   }
   return { type: 'about:blank', title: 'Internal Server Error', status: 500, detail: 'an unexpected error occurred; it has been logged', ...(instance ? { instance } : {}) };
 }
