@@ -12,7 +12,7 @@ function recordingLogger() {
   return { logger, lines };
 }
 
-const result = (sent: string[]): DispatchResult => ({ sent, retrying: [], failed: [], later: [], done: [] });
+const result = (sent: string[]): DispatchResult => ({ sent, retrying: [], failed: [], later: [], done: [], unknown: [], released: [] });
 
 /** A dispatcher whose database is down for its first `failures` calls. */
 function flakyDispatch(failures: number, error: () => Error = () => new Error('Connection terminated unexpectedly')) {
