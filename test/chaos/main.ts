@@ -107,13 +107,14 @@ async function runOnce(options: Options, run: number): Promise<RunResult> {
     });
     stops.push(() => platform.stop());
     await platform.start();
-    const ctx: RunContext = { rng, quick: options.quick, broker, db, chirpstack, platform, tag, note: (t) => notes.push(t) };
+    const flags: string[] = [];
+    const ctx: RunContext = { rng, quick: options.quick, broker, db, chirpstack, platform, tag, note: (t) => notes.push(t), flag: (v) => flags.push(v) };
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`run over ${RUN_LIMIT_MS / 1000} s`)), RUN_LIMIT_MS);
     });
     try {
-      outcome = await Promise.race([scenario.run(ctx), limit]);
+      outcome = { ...(await Promise.race([scenario.run(ctx), limit])), flags };
     } finally {
       clearTimeout(timer);
     }

@@ -39,6 +39,7 @@ export function violationsOf(outcome: Outcome, unexpectedExits: number): Record<
     add('commands.deliveredNotConfirmed', c.deliveredNotConfirmed);
   }
   add('platform.unexpectedExits', unexpectedExits);
+  for (const flag of outcome.flags ?? []) add(flag, 1);
   return v;
 }
 

@@ -56,11 +56,12 @@ export interface Devices {
   esp32: { meterNo: string }[];
 }
 
-export function plan(rng: Rng, shape: TrafficShape): { devices: Devices; expected: ExpectedReading[]; messages: Message[] } {
+/** The run's traffic: every choice from `rng`; device times end a minute before `now`. */
+export function plan(rng: Rng, shape: TrafficShape, now = Date.now()): { devices: Devices; expected: ExpectedReading[]; messages: Message[] } {
   const devices: Devices = { em300: [], esp32: [] };
   const expected: ExpectedReading[] = [];
   const sequences: Omit<Message, 'at'>[][] = [];
-  const base = Date.now() - shape.perDevice * 1000 - 60_000;
+  const base = now - shape.perDevice * 1000 - 60_000;
 
   for (let d = 0; d < shape.em300Devices; d++) {
     const devEui = rng.hex(8);

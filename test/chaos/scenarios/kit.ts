@@ -16,9 +16,13 @@ export interface RunContext {
   tag: string;
   /** A line for the run's notes (what the faults did). */
   note(text: string): void;
+  /** An invariant a fault step checked itself (e.g. health during a partition) was broken. */
+  flag(violation: string): void;
 }
 
 export interface Outcome {
+  /** Invariants checked during the run (not from the database afterwards), broken ones. */
+  flags?: string[];
   readings?: ReadingTally;
   commands?: CommandTally;
   /** Not built yet: payments and ledger entries (issue 8 asks for them once they exist). */

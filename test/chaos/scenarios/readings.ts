@@ -36,15 +36,32 @@ const dbTerminate: Scenario = {
 
 const dbPartition: Scenario = {
   name: 'db-partition',
-  about: 'a silent network partition to the database for a few seconds, then healed',
+  about: 'a silent partition to the database (bytes held both ways) for seconds; health must say so; sometimes the hung platform is killed before it heals',
   run: (ctx) =>
     readingsRun(ctx, shapeFor(ctx, {}), async (span) => {
-      await at(moments(ctx.rng, 1, span), async () => {
-        const ms = ctx.quick ? ctx.rng.int(1500, 3000) : ctx.rng.int(2000, 6000);
+      await at(moments(ctx.rng, 1, span, 0.1, 0.4), async () => {
+        const ms = ctx.quick ? ctx.rng.int(3000, 4000) : ctx.rng.int(6000, 9000);
+        const killBeforeHeal = ctx.rng.chance(0.5);
+        const started = Date.now();
         ctx.db.proxy.partition();
-        await sleep(ms);
+        // Health must report the database down while it is unreachable (checked on partitions of 6 s+).
+        let sawDown: number | undefined;
+        while (Date.now() - started < ms) {
+          const status = await fetch(`${ctx.platform.httpUrl}/health`, { signal: AbortSignal.timeout(1_000) }).then(
+            (r) => r.status,
+            () => 0,
+          );
+          if (status !== 200 && status !== 0 && sawDown === undefined) sawDown = Date.now() - started;
+          await sleep(250);
+        }
+        if (killBeforeHeal) {
+          const exit = await ctx.platform.signal('SIGKILL');
+          ctx.note(`SIGKILL while partitioned: exit ${exit.code ?? exit.signal}`);
+        }
         ctx.db.proxy.heal();
-        ctx.note(`partitioned ${ms} ms`);
+        ctx.note(`partitioned ${ms} ms; health ${sawDown === undefined ? 'never reported it' : `reported it after ${sawDown} ms`}`);
+        if (ms >= 6000 && sawDown === undefined) ctx.flag('platform.healthBlindToPartition');
+        if (killBeforeHeal) await ctx.platform.start();
       });
     }),
 };
