@@ -1,6 +1,6 @@
 // The invariants, checked from the database after each run (a direct connection, not the proxy).
 import type { ChirpStack, Database } from './infra.ts';
-import type { ExpectedReading } from './traffic.ts';
+import type { ExpectedReading, PoisonMessage } from './traffic.ts';
 
 export interface ReadingTally {
   /** Distinct readings published (identities), and publishes including duplicates. */
@@ -22,7 +22,7 @@ export interface ReadingTally {
   wrongFinal: number;
   /** Meters whose last_reading_date is more than a day ahead of now (a clock pinned them). */
   pinnedClock: number;
-  /** Messages of the run's devices in quarantine. */
+  /** Readings of the run's devices in quarantine (status reports are the poison scenario's). */
   quarantined: number;
 }
 
@@ -87,7 +87,7 @@ export async function checkReadings(db: Database, expected: ExpectedReading[], a
   tally.pinnedClock = Number(pinned[0]?.n ?? 0);
   const eui = [...new Set(expected.filter((e) => e.kind === 'em300').map((e) => e.owner))];
   const esp = [...new Set(expected.filter((e) => e.kind === 'esp32').map((e) => e.owner))];
-  const quarantined = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM quarantine WHERE dev_eui = ANY($1) OR meter_no = ANY($2)`, [eui, esp]);
+  const quarantined = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM quarantine WHERE (dev_eui = ANY($1) OR meter_no = ANY($2)) AND coalesce(topic, '') NOT LIKE '%/status'`, [eui, esp]);
   tally.quarantined = Number(quarantined[0]?.n ?? 0);
   const detail = Object.entries(perKind)
     .filter(([, k]) => k.lost + k.wrongValue + k.stepsDown > 0)
@@ -161,4 +161,25 @@ export async function checkCommands(db: Database, chirpstack: ChirpStack, comman
     if (n.transmitted > 0 && s !== 'confirmed' && s !== 'failed' && s !== 'cancelled') t.deliveredNotConfirmed++;
   }
   return t;
+}
+
+/** Acknowledged poison messages that are neither a stored event nor in quarantine. */
+export async function unaccountedPoison(db: Database, poison: PoisonMessage[], acked: Set<string>): Promise<number> {
+  const mine = poison.filter((p) => acked.has(p.identity));
+  if (mine.length === 0) return 0;
+  const events = await db.query<{ source_key: string }>(`SELECT source_key FROM device_events WHERE source_key = ANY($1)`, [mine.map((p) => p.sourceKey)]);
+  const stored = new Set(events.map((e) => e.source_key));
+  const quarantined = await db.query<{ meter_no: string; n: string }>(
+    `SELECT meter_no, count(*)::text AS n FROM quarantine WHERE meter_no = ANY($1) AND topic LIKE '%/status' GROUP BY meter_no`,
+    [[...new Set(mine.map((p) => p.meterNo))]],
+  );
+  const q = new Map(quarantined.map((r) => [r.meter_no, Number(r.n)]));
+  let missing = 0;
+  for (const p of mine) {
+    if (stored.has(p.sourceKey)) continue;
+    const left = q.get(p.meterNo) ?? 0;
+    if (left > 0) q.set(p.meterNo, left - 1);
+    else missing++;
+  }
+  return missing;
 }

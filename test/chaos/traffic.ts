@@ -29,6 +29,16 @@ export interface TrafficShape {
   farFuture: boolean;
   /** Messages per second offered. */
   rate: number;
+  /** ESP32 status reports per meter whose text PostgreSQL cannot store (NUL, a lone surrogate). */
+  poison?: number;
+}
+
+/** A message that must end stored as an event or quarantined, never block its batch. */
+export interface PoisonMessage {
+  identity: string;
+  meterNo: string;
+  /** The device event's source key, if it is stored as an event. */
+  sourceKey: string;
 }
 
 /** One reading the platform must store exactly once, and what its stored value must be. */
@@ -57,9 +67,10 @@ export interface Devices {
 }
 
 /** The run's traffic: every choice from `rng`; device times end a minute before `now`. */
-export function plan(rng: Rng, shape: TrafficShape, now = Date.now()): { devices: Devices; expected: ExpectedReading[]; messages: Message[] } {
+export function plan(rng: Rng, shape: TrafficShape, now = Date.now()): { devices: Devices; expected: ExpectedReading[]; poison: PoisonMessage[]; messages: Message[] } {
   const devices: Devices = { em300: [], esp32: [] };
   const expected: ExpectedReading[] = [];
+  const poison: PoisonMessage[] = [];
   const sequences: Omit<Message, 'at'>[][] = [];
   const base = now - shape.perDevice * 1000 - 60_000;
 
@@ -110,6 +121,14 @@ export function plan(rng: Rng, shape: TrafficShape, now = Date.now()): { devices
       const identity = `esp:${meterNo}:${timestamp}`;
       expected.push({ identity, kind: 'esp32', owner: meterNo, position: timestamp, value: total / 1000 });
       seq.push({ identity, topic: `smartmeter/${meterNo}/consumption`, payload: JSON.stringify({ meterNo, unitsConsumed: milli / 1000, timestamp }) });
+      if (i > 0 && i % Math.max(1, Math.floor(shape.perDevice / ((shape.poison ?? 0) + 1))) === 0 && poison.filter((p) => p.meterNo === meterNo).length < (shape.poison ?? 0)) {
+        const at = timestamp + 500;
+        const text = rng.pick(['relay\\u0000stuck', 'bad \\ud800 surrogate', 'nul\\u0000and \\udfff both']);
+        const p = { identity: `poison:${meterNo}:${at}`, meterNo, sourceKey: `esp32:${meterNo}:status:${at}` };
+        poison.push(p);
+        // Escapes in the JSON text: the parsed string holds the NUL / lone surrogate itself.
+        seq.push({ identity: p.identity, topic: `smartmeter/${meterNo}/status`, payload: `{"meterNo":"${meterNo}","status":"warn","message":"${text}","timestamp":${at}}` });
+      }
     }
     sequences.push(seq);
   }
@@ -136,7 +155,7 @@ export function plan(rng: Rng, shape: TrafficShape, now = Date.now()): { devices
     }
   });
   messages.sort((a, b) => a.at - b.at);
-  return { devices, expected, messages };
+  return { devices, expected, poison, messages };
 }
 
 /** Publishes a plan at QoS 1 and records the PUBACKs; survives broker restarts (mqtt.js resends in flight). */

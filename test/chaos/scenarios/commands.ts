@@ -28,11 +28,11 @@ async function meters(ctx: RunContext, count: number) {
   return { call, made };
 }
 
-/** Each device uplinks (twice, apart) so ChirpStack's Class A queue releases what it holds; wait for echoes. */
-async function openWindows(ctx: RunContext, devEuis: string[]): Promise<void> {
+/** Each device uplinks (`rounds` times, apart) so ChirpStack's Class A queue releases what it holds; wait for echoes. */
+async function openWindows(ctx: RunContext, devEuis: string[], rounds = 2): Promise<void> {
   const device = await mqtt.connectAsync(ctx.broker.url, { clientId: `chaos-dev-${ctx.tag}`, reconnectPeriod: 300 });
   try {
-    for (const round of [1, 2]) {
+    for (let round = 1; round <= rounds; round++) {
       for (const devEui of devEuis) {
         await device.publishAsync(upTopic(devEui), JSON.stringify(upEvent({ devEui, fPort: 85, hex: 'ff0bff', fCnt: 100 + round, deduplicationId: ctx.rng.uuid() })), { qos: 1 });
       }
@@ -104,4 +104,65 @@ const cancelRace: Scenario = {
   },
 };
 
-export const commandScenarios: Scenario[] = [chirpstackFaults, cancelRace];
+const sequence: Scenario = {
+  name: 'command-sequence',
+  about: "2-3 relay commands per meter 50-150 ms apart, ChirpStack slow on the first: each goes out once, the next once the previous is settled",
+  run: async (ctx) => {
+    const { call, made } = await meters(ctx, ctx.quick ? 2 : ctx.rng.int(2, 4));
+    const ids: string[] = [];
+    const perDevice = new Map<string, number>();
+    for (const m of made) {
+      const n = ctx.rng.int(2, 3);
+      perDevice.set(m.devEui, n);
+      // A slow ChirpStack for the first: the next command arrives while the first is being dispatched.
+      ctx.chirpstack.faultNext(m.devEui, { kind: 'ok', delayMs: ctx.rng.int(200, 600) });
+      for (let i = 0; i < n; i++) {
+        const r = await call<{ id: string }>('POST', `/meters/${m.meterId}/relay`, { action: i % 2 ? 'on' : 'off', reason: 'chaos' });
+        if (r.status !== 202) throw new Error(`relay request: ${r.status} ${JSON.stringify(r.body)}`);
+        ids.push(r.body.id);
+        await sleep(ctx.rng.int(50, 150));
+      }
+    }
+    // One uplink releases one downlink: as many rounds as commands, and one more.
+    await openWindows(ctx, made.map((m) => m.devEui), 4);
+    let doubled = 0;
+    let transmitted = 0;
+    let enqueued = 0;
+    for (const m of made) {
+      const c = ctx.chirpstack.perDevice(m.devEui);
+      transmitted += c.transmitted;
+      enqueued += c.enqueued;
+      if ((c.enqueued > perDevice.get(m.devEui)! && c.flushes === 0) || c.transmitted > perDevice.get(m.devEui)!) doubled++;
+    }
+    const rows = await ctx.db.query<{ status: string; held: boolean }>(
+      `SELECT c.status,
+              c.status IN ('pending','queued') AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= now())
+              AND NOT EXISTS (SELECT 1 FROM device_commands p WHERE p.device_id = c.device_id AND p.created_at < c.created_at
+                              AND (p.status IN ('pending','queued')
+                                   OR greatest(p.sent_at, p.confirmed_at, p.failed_at, p.cancelled_at, p.expired_at) > now() - interval '5 seconds')) AS held
+         FROM device_commands c WHERE c.id = ANY($1::uuid[])`,
+      [ids],
+    );
+    const count = (status: string) => rows.filter((r) => r.status === status).length;
+    const held = rows.filter((r) => r.held).length;
+    ctx.note(`${held} command(s) still queued behind a predecessor settled over 5 s ago`);
+    for (let i = 0; i < held; i++) ctx.flag('commands.heldBehindSettled');
+    return {
+      commands: {
+        requested: ids.length,
+        enqueued,
+        transmitted,
+        confirmed: count('confirmed'),
+        failed: count('failed'),
+        cancelled: count('cancelled'),
+        open: rows.filter((r) => ['pending', 'queued', 'sent'].includes(r.status)).length,
+        doubled,
+        failedButDelivered: 0,
+        cancelledButDelivered: 0,
+        deliveredNotConfirmed: 0,
+      },
+    };
+  },
+};
+
+export const commandScenarios: Scenario[] = [chirpstackFaults, cancelRace, sequence];

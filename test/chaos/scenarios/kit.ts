@@ -2,7 +2,7 @@
 // sending a traffic plan while faults run, and waiting until ingest is quiet.
 import type { Rng } from '../prng.ts';
 import { sleep, type Broker, type ChirpStack, type Database, type PlatformProcess } from '../infra.ts';
-import { checkReadings, storedCount, type CommandTally, type ReadingTally } from '../invariants.ts';
+import { checkReadings, storedCount, unaccountedPoison, type CommandTally, type ReadingTally } from '../invariants.ts';
 import { plan, Publisher, type Devices, type TrafficShape } from '../traffic.ts';
 
 export interface RunContext {
@@ -111,6 +111,11 @@ export async function readingsRun(ctx: RunContext, shape: TrafficShape, faults: 
     await quiet(ctx, traffic.expected, publisher.acked.size);
     const { tally, detail } = await checkReadings(ctx.db, traffic.expected, publisher.acked, publisher.published);
     if (detail) ctx.note(detail);
+    if (traffic.poison.length) {
+      const missing = await unaccountedPoison(ctx.db, traffic.poison, publisher.acked);
+      ctx.note(`${traffic.poison.length} poison messages, ${missing} neither stored nor quarantined`);
+      for (let i = 0; i < missing; i++) ctx.flag('poison.unaccounted');
+    }
     return { readings: tally };
   } finally {
     await publisher.close();

@@ -113,4 +113,10 @@ const clocks: Scenario = {
   run: (ctx) => readingsRun(ctx, shapeFor(ctx, { duplicates: 0, farFuture: true, resets: 0.05 }), async () => {}),
 };
 
-export const readingScenarios: Scenario[] = [crash('SIGKILL'), crash('SIGTERM'), dbTerminate, dbPartition, dbDown, brokerRestart, duplicates, reorder, clocks];
+const poison: Scenario = {
+  name: 'poison',
+  about: 'ESP32 status reports with text PostgreSQL cannot store (NUL, lone surrogates) among the readings',
+  run: (ctx) => readingsRun(ctx, shapeFor(ctx, { duplicates: 0, poison: ctx.rng.int(1, 3) }), async () => {}),
+};
+
+export const readingScenarios: Scenario[] = [crash('SIGKILL'), crash('SIGTERM'), dbTerminate, dbPartition, dbDown, brokerRestart, duplicates, reorder, clocks, poison];
