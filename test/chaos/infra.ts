@@ -19,7 +19,7 @@ import type { Role } from '#domain/roles';
 import { localAuth, loadOrCreateKey } from '#runtime/auth';
 import { ChirpStackSimulator } from '#runtime/chirpstack-sim/index';
 import { logger } from '#shared/logger';
-import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
