@@ -51,6 +51,11 @@ export interface ExpectedReading {
   position: number;
   /** reading_value it must have: the metered total at that position. */
   value: number;
+  /**
+   * Dated ten years ahead: the platform corrects its time (or quarantines it), so where it sits in the
+   * series is the platform's choice; it must be stored (or quarantined) but its value and place are not checked.
+   */
+  displaced?: boolean;
 }
 
 export interface Message {
@@ -101,7 +106,7 @@ export function plan(rng: Rng, shape: TrafficShape, now = Date.now()): { devices
       counter.writeUInt32LE(count);
       const hex = `01755c05c8${counter.toString('hex')}`;
       const identity = `em:${devEui}:${fCnt}`;
-      expected.push({ identity, kind: 'em300', owner: devEui, position: fCnt, value: total / 1000 });
+      expected.push({ identity, kind: 'em300', owner: devEui, position: fCnt, value: total / 1000, ...(i === futureAt ? { displaced: true } : {}) });
       const deduplicationId = rng.uuid();
       seq.push({ identity, topic: upTopic(devEui), payload: JSON.stringify(upEvent({ devEui, fPort: 85, hex, fCnt, time, deduplicationId })) });
     }
@@ -119,7 +124,7 @@ export function plan(rng: Rng, shape: TrafficShape, now = Date.now()): { devices
       total += milli;
       const timestamp = i === futureAt ? base + i * 1000 + TEN_YEARS_MS : base + i * 1000;
       const identity = `esp:${meterNo}:${timestamp}`;
-      expected.push({ identity, kind: 'esp32', owner: meterNo, position: timestamp, value: total / 1000 });
+      expected.push({ identity, kind: 'esp32', owner: meterNo, position: timestamp, value: total / 1000, ...(i === futureAt ? { displaced: true } : {}) });
       seq.push({ identity, topic: `smartmeter/${meterNo}/consumption`, payload: JSON.stringify({ meterNo, unitsConsumed: milli / 1000, timestamp }) });
       if (i > 0 && i % Math.max(1, Math.floor(shape.perDevice / ((shape.poison ?? 0) + 1))) === 0 && poison.filter((p) => p.meterNo === meterNo).length < (shape.poison ?? 0)) {
         const at = timestamp + 500;
