@@ -124,7 +124,7 @@ async function writeReadingsOnce(db: Executor, readings: ReadingRow[], devices: 
     ), since AS (
       SELECT device_id, min(reading_date) AS since, max(pulses_per_unit) AS per_unit
       FROM fresh WHERE counter AND pulse_count IS NOT NULL GROUP BY device_id
-    ), anchor AS (
+    ), anchor AS MATERIALIZED (
       SELECT s.device_id, a.pulse_count, a.counter_offset FROM since s
       CROSS JOIN LATERAL (
         SELECT r.pulse_count, r.counter_offset FROM meter_readings r
@@ -266,7 +266,7 @@ export async function writeConsumption(db: Db, rows: ConsumptionRow[]): Promise<
         SELECT r.id, r.meter_id, r.source_key, r.reading_date, COALESCE((r.extra ->> 'unitsConsumed')::numeric, 0) AS units,
                r.reading_value AS old_value
         FROM since s JOIN meter_readings r ON r.meter_id = s.meter_id AND r.source_key LIKE 'esp32:%' AND r.reading_date >= s.since
-      ), anchor AS (
+      ), anchor AS MATERIALIZED (
         SELECT s.meter_id, a.reading_value FROM since s
         CROSS JOIN LATERAL (
           SELECT r.reading_value FROM meter_readings r
