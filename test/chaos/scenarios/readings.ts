@@ -34,6 +34,10 @@ const dbTerminate: Scenario = {
     }),
 };
 
+// Health answers within its own check timeout (DATABASE_HEALTH_TIMEOUT_MS, 3 s by default): wait longer than
+// that, or a 503 on its way counts as no answer.
+const HEALTH_WAIT_MS = 5_000;
+
 const dbPartition: Scenario = {
   name: 'db-partition',
   about: 'a silent partition to the database (bytes held both ways) for seconds; health must say so; sometimes the hung platform is killed before it heals',
@@ -47,7 +51,7 @@ const dbPartition: Scenario = {
         // Health must report the database down while it is unreachable (checked on partitions of 6 s+).
         let sawDown: number | undefined;
         while (Date.now() - started < ms) {
-          const status = await fetch(`${ctx.platform.httpUrl}/health`, { signal: AbortSignal.timeout(1_000) }).then(
+          const status = await fetch(`${ctx.platform.httpUrl}/health`, { signal: AbortSignal.timeout(HEALTH_WAIT_MS) }).then(
             (r) => r.status,
             () => 0,
           );
