@@ -8,7 +8,6 @@ const config = lambdaConfig();
 const db = cloudDb(config);
 
 export async function handler(): Promise<{ markedOffline: number }> {
-  const { markedOffline } = await markOfflineMeters(db, new Date());
-  if (markedOffline.length) logger.warn('meters marked offline', { count: markedOffline.length, meters: markedOffline.slice(0, 50) });
+  const { markedOffline } = await markOfflineMeters({ db, logger }, new Date());
   return { markedOffline: markedOffline.length };
 }

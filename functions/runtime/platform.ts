@@ -299,8 +299,7 @@ async function subscribeIngest({ logger }: Context, mqttClient: { client: MqttCl
 function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue: LocalCommandQueue) {
   const jobs: Partial<Record<JobName, () => Promise<void>>> = {
     offline_meters: async () => {
-      const { markedOffline } = await markOfflineMeters(db.db, new Date());
-      if (markedOffline.length) logger.warn('meters marked offline', { count: markedOffline.length, meters: markedOffline.slice(0, 50) });
+      await markOfflineMeters({ db: db.db, logger }, new Date());
     },
     command_sweeper: async () => {
       await sweep({ db: db.db, logger, commandQueue }, new Date());

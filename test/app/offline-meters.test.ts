@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { markOfflineMeters } from '#app/jobs/offline-meters';
+import { logger } from '#shared/logger';
 import { createMeter } from '#app/registry/registry';
 import { openTestDb, type TestDb } from '../support/db.ts';
 import { randomEui } from '../support/chirpstack.ts';
@@ -7,6 +8,7 @@ import { randomEui } from '../support/chirpstack.ts';
 let testDb: TestDb;
 const actor = { principal: { subject: 'test', roles: ['admin' as const] } };
 beforeAll(async () => {
+  logger.setLogLevel('SILENT');
   testDb = await openTestDb();
 });
 afterAll(async () => {
@@ -25,11 +27,11 @@ describe('offline meters job', () => {
     const silent = await make(31);
     const recent = await make(29);
 
-    const { markedOffline } = await markOfflineMeters(testDb.db, now);
+    const { markedOffline } = await markOfflineMeters({ db: testDb.db, logger }, now);
 
     expect(markedOffline).toContain(silent.meter_no);
     expect(markedOffline).not.toContain(recent.meter_no);
-    const again = await markOfflineMeters(testDb.db, now);
+    const again = await markOfflineMeters({ db: testDb.db, logger }, now);
     expect(again.markedOffline).toEqual([]);
   });
 });
