@@ -5,11 +5,9 @@
 // SIGTERMed and restarted.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -19,19 +17,14 @@ import type { Role } from '#domain/roles';
 import { localAuth, loadOrCreateKey } from '#runtime/auth';
 import { ChirpStackSimulator } from '#runtime/chirpstack-sim/index';
 import { logger } from '#shared/logger';
+import { freePort, startMosquitto as startBroker, type Broker } from '../support/mosquitto.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
+
+export type { Broker };
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function waitFor(what: string, ms: number, fn: () => Promise<boolean>): Promise<void> {
   const until = Date.now() + ms;
@@ -42,69 +35,10 @@ async function waitFor(what: string, ms: number, fn: () => Promise<boolean>): Pr
   }
 }
 
-const portOpen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-
 // ---------------------------------------------------------------------------------------------- Mosquitto
 
-export interface Broker {
-  url: string;
-  /** SIGTERM (Mosquitto saves its persistence file), then start again on the same port and file. */
-  restart(downMs: number): Promise<void>;
-  stop(): Promise<void>;
-}
-
-export async function startMosquitto(dir: string): Promise<Broker> {
-  const port = await freePort();
-  await mkdir(dir, { recursive: true });
-  const conf = path.join(dir, 'mosquitto.conf');
-  await writeFile(
-    conf,
-    [
-      `listener ${port} 127.0.0.1`,
-      'allow_anonymous true',
-      // Started as root, Mosquitto would switch to the mosquitto user, which cannot write in our temp dir.
-      `user ${userInfo().username}`,
-      'persistence true',
-      `persistence_location ${dir}/`,
-      'autosave_interval 1',
-      // A persistent session keeps every QoS 1 message published while its client is away.
-      'max_queued_messages 0',
-      'max_queued_bytes 0',
-      `log_dest file ${path.join(dir, 'mosquitto.log')}`,
-    ].join('\n') + '\n',
-  );
-  let child: ChildProcess | undefined;
-  const start = async () => {
-    child = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
-    await waitFor('mosquitto listening', 10_000, () => portOpen(port));
-  };
-  const stop = async () => {
-    const c = child;
-    child = undefined;
-    if (!c || c.exitCode !== null) return;
-    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-    c.kill('SIGTERM');
-    await exited;
-  };
-  await start();
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    restart: async (downMs) => {
-      await stop();
-      await sleep(downMs);
-      await start();
-    },
-    stop,
-  };
-}
+/** The harness's broker: persistent (a broker restart keeps what it queued), logging beside the run. */
+export const startMosquitto = (dir: string): Promise<Broker> => startBroker(dir, { persistence: true, log: true });
 
 // ---------------------------------------------------------------------------------------------- PostgreSQL
 

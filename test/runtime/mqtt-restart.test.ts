@@ -5,11 +5,8 @@
 // started again, and every uplink the broker acknowledged to the publisher is stored exactly once.
 // The embedded broker cannot show this: it dies with the process. Skipped when there is no mosquitto
 // binary. PGlite in the data directory, or real PostgreSQL (a schema of its own) when DATABASE_URL is set.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -20,50 +17,25 @@ import { loadOrCreateKey, localAuth } from '#runtime/auth';
 import { randomEui, upEvent, upTopic } from '../support/chirpstack.ts';
 import { databaseUrl } from '../support/db.ts';
 import { apiClient, type ApiCall } from '../support/http.ts';
+import { mosquittoBinary, startMosquitto, type Broker } from '../support/mosquitto.ts';
 import { spawnPlatform, type PlatformProcess } from '../support/platform-process.ts';
-
-const mosquittoBinary = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/local/sbin', '/opt/homebrew/sbin']
-  .map((dir) => path.join(dir, 'mosquitto'))
-  .find((file) => existsSync(file));
 
 /** Uplinks per run (small: the point is the kill in the middle, not the load). */
 const N = 300;
 const METERS = 4;
 
-let broker: { url: string; process: ChildProcess; dir: string } | undefined;
+let broker: (Broker & { dir: string }) | undefined;
 const cleanups: (() => Promise<void>)[] = [];
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 beforeAll(async () => {
   if (!mosquittoBinary) return;
   const dir = await mkdtemp(path.join(tmpdir(), 'quantify-mosquitto-'));
-  const port = await freePort();
-  // Mosquitto's defaults otherwise (max_queued_messages 1000 per session is above N).
-  await writeFile(path.join(dir, 'mosquitto.conf'), [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest none', ''].join('\n'));
-  const child = spawn(mosquittoBinary, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-  broker = { url: `mqtt://127.0.0.1:${port}`, process: child, dir };
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const probe = await mqtt.connectAsync(broker.url, { clientId: `probe-${process.pid}`, reconnectPeriod: 0, connectTimeout: 1_000 }, false);
-      await probe.endAsync();
-      break;
-    } catch (error) {
-      if (attempt >= 50) throw error;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  broker = { ...(await startMosquitto(dir)), dir };
 }, 30_000);
 
 afterAll(async () => {
   if (broker) {
-    broker.process.kill('SIGTERM');
+    await broker.stop();
     await rm(broker.dir, { recursive: true, force: true });
   }
 });
