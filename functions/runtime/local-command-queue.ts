@@ -2,6 +2,7 @@
 // for each command the dispatcher says is due later (further ahead than the horizon, the sweeper finds it).
 import type { DispatchResult } from '#app/commands/dispatcher';
 import type { CommandQueue } from '#app/commands/ports';
+import { backoffDelayMs } from '#domain/commands';
 import type { Logger } from '#shared/logger';
 import { MicroBatcher } from './batcher.ts';
 import { OutageLog } from './outage.ts';
@@ -22,8 +23,7 @@ interface LocalCommandQueueOptions {
 
 /** Back-off for a failed dispatch batch: 100 ms doubling to `maxMs`, with ±20% jitter so batches spread out. */
 export function dispatchRetryDelay(attempt: number, maxMs = 5_000): number {
-  const base = Math.min(maxMs, 100 * 2 ** Math.max(0, attempt - 1));
-  return Math.round(base * (0.8 + Math.random() * 0.4));
+  return Math.round(backoffDelayMs(attempt, { baseMs: 100, factor: 2, maxMs }) * (0.8 + Math.random() * 0.4));
 }
 
 /**
