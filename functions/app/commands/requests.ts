@@ -14,11 +14,11 @@ import {
   findCommand,
   insertCommands,
   meterCommands,
-  meterExists,
   meterTargets,
   type MeterTarget,
   type NewCommandRow,
 } from '#store/commands/requests';
+import { findMeter } from '#store/registry';
 import { balanceMessage, CommandConfigError, relayDownlink, type CommandStatus, type Downlink } from '#domain/commands';
 import { audit, auditAll, type Actor } from '../audit.ts';
 import { enqueueOrLeaveToSweeper, releaseNext } from './enqueue.ts';
@@ -317,6 +317,6 @@ export interface CommandListFilter {
 }
 
 export async function listMeterCommands(db: Db, meterId: string, filter: CommandListFilter): Promise<DeviceCommand[]> {
-  if (!(await meterExists(db, meterId))) throw new CommandMeterNotFoundError(meterId);
+  if (!(await findMeter(db, meterId))) throw new CommandMeterNotFoundError(meterId);
   return meterCommands(db, meterId, filter);
 }

@@ -101,10 +101,6 @@ export async function findCommand(db: Executor, id: string): Promise<DeviceComma
   return db.selectFrom('device_commands').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function meterExists(db: Executor, meterId: string): Promise<boolean> {
-  return (await db.selectFrom('meters').select('id').where('id', '=', meterId).executeTakeFirst()) !== undefined;
-}
-
 /** A meter's commands, newest first. */
 export async function meterCommands(db: Executor, meterId: string, filter: { status?: CommandStatus | undefined; limit: number; offset: number }): Promise<DeviceCommand[]> {
   let query = db.selectFrom('device_commands').selectAll().where('meter_id', '=', meterId);
