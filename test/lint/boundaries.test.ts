@@ -40,7 +40,7 @@ const violations: [room: string, file: string, code: string][] = [
   ['domain', 'functions/domain/probe.ts', "import { startBroker } from '#runtime/broker';"],
   ['domain', 'functions/domain/probe.ts', "import { SQSClient } from '@aws-sdk/client-sqs';"],
   ['domain', 'functions/domain/probe.ts', "import { readFileSync } from 'node:fs';"],
-  ['domain', 'functions/domain/probe.ts', "import { lambdaConfig } from '../shared/config.ts';"],
+  ['domain', 'functions/domain/probe.ts', "import { markSilentMetersOffline } from '../store/meters.ts';"],
   ['domain', 'functions/domain/decoders/probe.ts', "import type { Executor } from '../../store/db.ts';"],
   ['app', 'functions/app/probe.ts', "import { sql } from 'kysely';"],
   ['app', 'functions/app/probe.ts', "import type { Transaction } from 'kysely';"],
