@@ -233,6 +233,39 @@ describe('a device clock far ahead', () => {
     expect(Number(meter.last_reading)).toBe(2.05);
   });
 
+  it('places a corrected uplink by fCnt, after its predecessor, not at its receive time', async () => {
+    // Device times in the past, received later (a backlog): the corrected uplink's receive time is after
+    // every neighbour's time, so placing it there would read fCnt 4 (count 3,000) after fCnt 5 (4,000) as a reset.
+    const { devEui, meterId } = await em300Meter();
+    const t = (m: number) => new Date(Date.UTC(2026, 9, 15, 12, m));
+    const receivedAt = t(30);
+    const at = (count: number, fCnt: number, time: Date) => inbound(upTopic(devEui), upEvent({ devEui, fPort: 85, hex: counterHex(count), fCnt, time }), receivedAt);
+
+    await ingestBatch(deps, [at(1000, 3, t(0))]);
+    await ingestBatch(deps, [at(3000, 4, new Date(Date.UTC(2036, 9, 15)))]);
+    await ingestBatch(deps, [at(4000, 5, t(2)), at(4500, 6, t(3))]);
+
+    const rows = await series(meterId);
+    expect(rows.map((r) => Number(r.f_cnt))).toEqual([3, 4, 5, 6]);
+    expect(rows.map((r) => Number(r.reading_value))).toEqual([1, 3, 4, 4.5]);
+    expect(rows[1]!.reading_date.toISOString()).toBe(t(0).toISOString());
+    expect(rows[1]!.extra).toMatchObject({ clock: { reportedTime: '2036-10-15T00:00:00.000Z' }, clockPlacedBy: 'fCnt' });
+    expect(rows.some((r) => (r.extra)?.counterDiscontinuity)).toBe(false);
+  });
+
+  it('stores a corrected uplink once when it is redelivered under a new deduplicationId', async () => {
+    const { devEui, meterId } = await em300Meter();
+    const t = (m: number) => new Date(Date.UTC(2026, 9, 16, 12, m));
+    const future = new Date(Date.UTC(2036, 9, 16));
+    const at = (count: number, fCnt: number, time: Date, receivedAt: Date) => inbound(upTopic(devEui), upEvent({ devEui, fPort: 85, hex: counterHex(count), fCnt, time }), receivedAt);
+
+    await ingestBatch(deps, [at(1000, 1, t(0), t(0))]);
+    await ingestBatch(deps, [at(2000, 2, future, t(1))]);
+    await ingestBatch(deps, [at(2000, 2, future, t(5))]);
+
+    expect((await series(meterId)).map((r) => Number(r.f_cnt))).toEqual([1, 2]);
+  });
+
   it('quarantines an uplink dated too far ahead under the quarantine policy', async () => {
     const { devEui, meterId } = await em300Meter();
     const receivedAt = new Date(Date.UTC(2026, 9, 12));
@@ -258,6 +291,23 @@ describe('a device clock far ahead', () => {
     const meter = await meterRow(meterId);
     expect(meter.last_reading_date?.toISOString()).toBe(receivedAt.toISOString());
     expect(Number(meter.last_reading)).toBe(3);
+  });
+
+  it('places a corrected ESP32 report just after the report that came before it', async () => {
+    // A backlog of reports dated in the past, all received now: the corrected one (2 units) goes after
+    // the first report, so the third report's running total includes it.
+    const { meterNo, meterId } = await esp32Meter();
+    const t = (m: number) => Date.UTC(2026, 9, 17, 12, m);
+    const receivedAt = new Date(t(30));
+    const report = (unitsConsumed: number, timestamp: number) => inbound(`smartmeter/${meterNo}/consumption`, { meterNo, unitsConsumed, timestamp }, receivedAt);
+
+    await ingestBatch(deps, [report(1, t(0)), report(2, Date.UTC(2036, 0, 1)), report(4, t(2))]);
+
+    const rows = await series(meterId);
+    expect(rows.map((r) => Number(r.reading_value))).toEqual([1, 3, 7]);
+    expect(rows[1]!.reading_date.toISOString()).toBe(new Date(t(0) + 1).toISOString());
+    expect(rows[1]!.extra).toMatchObject({ clockPlacedBy: 'arrival' });
+    expect(Number((await meterRow(meterId)).last_reading)).toBe(7);
   });
 });
 

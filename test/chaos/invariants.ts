@@ -67,7 +67,7 @@ export async function checkReadings(db: Database, expected: ExpectedReading[], a
     }
     if (n > 1) tally.doubled += n - 1;
     const v = values.get(e.identity);
-    if (v !== undefined && !e.displaced && Math.abs(v - e.value) > 1e-6) {
+    if (v !== undefined && Math.abs(v - e.value) > 1e-6) {
       if (e.kind === 'em300') tally.wrongValue++;
       perKind[e.kind].wrongValue++;
     }

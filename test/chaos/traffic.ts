@@ -52,8 +52,9 @@ export interface ExpectedReading {
   /** reading_value it must have: the metered total at that position. */
   value: number;
   /**
-   * Dated ten years ahead: the platform corrects its time (or quarantines it), so where it sits in the
-   * series is the platform's choice; it must be stored (or quarantined) but its value and place are not checked.
+   * Dated ten years ahead: the platform corrects its time and places it by the device's sequence (fCnt,
+   * or after the meter's previous report), so its value is checked; its `position` (the time it claims)
+   * is not its place in the series, so the steps check skips it.
    */
   displaced?: boolean;
 }

@@ -10,6 +10,10 @@
 // meter's timestamp, never far ahead of the receive time: see domain/clock.ts), then fCnt, then
 // source_key. reading_date leads rather than fCnt because fCnt restarts at 0 when a device rejoins: the
 // network's time is what orders two sessions; within a session the two agree, and fCnt breaks ties.
+// A time the ingest corrected (dated too far ahead, domain/clock.ts) says nothing about the reading's
+// place, so the reading is placed by the device's own sequence instead: a LoRaWAN reading at the time of
+// its fCnt predecessor (it then sorts right after it), an ESP32 report just after the meter's report that
+// arrived before it (one connection, in order). Without a predecessor it keeps the receive time.
 import { sql } from 'kysely';
 import { COUNTER_WRAP, WRAP_FROM, WRAP_TO } from '#domain/counter';
 import { json, type Db, type Executor } from '#store/db';
@@ -51,6 +55,9 @@ export interface DeviceUpdateRow {
   joined_at: string | null;
 }
 
+/** How far below a corrected reading's fCnt its predecessor is looked for (uplinks lost in between). */
+const PLACEMENT_FCNT_WINDOW = 1000;
+
 /** Attempts of writeReadings when concurrent batches keep changing the same counter devices. */
 const MAX_ATTEMPTS = 20;
 
@@ -91,13 +98,33 @@ export async function writeReadings(db: Executor, readings: ReadingRow[], device
 async function writeReadingsOnce(db: Executor, readings: ReadingRow[], devices: DeviceUpdateRow[]): Promise<{ inserted: number; ok: boolean }> {
   const order = sql`reading_date, f_cnt NULLS FIRST, source_key`;
   const result = await sql<{ inserted: number; ok: boolean }>`
-    WITH input AS (
+    WITH raw AS (
       SELECT * FROM jsonb_to_recordset(${json(readings)}) AS x(
         meter_id uuid, device_id uuid, source_key text, reading_value numeric, reading_date timestamptz,
         pulse_count bigint, temperature numeric, humidity numeric, rssi integer, snr numeric, battery_level numeric,
         voltage numeric, current numeric, power numeric, energy_import numeric, energy_export numeric,
         frequency numeric, power_factor numeric, f_cnt bigint, extra jsonb, raw_payload text,
         counter boolean, pulses_per_unit numeric)
+    ), input AS (
+      -- A reading whose time was corrected (extra.clock) is placed by fCnt: at the time of the device's
+      -- latest reading of a lower fCnt of this session (stored or in the batch), so it sorts right after it.
+      SELECT x.meter_id, x.device_id, x.source_key, x.reading_value, COALESCE(p.at, x.reading_date) AS reading_date,
+        x.pulse_count, x.temperature, x.humidity, x.rssi, x.snr, x.battery_level, x.voltage, x.current, x.power,
+        x.energy_import, x.energy_export, x.frequency, x.power_factor, x.f_cnt,
+        CASE WHEN p.at IS NULL THEN x.extra ELSE jsonb_set(x.extra, '{clock,correctedTo}', to_jsonb(p.at)) || '{"clockPlacedBy":"fCnt"}'::jsonb END AS extra,
+        x.raw_payload, x.counter, x.pulses_per_unit
+      FROM raw x
+      LEFT JOIN LATERAL (
+        SELECT max(c.at) AS at FROM (
+          SELECT s.reading_date AS at FROM meter_readings s
+          WHERE x.extra ? 'clock' AND s.device_id = x.device_id AND s.f_cnt < x.f_cnt AND s.f_cnt >= x.f_cnt - ${sql.lit(PLACEMENT_FCNT_WINDOW)}
+            AND s.reading_date <= x.reading_date
+            AND s.reading_date >= COALESCE((SELECT d.joined_at FROM devices d WHERE d.id = x.device_id), '-infinity'::timestamptz)
+          UNION ALL
+          SELECT y.reading_date FROM raw y
+          WHERE x.extra ? 'clock' AND y.device_id = x.device_id AND y.f_cnt < x.f_cnt AND y.f_cnt >= x.f_cnt - ${sql.lit(PLACEMENT_FCNT_WINDOW)}
+            AND y.reading_date <= x.reading_date AND NOT (y.extra ? 'clock')) c
+      ) p ON true
     ), dev AS (
       SELECT * FROM jsonb_to_recordset(${json(devices)}) AS d(
         id uuid, last_seen_at timestamptz, last_f_cnt bigint, battery_level numeric, margin integer, joined_at timestamptz)
@@ -117,6 +144,9 @@ async function writeReadingsOnce(db: Executor, readings: ReadingRow[], devices: 
       SELECT DISTINCT ON (i.source_key) i.* FROM input i
       WHERE NOT EXISTS (SELECT 1 FROM meter_readings r WHERE r.source_key = i.source_key)
         AND NOT EXISTS (SELECT 1 FROM meter_readings r WHERE r.device_id = i.device_id AND r.f_cnt = i.f_cnt AND r.reading_date = i.reading_date)
+        -- The same corrected uplink redelivered under a new deduplicationId: same fCnt, same reported time.
+        AND NOT EXISTS (SELECT 1 FROM meter_readings r WHERE i.extra ? 'clock' AND r.device_id = i.device_id AND r.f_cnt = i.f_cnt
+                          AND r.extra -> 'clock' ->> 'reportedTime' = i.extra -> 'clock' ->> 'reportedTime')
       ORDER BY i.source_key
     ), fresh AS (
       SELECT DISTINCT ON (u.device_id, COALESCE(u.f_cnt::text, u.source_key), u.reading_date) u.* FROM uniq u
@@ -253,9 +283,25 @@ export async function writeConsumption(db: Db, rows: ConsumptionRow[]): Promise<
       ORDER BY id
       FOR UPDATE`.execute(trx);
     const result = await sql<{ inserted: number }>`
-      WITH input AS (
-        SELECT * FROM jsonb_to_recordset(${json(rows)}) AS x(
-          meter_id uuid, device_id uuid, source_key text, units numeric, reading_date timestamptz, extra jsonb, raw_payload text)
+      WITH raw AS (
+        SELECT * FROM jsonb_to_recordset(${json(rows.map((r, seq) => ({ ...r, seq })))}) AS x(
+          meter_id uuid, device_id uuid, source_key text, units numeric, reading_date timestamptz, extra jsonb, raw_payload text, seq integer)
+      ), input AS (
+        -- A report whose time was corrected (extra.clock) goes 1 ms after the meter's report that came before it.
+        SELECT x.meter_id, x.device_id, x.source_key, x.units,
+          COALESCE(p.at + interval '1 millisecond', x.reading_date) AS reading_date,
+          CASE WHEN p.at IS NULL THEN x.extra
+               ELSE jsonb_set(x.extra, '{clock,correctedTo}', to_jsonb(p.at + interval '1 millisecond')) || '{"clockPlacedBy":"arrival"}'::jsonb END AS extra,
+          x.raw_payload
+        FROM raw x
+        LEFT JOIN LATERAL (
+          SELECT max(c.at) AS at FROM (
+            SELECT s.reading_date AS at FROM meter_readings s
+            WHERE x.extra ? 'clock' AND s.meter_id = x.meter_id AND s.source_key LIKE 'esp32:%' AND s.reading_date < x.reading_date
+            UNION ALL
+            SELECT y.reading_date FROM raw y
+            WHERE x.extra ? 'clock' AND y.meter_id = x.meter_id AND y.seq < x.seq AND y.reading_date < x.reading_date AND NOT (y.extra ? 'clock')) c
+        ) p ON true
       ), fresh AS (
         SELECT DISTINCT ON (i.source_key) i.* FROM input i
         WHERE NOT EXISTS (SELECT 1 FROM meter_readings r WHERE r.source_key = i.source_key)
