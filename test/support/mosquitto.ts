@@ -13,12 +13,25 @@ export const mosquittoBinary = [...(process.env.PATH ?? '').split(path.delimiter
   .map((dir) => path.join(dir, 'mosquitto'))
   .find((file) => existsSync(file));
 
+/**
+ * A port a server can listen on now and again after a restart: chosen below Linux's ephemeral range
+ * (32768-60999), because a port the kernel hands out for port 0 can meanwhile become the local port of
+ * some outbound connection, and the restarted broker or platform then fails with EADDRINUSE.
+ */
 export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const server = net.createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (bound) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return port;
+    }
+  }
+  throw new Error('no free port found in 20000-31999 after 50 tries');
 }
 
 const portOpen = (port: number) =>
