@@ -335,6 +335,14 @@ export interface AuditLogTable {
   created_at: CreatedAt;
 }
 
+export interface MqttCredentialsTable {
+  device_id: string;
+  username: string;
+  password_hash: string;
+  issued_at: Timestamp;
+  created_at: CreatedAt;
+}
+
 export interface SchemaMigrationsTable {
   version: string;
   name: string;
@@ -361,10 +369,12 @@ export interface Database {
   tariffs: TariffsTable;
   quarantine: QuarantineTable;
   audit_log: AuditLogTable;
+  mqtt_credentials: MqttCredentialsTable;
   schema_migrations: SchemaMigrationsTable;
 }
 
 export type Site = Selectable<SitesTable>;
+export type MqttCredential = Selectable<MqttCredentialsTable>;
 export type Device = Selectable<DevicesTable>;
 export type NewDevice = Insertable<DevicesTable>;
 export type Meter = Selectable<MetersTable>;
