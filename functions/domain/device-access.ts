@@ -14,6 +14,12 @@ export const chirpstackUsername = 'quantify.chirpstack';
 /** Operator tools (mosquitto_sub, MQTT Explorer): read the device trees, publish nothing. */
 export const operatorUsername = 'quantify.operator';
 
+/**
+ * ChirpStack's IoT thing (and client id) in the cloud. IoT thing names allow `:` but no `.`; no meterNo
+ * can hold a `:`, so no meter's thing can take this name.
+ */
+export const chirpstackThingName = 'quantify:chirpstack';
+
 export const serviceIdentities = ['platform', 'chirpstack', 'operator'] as const;
 export type ServiceIdentity = (typeof serviceIdentities)[number];
 export const serviceUsernames: Record<ServiceIdentity, string> = { platform: platformUsername, chirpstack: chirpstackUsername, operator: operatorUsername };
