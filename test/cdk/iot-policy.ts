@@ -25,7 +25,7 @@ function resolve(value: Json): string {
 interface Statement {
   Effect: 'Allow' | 'Deny';
   Action: string | string[];
-  Resource: Json | Json[];
+  Resource: Json;
   Condition?: Record<string, Record<string, string | string[]>>;
 }
 
