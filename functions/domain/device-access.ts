@@ -67,6 +67,20 @@ export function mayPublish(identity: MqttIdentity, { topic, retain }: PublishReq
  */
 export const publishLimitBytes: Record<MqttIdentity['kind'], number | undefined> = { platform: undefined, chirpstack: 64 * 1024, meter: 4 * 1024, operator: 0 };
 
+/** The largest inbound message ingestion takes on a topic: a meter's on its tree, ChirpStack's elsewhere. */
+export function inboundLimitBytes(topic: string): number {
+  return (topic.startsWith(`${esp32Root}/`) ? publishLimitBytes.meter : publishLimitBytes.chirpstack) ?? 0;
+}
+
+/** How much of a payload over its limit the quarantine keeps (with its size and SHA-256): enough to see what it was. */
+export const quarantineKeepBytes = 4 * 1024;
+
+/**
+ * How many quarantine rows one source (a device, or a topic's first two levels when it names none) may add
+ * per hour; what is over is counted per source and hour, not stored.
+ */
+export const quarantinePerSourceHour = 200;
+
 /** Does a subscription filter stay inside `allowed` (no wildcard reaching above or beside it)? */
 function filterWithin(allowed: string, filter: string): boolean {
   const a = allowed.split('/');

@@ -318,6 +318,9 @@ export interface QuarantineTable {
   status: Generated<'new' | 'reprocessed' | 'discarded'>;
   attempts: Generated<number>;
   payload_encoding: Generated<'utf8' | 'base64'>;
+  payload_bytes: number | null;
+  payload_sha256: string | null;
+  payload_truncated: Generated<boolean>;
   last_error_at: Timestamp | null;
   received_at: CreatedAt;
   resolved_at: Timestamp | null;
@@ -333,6 +336,12 @@ export interface AuditLogTable {
   details: Json | null;
   request_id: string | null;
   created_at: CreatedAt;
+}
+
+export interface QuarantineSourceHoursTable {
+  source_key: string;
+  hour: Timestamp;
+  messages: number;
 }
 
 export interface MqttCredentialsTable {
@@ -370,6 +379,7 @@ export interface Database {
   quarantine: QuarantineTable;
   audit_log: AuditLogTable;
   mqtt_credentials: MqttCredentialsTable;
+  quarantine_source_hours: QuarantineSourceHoursTable;
   schema_migrations: SchemaMigrationsTable;
 }
 
