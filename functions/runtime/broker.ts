@@ -36,6 +36,7 @@ export interface BrokerOptions {
 }
 
 /** MQTT 3.1.1 CONNACK return codes (aedes' AuthErrorCode, a const enum we cannot import). */
+const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
 
@@ -77,7 +78,7 @@ export async function startEmbeddedBroker(options: BrokerOptions): Promise<Embed
           done(null, true);
         },
         // The credential store failed (the database is down): refuse this connect, the client retries.
-        (error: unknown) => done(refusal(`cannot check the login now: ${(error as Error).message}`, 3), false),
+        (error: unknown) => done(refusal(`cannot check the login now: ${(error as Error).message}`, SERVER_UNAVAILABLE), false),
       );
     },
     // MQTT 3.1.1 has no negative PUBACK: a refused publish disconnects the client and is not forwarded.
