@@ -37,7 +37,14 @@ try {
     new Promise<void>((resolve, reject) => {
       const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench/publisher.ts')], {
         cwd: root,
-        env: { ...process.env, BENCH_MQTT_URL: platform.mqttUrl, BENCH_COUNT: String(n), BENCH_RATE: String(rate), BENCH_DEVEUIS: devEuis.join(',') },
+        env: {
+          ...process.env,
+          ...(platform.mqttLogins.chirpstack ? { BENCH_MQTT_USERNAME: platform.mqttLogins.chirpstack.username, BENCH_MQTT_PASSWORD: platform.mqttLogins.chirpstack.password } : {}),
+          BENCH_MQTT_URL: platform.mqttUrl,
+          BENCH_COUNT: String(n),
+          BENCH_RATE: String(rate),
+          BENCH_DEVEUIS: devEuis.join(','),
+        },
         stdio: ['ignore', 'inherit', 'inherit'],
       });
       child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`publisher exited ${code}`))));

@@ -12,7 +12,9 @@ const qos = Number(process.env.BENCH_QOS ?? 0) as 0 | 1;
 const devEuis = (process.env.BENCH_DEVEUIS ?? '').split(',').filter(Boolean);
 if (!devEuis.length) throw new Error('BENCH_DEVEUIS is empty');
 
-const client = await mqtt.connectAsync(url, { clientId: `bench-chirpstack-${process.pid}` });
+// ChirpStack's login on the embedded broker (none on an external broker that takes anonymous clients).
+const login = process.env.BENCH_MQTT_USERNAME ? { username: process.env.BENCH_MQTT_USERNAME, password: process.env.BENCH_MQTT_PASSWORD ?? '' } : {};
+const client = await mqtt.connectAsync(url, { clientId: `bench-chirpstack-${process.pid}`, ...login });
 const counters = new Map<string, number>();
 const started = Date.now();
 const tick = 10; // ms between bursts when rate-limited

@@ -1,40 +1,48 @@
-// The device-access capability: the IoT Core policy every ESP32 meter's certificate carries. Policy
-// variables make one policy serve every meter while confining each to its own topics: a meter is a thing
-// named by its meterNo, may connect only under that name, publish only its own telemetry and read only
-// its own commands (the local broker enforces the same rules).
+// The device-access capability: the IoT Core policies the device certificates carry, written from the same
+// topic grammar (functions/domain/topics.ts) and identity scheme (functions/domain/device-access.ts) as the
+// local broker's rules. A meter's thing name is its meterNo, and it connects with that as client id; IoT Core
+// takes the thing name for the policy variables from the client id and checks the certificate is attached
+// to that thing, so one policy serves every meter while confining each to its own topics. ChirpStack's MQTT
+// integration has its own thing and policy: publish device events, read its command topics.
 import { ArnFormat, CfnOutput, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as iot from 'aws-cdk-lib/aws-iot';
 import { Construct } from 'constructs';
-import { esp32CommandFilter, esp32ReportKinds, esp32ReportTopic } from '#domain/topics';
+import { chirpstackThingName } from '#domain/device-access';
+import { chirpstackCommandFilter, chirpstackEventFilter, esp32CommandFilter, esp32ReportKinds, esp32ReportTopic } from '#domain/topics';
 
-/** IoT policy variable for the connected thing's name (= meterNo); IoT substitutes it per connection. */
-const THING_NAME = '${iot:Connection.Thing.ThingName}';
+/** IoT policy variable for the connected thing's name (= the client id); IoT substitutes it per connection. */
+export const THING_NAME = '${iot:Connection.Thing.ThingName}';
 
 /**
- * An MQTT topic filter as an IoT policy resource name: MQTT's multi-level `#` is the policy's `*` (in a
- * policy, `#` and `+` are literal characters).
+ * An MQTT topic filter as an IoT policy resource name: `+` and `#` are literal characters in a policy, so
+ * MQTT's wildcards become the policy's `*` (which also spans levels: the filters here end in them or hold
+ * them where any single level is allowed).
  */
-const asPolicyWildcard = (mqttFilter: string): string => mqttFilter.replace(/\/#$/, '/*');
+export const asPolicyWildcard = (mqttFilter: string): string => mqttFilter.replace(/\/#$/, '/*').replace(/(^|\/)\+(?=\/|$)/g, '$1*');
 
 export class DeviceAccess extends Construct {
   public readonly meterPolicy: iot.CfnPolicy;
+  public readonly chirpstackPolicy: iot.CfnPolicy;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
     const stack = Stack.of(this);
     const iotArn = (resource: 'client' | 'topic' | 'topicfilter', name: string) =>
       stack.formatArn({ service: 'iot', resource, resourceName: name, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
+    // Only a certificate attached to the thing may use its name, so one device cannot pose as another.
+    const connectAsOwnThing = new iam.PolicyStatement({
+      sid: 'ConnectAsOwnThing',
+      actions: ['iot:Connect'],
+      resources: [iotArn('client', THING_NAME)],
+      conditions: { Bool: { 'iot:Connection.Thing.IsAttached': 'true' } },
+    });
 
-    const document = new iam.PolicyDocument({
+    // No iot:RetainPublish anywhere: a retained message in a device tree would be replayed to every later
+    // subscriber (a forged retained balance command to the real meter); only the platform publishes retained.
+    const meterDocument = new iam.PolicyDocument({
       statements: [
-        new iam.PolicyStatement({
-          sid: 'ConnectAsOwnThing',
-          actions: ['iot:Connect'],
-          resources: [iotArn('client', THING_NAME)],
-          // Only a certificate attached to that thing may use the name, so one meter cannot pose as another.
-          conditions: { Bool: { 'iot:Connection.Thing.IsAttached': 'true' } },
-        }),
+        connectAsOwnThing,
         new iam.PolicyStatement({
           sid: 'PublishOwnTelemetry',
           actions: ['iot:Publish'],
@@ -54,10 +62,41 @@ export class DeviceAccess extends Construct {
       ],
     });
 
-    this.meterPolicy = new iot.CfnPolicy(this, 'MeterPolicy', { policyDocument: document });
+    const chirpstackDocument = new iam.PolicyDocument({
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'ConnectAsChirpStack',
+          actions: ['iot:Connect'],
+          resources: [iotArn('client', chirpstackThingName)],
+          conditions: { Bool: { 'iot:Connection.Thing.IsAttached': 'true' } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'PublishDeviceEvents',
+          actions: ['iot:Publish'],
+          resources: [iotArn('topic', asPolicyWildcard(chirpstackEventFilter))],
+        }),
+        new iam.PolicyStatement({
+          sid: 'SubscribeCommands',
+          actions: ['iot:Subscribe'],
+          resources: [iotArn('topicfilter', asPolicyWildcard(chirpstackCommandFilter))],
+        }),
+        new iam.PolicyStatement({
+          sid: 'ReceiveCommands',
+          actions: ['iot:Receive'],
+          resources: [iotArn('topic', asPolicyWildcard(chirpstackCommandFilter))],
+        }),
+      ],
+    });
+
+    this.meterPolicy = new iot.CfnPolicy(this, 'MeterPolicy', { policyDocument: meterDocument });
+    this.chirpstackPolicy = new iot.CfnPolicy(this, 'ChirpStackPolicy', { policyDocument: chirpstackDocument });
     new CfnOutput(this, 'MeterPolicyName', {
       value: this.meterPolicy.ref,
-      description: 'Attach to each ESP32 meter certificate (thing name = meterNo)',
+      description: 'Attach to each ESP32 meter certificate (thing name = client id = meterNo): npm run cloud:provision-meter -- <meterNo>',
+    });
+    new CfnOutput(this, 'ChirpStackPolicyName', {
+      value: this.chirpstackPolicy.ref,
+      description: `Attach to ChirpStack's MQTT integration certificate (thing and client id ${chirpstackThingName}): npm run cloud:provision-chirpstack`,
     });
   }
 }

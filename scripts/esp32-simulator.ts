@@ -2,12 +2,13 @@
 // (esp32-mqtt-architecture.md) through the AWS IoT Device SDK v2, the way a real meter connects: to the
 // local broker (plain MQTT) or to AWS IoT Core (mTLS with the thing's certificate).
 //
-// It connects as `smartmeter-{meterNo}` (the thing name the IoT policy keys on), listens on
+// It connects with its meterNo as client id (= its IoT thing name, what the IoT policy keys on; = its
+// username on the local broker, with the password POST /devices/{id}/mqtt-credentials issued), listens on
 // `smartmeter/{meterNo}/command/balance`, answers each balance command with a `balance` report, and every
 // interval publishes `consumption` (units used, deducted from its local balance) and a `status`.
 //
 // Environment: ESP32_HOST (default 127.0.0.1), ESP32_PORT (1883; 8883 with certificates),
-// ESP32_CERT / ESP32_KEY (PEM paths: IoT Core mTLS), ESP32_INTERVAL_MS (30000), ESP32_UNITS (0.0048 per
+// ESP32_CERT / ESP32_KEY (PEM paths: IoT Core mTLS), ESP32_PASSWORD (the local broker's login), ESP32_INTERVAL_MS (30000), ESP32_UNITS (0.0048 per
 // interval), ESP32_COUNT (reports before exiting; 0 = until Ctrl-C).
 import { randomBytes } from 'node:crypto';
 import { io, iot, mqtt } from 'aws-iot-device-sdk-v2';
@@ -22,6 +23,8 @@ const simulatorOptionsSchema = z.object({
   port: z.coerce.number().int().min(1).max(65535).optional(),
   cert: z.string().optional(),
   key: z.string().optional(),
+  /** The meter's MQTT secret for the local broker (the username is the meterNo). */
+  password: z.string().optional(),
   intervalMs: z.coerce.number().int().min(10).default(30_000),
   unitsPerInterval: z.coerce.number().nonnegative().default(0.0048),
   count: z.coerce.number().int().min(0).default(0),
@@ -54,6 +57,9 @@ export async function startEsp32Simulator(input: SimulatorOptions): Promise<Esp3
         client_id: meterClientId(o.meterNo),
         host_name: o.host,
         port: o.port ?? 1883,
+        // The SDK would append its metrics to the username (`METER001?SDK=…`), which a broker checking
+        // logins by name (the embedded one, Mosquitto) reads as another user.
+        ...(o.password ? { username: o.meterNo, password: o.password, disable_metrics: true } : {}),
         clean_session: true,
         keep_alive: 30,
         socket_options: new io.SocketOptions(),
@@ -119,6 +125,7 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()
     port: env.ESP32_PORT,
     cert: env.ESP32_CERT,
     key: env.ESP32_KEY,
+    password: env.ESP32_PASSWORD,
     intervalMs: env.ESP32_INTERVAL_MS,
     unitsPerInterval: env.ESP32_UNITS,
     count: env.ESP32_COUNT,

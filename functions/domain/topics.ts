@@ -28,6 +28,8 @@ export const isMeterNo = (value: string): boolean => meterNoPattern.test(value);
 // --- ChirpStack v4 MQTT integration: application/{applicationId}/device/{devEui}/event/{type} ---
 
 export const chirpstackEventFilter = 'application/+/device/+/event/+';
+/** The downlink commands ChirpStack's MQTT integration takes (`…/command/down`, `…/command/flush`). */
+export const chirpstackCommandFilter = 'application/+/device/+/command/+';
 const chirpstackPattern = /^application\/([^/]+)\/device\/([0-9a-fA-F]{16})\/event\/([a-z]+)$/;
 
 export interface ChirpstackTopic {
@@ -82,10 +84,11 @@ export function esp32MeterNoOf(topic: string): string | undefined {
   return parts[0] === esp32Root && parts.length >= 2 && parts[1] ? parts[1] : undefined;
 }
 
-/** The MQTT client id (and IoT thing name) of a meter. */
-export const meterClientId = (meterNo: string): string => `${esp32Root}-${meterNo}`;
-const meterClientPattern = /^smartmeter-([A-Za-z0-9_-]{1,64})$/;
-export const meterNoOfClient = (clientId: string): string | undefined => meterClientPattern.exec(clientId)?.[1];
+/**
+ * The MQTT client id, broker username and IoT thing name of a meter: its meterNo, so IoT Core's thing policy
+ * variable (which takes the thing name from the client id) names the same meter as the topics.
+ */
+export const meterClientId = (meterNo: string): string => meterNo;
 
 /** Does an MQTT topic match a filter with + and # wildcards? */
 export function topicMatches(filter: string, topic: string): boolean {

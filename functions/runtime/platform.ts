@@ -2,7 +2,7 @@
 // scheduler, wired from the same handlers the Lambdas run. main.ts starts it for `npm start`; tests and
 // benchmarks start it in-process. Each part is a step that returns what it started and how to stop it;
 // startPlatform runs the steps in order and the stops in reverse.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +14,9 @@ import type { LocalConfig } from '#shared/config';
 import { logger as rootLogger, type Logger } from '#shared/logger';
 import { localAuth, loadOrCreateKey, type LocalAuth } from './auth.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.ts';
+import { loadOrCreateServiceSecrets, serviceLogin, type MqttLogin } from './mqtt-logins.ts';
+import { verifyMeterLogin } from '#app/device-access/credentials';
+import type { ServiceIdentity } from '#domain/device-access';
 import { startHttpServer } from './http-server.ts';
 import { lambdaContext } from './lambda-context.ts';
 import { MicroBatcher } from './batcher.ts';
@@ -44,6 +47,11 @@ export interface Platform {
   httpUrl: string;
   auth: LocalAuth;
   broker: EmbeddedBroker | undefined;
+  /**
+   * Logins for the embedded broker's service identities (the platform's own, ChirpStack's, operator
+   * tools'); with MQTT_URL only the platform's, when MQTT_USERNAME is set.
+   */
+  mqttLogins: Partial<Record<ServiceIdentity, MqttLogin>>;
   /** The command system as wired locally (tests and benchmarks drive it directly). */
   commands: {
     queue: LocalCommandQueue;
@@ -79,7 +87,7 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
 
     shutdown.add(await lockDataDir(dataDir));
     const db = shutdown.add(await openDatabase(ctx)).handle;
-    const broker = shutdown.add(await startBroker(ctx));
+    const broker = shutdown.add(await startBroker(ctx, db));
     const mqttClient = shutdown.add(await connectMqtt(ctx, broker));
     const client = mqttClient.client;
     const chirpstack = shutdown.add(await connectChirpstack(ctx, client));
@@ -101,10 +109,18 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
       httpUrl: http.url,
       auth: http.auth,
       broker: broker.embedded,
+      mqttLogins: broker.logins,
       commands: { queue: commands.queue, deps: commands.deps, chirpstackUrl: chirpstack.url, simulator: chirpstack.simulator },
       describe: () => [
         `HTTP API       ${http.url}  (GET /health; token: npm run token -- operator)`,
         `MQTT broker    ${broker.url}${broker.embedded ? '  (embedded)' : '  (external)'}`,
+        ...(broker.embedded
+          ? [
+              config.MQTT_ALLOW_ANONYMOUS
+                ? `MQTT logins    !! ANONYMOUS CLIENTS ALLOWED with full access (MQTT_ALLOW_ANONYMOUS=true): a throwaway demo only`
+                : `MQTT logins    required (meters: POST /devices/{id}/mqtt-credentials; tools: npm run mqtt:login -- operator)`,
+            ]
+          : []),
         `Ingesting      ${topicRoutes.map((r) => r.topicFilter).join(', ')}`,
         `ChirpStack HTTP integration ${config.CHIRPSTACK_HTTP_INTEGRATION_TOKEN ? `${http.url}/integrations/chirpstack?event=up` : 'disabled (set CHIRPSTACK_HTTP_INTEGRATION_TOKEN)'}`,
         `ChirpStack     ${chirpstack.url}${chirpstack.simulator ? '  (simulator: device queue REST API, Class A delivery on this broker)' : '  (CHIRPSTACK_API_URL)'}`,
@@ -161,18 +177,34 @@ async function openDatabase({ config, dataDir, logger }: Context) {
   return { handle, stop: () => handle.close() };
 }
 
-/** The broker at MQTT_URL, or an embedded one. */
-async function startBroker({ config }: Context) {
-  if (config.MQTT_URL) return { url: config.MQTT_URL, embedded: undefined, stop: nothingToStop };
-  const embedded = await startEmbeddedBroker(config.MQTT_PORT, config.HOST);
-  return { url: embedded.url, embedded, stop: () => embedded.close() };
+/**
+ * The broker at MQTT_URL (the platform logs in with MQTT_USERNAME/MQTT_PASSWORD if given), or an embedded
+ * one where every client logs in: the service identities with secrets from DATA_DIR/mqtt-logins.json,
+ * meters with the credentials the API issued (checked against this database).
+ */
+async function startBroker({ config, dataDir }: Context, db: DbHandle) {
+  if (config.MQTT_URL) {
+    const login = config.MQTT_USERNAME ? { username: config.MQTT_USERNAME, password: config.MQTT_PASSWORD ?? '' } : undefined;
+    return { url: config.MQTT_URL, localUrl: config.MQTT_URL, embedded: undefined, logins: login ? { platform: login } : {}, stop: nothingToStop };
+  }
+  if (!config.MQTT_TLS_CERT !== !config.MQTT_TLS_KEY) throw new ConfigError('MQTT_TLS_CERT and MQTT_TLS_KEY go together: set both or neither');
+  const tls = config.MQTT_TLS_CERT && config.MQTT_TLS_KEY ? { cert: await readFile(config.MQTT_TLS_CERT), key: await readFile(config.MQTT_TLS_KEY) } : undefined;
+  const secrets = await loadOrCreateServiceSecrets(dataDir, { chirpstack: config.MQTT_CHIRPSTACK_PASSWORD });
+  const embedded = await startEmbeddedBroker({
+    port: config.MQTT_PORT,
+    host: config.HOST,
+    ...(tls ? { tls } : {}),
+    access: { serviceSecrets: secrets, verifyMeter: (meterNo, password) => verifyMeterLogin(db.db, meterNo, password), allowAnonymous: config.MQTT_ALLOW_ANONYMOUS },
+  });
+  const logins = { platform: serviceLogin(secrets, 'platform'), chirpstack: serviceLogin(secrets, 'chirpstack'), operator: serviceLogin(secrets, 'operator') };
+  return { url: embedded.url, localUrl: embedded.localUrl, embedded, logins, stop: () => embedded.close() };
 }
 
 /**
  * The platform's own MQTT client: ingest subscribes with it, commands and the simulator publish with it.
  * Ingestion's message handler is installed before it connects (see mqtt-ingest.ts).
  */
-async function connectMqtt({ config }: Context, broker: { url: string; embedded: EmbeddedBroker | undefined }) {
+async function connectMqtt({ config }: Context, broker: { localUrl: string; embedded: EmbeddedBroker | undefined; logins: Partial<Record<ServiceIdentity, MqttLogin>> }) {
   // A fixed MQTT_CLIENT_ID gets a persistent session: the broker keeps QoS 1 messages published while
   // the platform restarts (and those it sent but never got a PUBACK for). Without one, a fresh id and a
   // clean session (tests, several local runs).
@@ -182,7 +214,8 @@ async function connectMqtt({ config }: Context, broker: { url: string; embedded:
   // (Mosquitto: max_inflight_messages, 20 by default), which makes batches that small.
   const protocolVersion = config.MQTT_PROTOCOL_VERSION ?? (broker.embedded ? 4 : 5);
   if (protocolVersion === 5 && broker.embedded) throw new ConfigError('MQTT_PROTOCOL_VERSION=5 needs an external broker (MQTT_URL): the embedded one speaks MQTT 3.1.1');
-  const client = mqtt.connect(broker.url, {
+  const login = broker.logins.platform;
+  const client = mqtt.connect(broker.localUrl, {
     clientId: config.MQTT_CLIENT_ID ?? `quantify-platform-${randomBytes(4).toString('hex')}`,
     clean: !persistent,
     protocolVersion,
@@ -190,8 +223,7 @@ async function connectMqtt({ config }: Context, broker: { url: string; embedded:
       ? // A persistent MQTT 5 session must say how long it outlives the connection (0 = not at all); this is "never ends", as in 3.1.1.
         { properties: { receiveMaximum: ingestMaxInFlight(config), ...(persistent ? { sessionExpiryInterval: 0xffff_ffff } : {}) } }
       : {}),
-    ...(config.MQTT_USERNAME ? { username: config.MQTT_USERNAME } : {}),
-    ...(config.MQTT_PASSWORD ? { password: config.MQTT_PASSWORD } : {}),
+    ...(login ? { username: login.username, password: login.password } : {}),
     reconnectPeriod: 1_000,
     manualConnect: true,
   });

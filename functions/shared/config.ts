@@ -35,6 +35,13 @@ export const localConfigSchema = z.object({
   MQTT_PORT: port.default(1883),
   MQTT_USERNAME: z.string().optional(),
   MQTT_PASSWORD: z.string().optional(),
+  /** The embedded broker lets clients in without a login (a throwaway demo on loopback only; the banner says so). */
+  MQTT_ALLOW_ANONYMOUS: bool.default(false),
+  /** PEM files: the embedded broker speaks MQTT over TLS (required when HOST is beyond loopback). */
+  MQTT_TLS_CERT: z.string().min(1).optional(),
+  MQTT_TLS_KEY: z.string().min(1).optional(),
+  /** The embedded broker's password for ChirpStack's MQTT integration (otherwise generated in DATA_DIR/mqtt-logins.json). */
+  MQTT_CHIRPSTACK_PASSWORD: z.string().min(16, 'must be at least 16 characters').optional(),
   /** A fixed client id for a persistent broker session (QoS 1 messages kept across restarts). */
   MQTT_CLIENT_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only (1-64)').optional(),
   /** MQTT protocol of the platform's client (default: 5 with MQTT_URL, 4 = 3.1.1 on the embedded broker). */

@@ -318,6 +318,9 @@ export interface QuarantineTable {
   status: Generated<'new' | 'reprocessed' | 'discarded'>;
   attempts: Generated<number>;
   payload_encoding: Generated<'utf8' | 'base64'>;
+  payload_bytes: number | null;
+  payload_sha256: string | null;
+  payload_truncated: Generated<boolean>;
   last_error_at: Timestamp | null;
   received_at: CreatedAt;
   resolved_at: Timestamp | null;
@@ -332,6 +335,20 @@ export interface AuditLogTable {
   target_id: string | null;
   details: Json | null;
   request_id: string | null;
+  created_at: CreatedAt;
+}
+
+export interface QuarantineSourceHoursTable {
+  source_key: string;
+  hour: Timestamp;
+  messages: number;
+}
+
+export interface MqttCredentialsTable {
+  device_id: string;
+  username: string;
+  password_hash: string;
+  issued_at: Timestamp;
   created_at: CreatedAt;
 }
 
@@ -361,10 +378,13 @@ export interface Database {
   tariffs: TariffsTable;
   quarantine: QuarantineTable;
   audit_log: AuditLogTable;
+  mqtt_credentials: MqttCredentialsTable;
+  quarantine_source_hours: QuarantineSourceHoursTable;
   schema_migrations: SchemaMigrationsTable;
 }
 
 export type Site = Selectable<SitesTable>;
+export type MqttCredential = Selectable<MqttCredentialsTable>;
 export type Device = Selectable<DevicesTable>;
 export type NewDevice = Insertable<DevicesTable>;
 export type Meter = Selectable<MetersTable>;

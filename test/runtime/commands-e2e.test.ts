@@ -19,7 +19,7 @@ let api: ApiCall;
 
 beforeAll(async () => {
   platform = await startTestPlatform({ INGEST_BATCH_WINDOW_MS: '5', SCHEDULER_ENABLED: 'false' });
-  device = await mqtt.connectAsync(platform.mqttUrl, { clientId: `device-test-${randomUUID().slice(0, 8)}` });
+  device = await mqtt.connectAsync(platform.mqttUrl, { clientId: `device-test-${randomUUID().slice(0, 8)}`, ...platform.mqttAuth() });
   token = await platform.token('operator');
   api = apiClient(platform.httpUrl, () => token);
 });

@@ -82,7 +82,7 @@ describe.skipIf(!databaseUrl)('the platform under database faults (real PostgreS
       },
       { schema },
     );
-    publisher = await mqtt.connectAsync(platform.mqttUrl, { clientId: `dbfaults-${randomBytes(4).toString('hex')}` });
+    publisher = await mqtt.connectAsync(platform.mqttUrl, { clientId: `dbfaults-${randomBytes(4).toString('hex')}`, ...platform.mqttAuth() });
     const token = await platform.token('operator');
     api = apiClient(platform.httpUrl, () => token);
   });

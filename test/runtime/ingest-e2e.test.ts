@@ -15,7 +15,7 @@ const integrationToken = 'integration-token-0123456789';
 
 beforeAll(async () => {
   platform = await startTestPlatform({ CHIRPSTACK_HTTP_INTEGRATION_TOKEN: integrationToken, INGEST_BATCH_WINDOW_MS: '5' });
-  publisher = await mqtt.connectAsync(platform.mqttUrl, { clientId: `chirpstack-test-${Date.now()}` });
+  publisher = await mqtt.connectAsync(platform.mqttUrl, { clientId: `chirpstack-test-${Date.now()}`, ...platform.mqttAuth('chirpstack') });
   token = await platform.token('operator');
   api = apiClient(platform.httpUrl, () => token);
 });

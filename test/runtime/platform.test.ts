@@ -53,7 +53,7 @@ describe('local runtime', () => {
   });
 
   it('accepts MQTT clients on its broker', async () => {
-    const client = await mqtt.connectAsync(platform.mqttUrl, { clientId: `test-${Date.now()}` });
+    const client = await mqtt.connectAsync(platform.mqttUrl, { clientId: `test-${Date.now()}`, ...platform.mqttAuth() });
     const topic = `quantify-test/${Date.now()}`;
     const received = new Promise<string>((resolve) => client.on('message', (_t, payload) => resolve(payload.toString())));
     await client.subscribeAsync(topic, { qos: 1 });

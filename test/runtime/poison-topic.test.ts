@@ -19,7 +19,7 @@ describe.skipIf(mqttUrl)('a topic PostgreSQL cannot store, on the embedded broke
 
   it('is quarantined once, with the topic sanitised and shown as sent', async () => {
     const marker = randomBytes(4).toString('hex');
-    const publisher = await mqtt.connectAsync(platform.mqttUrl, { clientId: `poison-${marker}` });
+    const publisher = await mqtt.connectAsync(platform.mqttUrl, { clientId: `poison-${marker}`, ...platform.mqttAuth() });
 
     await publisher.publishAsync(`smartmeter/N${marker}\u0000/consumption`, JSON.stringify({ unitsConsumed: 1, timestamp: 1_790_000_000_000 }), { qos: 1 });
     await publisher.endAsync();

@@ -23,9 +23,11 @@ afterAll(async () => {
 describe('ESP32 simulator', () => {
   it('reports consumption as readings and confirms a balance update', async () => {
     const meterNo = `ESP${Date.now().toString(36)}`;
-    const meter = await api<{ id: string }>('POST', '/meters', { meterNo, meterType: 'electricity', device: { deviceType: 'esp32_meter', meterNo } });
+    const meter = await api<{ id: string; device: { id: string } }>('POST', '/meters', { meterNo, meterType: 'electricity', device: { deviceType: 'esp32_meter', meterNo } });
+    // Its own login on the embedded broker; the tests' Mosquitto (MQTT_URL) takes anonymous clients.
+    const login = await api<{ password: string }>('POST', `/devices/${meter.body.device.id}/mqtt-credentials`);
     const broker = new URL(platform.mqttUrl);
-    sim = await startEsp32Simulator({ meterNo, host: broker.hostname, port: Number(broker.port), unitsPerInterval: 0.5, initialBalance: 2 });
+    sim = await startEsp32Simulator({ meterNo, host: broker.hostname, port: Number(broker.port), unitsPerInterval: 0.5, initialBalance: 2, ...(platform.broker ? { password: login.body.password } : {}) });
 
     await sim.report();
     await sim.report();

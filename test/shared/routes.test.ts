@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { topicMatches } from '#domain/topics';
 import { httpRouteFor, routeFor } from '#shared/routes';
-import { mayPublish, maySubscribe } from '#domain/device-access';
 
 describe('route table', () => {
   it('matches MQTT wildcards the way brokers do', () => {
@@ -20,25 +19,6 @@ describe('route table', () => {
     expect(httpRouteFor('GET', '/health')?.auth).toBe('none');
     expect(httpRouteFor('POST', '/integrations/chirpstack')?.target).toBe('chirpstack_http');
     expect(httpRouteFor('GET', '/meters')?.auth).toBe('jwt');
-  });
-});
-
-describe('device access (the local twin of the IoT policy)', () => {
-  it('lets a meter publish only its own data topics', () => {
-    expect(mayPublish('smartmeter-METER001', 'smartmeter/METER001/consumption')).toBe(true);
-    expect(mayPublish('smartmeter-METER001', 'smartmeter/METER002/consumption')).toBe(false);
-    expect(mayPublish('smartmeter-METER001', 'smartmeter/METER001/command/balance')).toBe(false);
-    expect(mayPublish('smartmeter-METER001', 'application/a/device/01/event/up')).toBe(false);
-  });
-
-  it('lets a meter subscribe only to its own commands', () => {
-    expect(maySubscribe('smartmeter-METER001', 'smartmeter/METER001/command/balance')).toBe(true);
-    expect(maySubscribe('smartmeter-METER001', 'smartmeter/+/command/balance')).toBe(false);
-    expect(maySubscribe('smartmeter-METER001', '#')).toBe(false);
-  });
-
-  it('does not restrict platform clients', () => {
-    expect(mayPublish('quantify-platform-1', 'smartmeter/METER001/command/balance')).toBe(true);
   });
 });
 

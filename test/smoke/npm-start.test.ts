@@ -1,7 +1,7 @@
 // Smoke test: `npm start` as a user runs it, on the embedded defaults (no DATABASE_URL / MQTT_URL):
-// it comes up, answers /health, accepts an MQTT client and stops cleanly on Ctrl-C (SIGINT to the process group).
+// it comes up, answers /health, refuses an anonymous MQTT client and accepts a logged-in one, and stops cleanly on Ctrl-C (SIGINT to the process group).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -56,13 +56,20 @@ describe('npm start', () => {
     const httpUrl = (await waitFor(() => output, /HTTP API\s+(http:\/\/\S+)/, 60_000))[1] ?? '';
     const mqttUrl = (await waitFor(() => output, /MQTT broker\s+(mqtt:\/\/\S+)/, 5_000))[1] ?? '';
     const health = await fetch(`${httpUrl}/health`);
-    const client = await mqtt.connectAsync(mqttUrl, { clientId: 'smoke-test', connectTimeout: 5_000 });
+    const anonymous = await mqtt.connectAsync(mqttUrl, { clientId: 'smoke-anon', connectTimeout: 5_000, reconnectPeriod: 0 }).then(
+      async (c) => (await c.endAsync(), 'connected'),
+      (error: Error) => error.message,
+    );
+    // The operator tools' login, generated on first start next to the API's signing key.
+    const logins = JSON.parse(await readFile(path.join(dataDir, 'mqtt-logins.json'), 'utf8')) as { operator: string };
+    const client = await mqtt.connectAsync(mqttUrl, { clientId: 'smoke-test', connectTimeout: 5_000, username: 'quantify.operator', password: logins.operator });
     const connected = client.connected;
     await client.endAsync();
     process.kill(-(child.pid ?? 0), 'SIGINT');
     const code = await exited;
 
     expect(health.status).toBe(200);
+    expect(anonymous).toMatch(/Not authorized/i);
     expect(connected).toBe(true);
     expect(['0', 'SIGINT']).toContain(code);
     expect(output).toMatch(/stopped cleanly/);

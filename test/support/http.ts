@@ -10,7 +10,9 @@ export function apiClient(baseUrl: string, token: () => string): ApiCall {
       headers: { authorization: `Bearer ${token()}`, ...(body ? { 'content-type': 'application/json' } : {}) },
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
-    return { status: res.status, body: (await res.json()) as T };
+    const text = await res.text();
+    // A 204 (a revoke, say) has no body.
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
   };
 }
 

@@ -56,6 +56,8 @@ export interface MosquittoOptions {
   persistence?: boolean;
   /** Log to `dir`/mosquitto.log (otherwise nowhere). @default false */
   log?: boolean;
+  /** Logins and ACL (e.g. from `npm run mqtt:export-mosquitto`): anonymous clients are then refused. */
+  access?: { passwordFile: string; aclFile: string };
 }
 
 /** Start Mosquitto with its config and files in `dir`; resolves once it listens. */
@@ -69,7 +71,7 @@ export async function startMosquitto(dir: string, options: MosquittoOptions = {}
     conf,
     [
       `listener ${port} 127.0.0.1`,
-      'allow_anonymous true',
+      ...(options.access ? ['allow_anonymous false', `password_file ${options.access.passwordFile}`, `acl_file ${options.access.aclFile}`] : ['allow_anonymous true']),
       // Started as root, Mosquitto would switch to the mosquitto user, which cannot write in our temp dir.
       `user ${userInfo().username}`,
       ...(options.persistence ? ['persistence true', `persistence_location ${dir}/`, 'autosave_interval 1'] : ['persistence false']),

@@ -7,6 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import type { Role } from '#domain/roles';
+import type { ServiceIdentity } from '#domain/device-access';
 import { localConfigSchema, parseConfig } from '#shared/config';
 import { logger } from '#shared/logger';
 import { startPlatform, type Platform } from '#runtime/platform';
@@ -15,6 +16,11 @@ import { databaseUrl, mqttUrl } from './db.ts';
 export interface TestPlatform extends Platform {
   dataDir: string;
   token(role: Role): Promise<string>;
+  /**
+   * MQTT connect options for a service identity: its login on the embedded broker; nothing on an external
+   * broker without MQTT_USERNAME (the tests' Mosquitto allows anonymous clients).
+   */
+  mqttAuth(identity?: ServiceIdentity): { username?: string; password?: string };
   /** stop() and remove the data directory / schema. */
   dispose(): Promise<void>;
 }
@@ -47,6 +53,10 @@ export async function startTestPlatform(env: Record<string, string> = {}, option
   return Object.assign(platform, {
     dataDir,
     token: (role: Role) => platform.auth.sign(role),
+    mqttAuth: (identity: ServiceIdentity = 'platform') => {
+      const login = platform.mqttLogins[identity];
+      return login ? { username: login.username, password: login.password } : {};
+    },
     dispose: async () => {
       await platform.stop();
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });

@@ -8,6 +8,8 @@ import { writeEventsAndQuarantine, type DeviceEventRow, type QuarantineRow } fro
 import { writeOccupancy, type OccupancyRow } from '#store/ingest/occupancy';
 import { writeConsumption, writeReadings, type ConsumptionRow, type DeviceUpdateRow, type ReadingRow } from '#store/ingest/readings';
 import { escapedText, isStorableText, storable } from '#domain/text';
+import { inboundLimitBytes, quarantineKeepBytes, quarantinePerSourceHour } from '#domain/device-access';
+import { createHash } from 'node:crypto';
 import type { QuarantineRequest } from './classify.ts';
 import { messageDigest, payloadText, type InboundMessage } from './inbound.ts';
 
@@ -31,7 +33,10 @@ export function eventTime(msg: InboundMessage, time: Date | undefined): Date {
  * and the reason says so and shows the topic as sent, escaped. Returns the row's dedup key and the row.
  */
 export function quarantineRow(p: QuarantineRequest): [string, QuarantineRow] {
-  const { text, encoding } = payloadText(p.msg.payload);
+  const size = p.msg.payload.length;
+  // Over its source's limit: only the head is kept, with the size and hash of what was sent.
+  const truncated = size > inboundLimitBytes(p.msg.topic);
+  const { text, encoding } = payloadText(truncated ? p.msg.payload.subarray(0, quarantineKeepBytes) : p.msg.payload);
   const raw = {
     source: p.msg.source,
     topic: p.msg.topic,
@@ -41,6 +46,10 @@ export function quarantineRow(p: QuarantineRequest): [string, QuarantineRow] {
     reason: p.reason,
     payload: text,
     payload_encoding: encoding,
+    payload_bytes: size,
+    payload_sha256: createHash('sha256').update(p.msg.payload).digest('hex'),
+    payload_truncated: truncated,
+    source_key: p.devEui ? `dev_eui:${p.devEui}` : p.meterNo ? `meter_no:${p.meterNo}` : `topic:${p.msg.topic.split('/').slice(0, 2).join('/')}`,
     // The digest is of the bytes as sent, so a redelivery of a sanitised message is the same row.
     dedup_key: p.dedupKey ?? `msg:${messageDigest(p.msg.topic, p.msg.payload)}`,
   };
@@ -58,6 +67,8 @@ export interface WriteResult {
   newQuarantine: string[];
   /** Display commands created by occupancy changes. */
   commandIds: string[];
+  /** Quarantine rows not written: their source had used its hourly allowance (counted in quarantine_source_hours). */
+  overAllowance: number;
 }
 
 export class BatchWriter {
@@ -110,10 +121,11 @@ export class BatchWriter {
     if (this.readings.length || this.deviceUpdates.size) inserted = (await writeReadings(db, this.readings, [...this.deviceUpdates.values()])).inserted;
     if (this.consumption.length) inserted += (await writeConsumption(db, this.consumption)).inserted;
     let newQuarantine: string[] = [];
+    let overAllowance = 0;
     if (this.events.length || this.quarantine.size) {
-      newQuarantine = (await writeEventsAndQuarantine(db, this.events, [...this.quarantine.values()])).newQuarantine;
+      ({ newQuarantine, overAllowance } = await writeEventsAndQuarantine(db, this.events, [...this.quarantine.values()], quarantinePerSourceHour));
     }
     const commandIds = this.occupancy.length ? (await writeOccupancy(db, this.occupancy)).commandIds : [];
-    return { inserted, newQuarantine, commandIds };
+    return { inserted, newQuarantine, commandIds, overAllowance };
   }
 }

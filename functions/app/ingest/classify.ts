@@ -6,6 +6,7 @@ import { checkClock, defaultClockPolicy, type ClockCorrection, type ClockPolicy 
 import { parseEsp32, type Esp32Message } from '#domain/esp32';
 import { jsonTextDepth, maxJsonDepth } from '#domain/text';
 import { esp32MeterNoOf, esp32Root, parseChirpstackTopic } from '#domain/topics';
+import { inboundLimitBytes } from '#domain/device-access';
 import { payloadBuffer, type InboundMessage } from './inbound.ts';
 
 /** A message to keep in the quarantine, with why (reasonCode for machines, reason for people). */
@@ -50,10 +51,13 @@ export function classify(msg: InboundMessage, clock: ClockPolicy = defaultClockP
   const cs = parseChirpstackTopic(msg.topic);
   const esp32 = msg.topic.startsWith(`${esp32Root}/`);
   if (!cs && !esp32) return { kind: 'quarantine', msg, reasonCode: 'unknown_topic', reason: `no handler for topic ${msg.topic}` };
+  const meterNo = esp32MeterNoOf(msg.topic);
+  const device = cs ? { devEui: cs.devEui } : meterNo ? { meterNo } : {};
+  // Bounded before parsing: what no meter or LoRaWAN event can be is kept truncated, not decoded.
+  const limit = inboundLimitBytes(msg.topic);
+  if (msg.payload.length > limit) return { kind: 'quarantine', msg, reasonCode: 'payload_too_large', reason: `payload of ${msg.payload.length} bytes is over the ${limit}-byte limit for this source`, ...device };
   const body = parseJson(msg.payload);
   if (!body.ok) {
-    const meterNo = esp32MeterNoOf(msg.topic);
-    const device = cs ? { devEui: cs.devEui } : meterNo ? { meterNo } : {};
     if (body.tooDeep) return { kind: 'quarantine', msg, reasonCode: 'json_too_deep', reason: `payload JSON nests deeper than ${maxJsonDepth} levels`, ...device };
     return { kind: 'quarantine', msg, reasonCode: 'malformed_json', reason: 'payload is not valid JSON', ...device };
   }

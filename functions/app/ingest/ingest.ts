@@ -105,7 +105,8 @@ export async function ingestBatch(deps: IngestDeps, messages: InboundMessage[]):
   }
 
   try {
-    const { inserted, newQuarantine, commandIds } = await w.write(deps.db);
+    const { inserted, newQuarantine, commandIds, overAllowance } = await w.write(deps.db);
+    if (overAllowance) deps.logger.warn('ingest: quarantine allowance used up; messages counted, not stored', { count: overAllowance });
     if (commandIds.length) await deps.onCommandsCreated?.(commandIds);
     if (newQuarantine.length) {
       const fresh = new Set(newQuarantine);

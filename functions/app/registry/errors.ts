@@ -42,6 +42,14 @@ export class QuarantineItemResolvedError extends ConflictError {
   }
 }
 
+/** Only the head of the payload was kept (it was over its source's limit): there is nothing to reprocess. */
+export class QuarantinePayloadTruncatedError extends ConflictError {
+  override name = 'QuarantinePayloadTruncatedError';
+  constructor(readonly itemId: string) {
+    super(`quarantine item ${itemId} kept only the head of an oversized payload: it cannot be reprocessed, only discarded`);
+  }
+}
+
 /** Reprocessing met a database that could not take the message now: the item stays new, try again. */
 export class ReprocessDeferredError extends UnavailableError {
   override name = 'ReprocessDeferredError';

@@ -7,7 +7,7 @@ import type { Quarantined } from '#store/schema';
 import { audit, type Actor } from '../audit.ts';
 import type { InboundMessage } from '../ingest/inbound.ts';
 import type { IngestResult } from '../ingest/ingest.ts';
-import { QuarantineItemNotFoundError, QuarantineItemResolvedError, ReprocessDeferredError } from './errors.ts';
+import { QuarantineItemNotFoundError, QuarantineItemResolvedError, QuarantinePayloadTruncatedError, ReprocessDeferredError } from './errors.ts';
 
 export const listQuarantine = (db: Db, filter: store.QuarantineFilter): Promise<Quarantined[]> => store.listQuarantine(db, filter);
 
@@ -36,6 +36,7 @@ export async function reprocessQuarantined(
   now: Date,
 ): Promise<ReprocessOutcome> {
   const item = await requireNewItem(db, id);
+  if (item.payload_truncated) throw new QuarantinePayloadTruncatedError(id);
   const payload = Buffer.from(item.payload, item.payload_encoding === 'base64' ? 'base64' : 'utf8');
   const result = await ingest([{ id: item.id, topic: item.topic ?? '', payload, receivedAt: item.received_at, source: 'reprocess' }]);
   if (result.retry.length) throw new ReprocessDeferredError(id);
