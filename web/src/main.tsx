@@ -28,8 +28,9 @@ function App() {
   const [session, setSession] = useState<Session | undefined>(loadSession);
   const [notice, setNotice] = useState<string | undefined>(undefined);
   const route = useRoute();
+  // Before the pages render: their effects (which call the API) run before this component's.
+  setToken(session?.token);
   useEffect(() => {
-    setToken(session?.token);
     startLive(session?.token);
     setUnauthorizedHandler(() => {
       clearSession();

@@ -47,7 +47,7 @@ export function ConfirmDialog(props: {
         {props.reasonLabel ? (
           <label class="field">
             <span>{props.reasonLabel}</span>
-            <input name="reason" value={reason} maxLength={500} required onInput={(e) => setReason(e.currentTarget.value)} />
+            <input name="reason" value={reason} maxLength={500} aria-required="true" onInput={(e) => setReason(e.currentTarget.value)} />
           </label>
         ) : null}
         {error ? (
