@@ -109,6 +109,29 @@ describe.skipIf(!available)('the operator portal in Chromium', () => {
     await page.context().close();
   }, 90_000);
 
+  it('registers a meter from the portal and shows a published uplink on its chart without a reload', async () => {
+    const page = await signIn('operator');
+    await page.locator('[data-live="live"]').waitFor();
+    const devEui = randomEui();
+    const meterNo = `REG-${devEui.slice(0, 8).toUpperCase()}`;
+
+    await page.locator('.topbar').getByRole('link', { name: 'Meters' }).click();
+    await page.getByRole('button', { name: 'Register meter' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Meter number').fill(meterNo);
+    await dialog.getByLabel('Device').selectOption('milesight_em300_di');
+    await dialog.getByLabel('DevEUI').fill(devEui);
+    await dialog.getByRole('button', { name: 'Register' }).click();
+    await page.getByRole('heading', { name: `Meter ${meterNo}` }).waitFor();
+    await page.getByText('No readings yet.').waitFor();
+    // EM300-DI frame from the ingestion tests: 256 pulses = 0.256 kWh at 1000 pulses per kWh.
+    await device.publishAsync(upTopic(devEui), JSON.stringify(upEvent({ devEui, fPort: 85, hex: '01755c05c800010000', fCnt: 1 })), { qos: 1 });
+
+    await page.locator('.chart[data-points="1"] canvas').waitFor();
+    expect(await page.locator('[data-latest-reading]').getAttribute('data-latest-reading')).toBe('0.256');
+    await page.context().close();
+  }, 60_000);
+
   it('shows a viewer the meter and its relay state but no switching button', async () => {
     // A reconnect scheduled for later stays pending: an operator could cancel it, a viewer cannot.
     const scheduledAt = new Date(Date.now() + 3600_000).toISOString();
@@ -124,6 +147,9 @@ describe.skipIf(!available)('the operator portal in Chromium', () => {
     expect(await page.getByRole('button', { name: 'Disconnect' }).count()).toBe(0);
     expect(await page.getByRole('button', { name: 'Reconnect' }).count()).toBe(0);
     expect(await page.getByRole('button', { name: 'Cancel' }).count()).toBe(0);
+    await page.locator('.topbar').getByRole('link', { name: 'Meters' }).click();
+    await page.locator(`tr[data-meter-no="${meter.meterNo}"]`).waitFor();
+    expect(await page.getByRole('button', { name: 'Register meter' }).count()).toBe(0);
     await page.context().close();
   }, 60_000);
 

@@ -45,7 +45,7 @@ function App() {
     section === 'meters' && id ? (
       <MeterDetail id={id} canOperate={operate} />
     ) : section === 'meters' ? (
-      <Meters route={route} />
+      <Meters route={route} canOperate={operate} />
     ) : section === 'commands' ? (
       <Commands route={route} canOperate={operate} />
     ) : section === 'quarantine' ? (

@@ -1,6 +1,8 @@
 // The meters: searchable by meter number, serial or DevEUI, filtered by communication and relay state.
 import { useState } from 'preact/hooks';
 import { CommStatus, ErrorLine, PageHeader, RelayBadge } from '../components/bits.tsx';
+import { RegisterMeter } from '../components/register-meter.tsx';
+import { useLive } from '../live.ts';
 import { ago, num } from '../format.ts';
 import { href, navigate, type Route } from '../router.ts';
 import type { Items, Meter } from '../types.ts';
@@ -8,21 +10,30 @@ import { useApi } from '../use-api.ts';
 
 const PAGE = 50;
 
-export function Meters({ route }: { route: Route }) {
+export function Meters({ route, canOperate }: { route: Route; canOperate: boolean }) {
   const q = route.query.get('q') ?? '';
   const status = route.query.get('status') ?? '';
   const relay = route.query.get('relay') ?? '';
   const offset = Number(route.query.get('offset') ?? 0) || 0;
   const [search, setSearch] = useState(q);
+  const [registering, setRegistering] = useState(false);
   const params = new URLSearchParams({ limit: String(PAGE), offset: String(offset) });
   if (q) params.set('q', q);
   if (status) params.set('communicationStatus', status);
   if (relay) params.set('relayState', relay);
-  const { data, error, loading } = useApi<Items<Meter>>(`/meters?${params}`);
+  const { data, error, loading, reload } = useApi<Items<Meter>>(`/meters?${params}`);
+  useLive('meters', reload);
   const go = (next: Record<string, string | undefined>) => navigate(href('/meters', { q, status, relay, ...next }));
   return (
     <>
-      <PageHeader title="Meters" />
+      <PageHeader title="Meters">
+        {canOperate ? (
+          <button class="primary" onClick={() => setRegistering(true)}>
+            Register meter
+          </button>
+        ) : null}
+      </PageHeader>
+      {registering ? <RegisterMeter onClose={() => setRegistering(false)} onRegistered={(m) => navigate(href(`/meters/${m.id}`))} /> : null}
       <form
         class="filters"
         role="search"
