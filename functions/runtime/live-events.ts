@@ -161,7 +161,9 @@ export function startLiveChannel(options: { server: http.Server; auth: LocalAuth
       clearInterval(keepAlive);
       server.off('upgrade', onUpgrade);
       await polling;
-      for (const client of clients) client.socket.close(1001, 'platform stopping');
+      // Cut, not closed with a handshake: a browser that no longer answers would hold the stop for ws's 30 s
+      // close timeout. The portal reconnects with back-off and reloads what it shows.
+      for (const client of clients) client.socket.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
