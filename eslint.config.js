@@ -44,6 +44,14 @@ const domainFloor = (depth) => ({
     { regex: `^(\\.\\./){${depth}}`, caseSensitive: true, message: 'domain/ imports only domain: this relative path leaves functions/domain/.' },
   ],
 });
+// web/src is the browser's: no server rooms (#… aliases or paths out of web/), no Node.js built-ins.
+const portalFloor = {
+  patterns: [
+    { regex: '^#', caseSensitive: true, message: 'The portal talks to the platform through the HTTP API, not by importing server code.' },
+    { regex: '^node:', caseSensitive: true, message: 'The portal runs in a browser: no Node.js built-ins.' },
+    { regex: '^(\\.\\./){2,}', caseSensitive: true, message: 'The portal imports only from web/src and its npm packages.' },
+  ],
+};
 const restrict = (...sets) => ({
   rules: {
     [RULE]: sets.length === 0 ? 'off' : ['error', { paths: sets.flatMap((s) => s.paths ?? []), patterns: sets.flatMap((s) => s.patterns ?? []) }],
@@ -67,7 +75,7 @@ const syntax = (...selectors) => ({ rules: { 'no-restricted-syntax': ['error', .
 const LAMBDA_ENTRIES = ['functions/api/**/*.ts', 'functions/ingest/*.ts', 'functions/commands/*.ts', 'functions/jobs/**/*.ts', 'functions/migrate/**/*.ts'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'cdk.out/**', '.data/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', 'cdk.out/**', '.data/**', 'coverage/**', 'web/dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -92,6 +100,9 @@ export default tseslint.config(
   { files: ['functions/store/**/*.ts', 'functions/adapters/db/**/*.ts'], rules: { ...restrict().rules, ...syntax(zodNamespaceImport).rules } },
   { files: ['functions/app/**/*.ts'], ...restrict(appFloor) },
   { files: LAMBDA_ENTRIES, ...restrict(noSql, entryFloor) },
+  // The portal (web/src, its own tsconfig with the DOM) runs in a browser: it reaches the platform only
+  // through the HTTP API and its live channel, never by importing server code.
+  { files: ['web/src/**/*.{ts,tsx}'], ...restrict(portalFloor) },
   { files: ['functions/domain/*.ts'], ...restrict(domainFloor(1)) },
   { files: ['functions/domain/*/*.ts'], ...restrict(domainFloor(2)) },
   { files: ['functions/domain/*/*/*.ts'], ...restrict(domainFloor(3)) },

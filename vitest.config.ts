@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The operator portal's build, served by the platform at `/` (web/dist; not committed).
+    globalSetup: ['test/support/build-portal.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',

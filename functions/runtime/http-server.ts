@@ -10,6 +10,7 @@ import { PayloadTooLargeError, UnauthorizedError } from '#shared/errors';
 import type { Logger } from '#shared/logger';
 import { httpRouteFor, type HttpTarget } from '#shared/routes';
 import type { LocalAuth } from './auth.ts';
+import { isPortalRequest, servePortal } from './portal-files.ts';
 
 type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
 
@@ -86,6 +87,8 @@ function send(res: http.ServerResponse, result: APIGatewayProxyResultV2): void {
 
 interface LocalHttpServer {
   url: string;
+  /** The node server, for WebSocket upgrades (the portal's live channel). */
+  server: http.Server;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -95,6 +98,8 @@ export async function startHttpServer(options: {
   auth: LocalAuth;
   handlers: Record<HttpTarget, HttpHandler>;
   logger: Logger;
+  /** The operator portal's built files, served at `/` and `/assets/` without a token. */
+  portalDir?: string;
 }): Promise<LocalHttpServer> {
   const { auth, handlers, logger } = options;
   const inFlight = new Set<Promise<void>>();
@@ -102,6 +107,10 @@ export async function startHttpServer(options: {
     const work = (async () => {
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
       try {
+        if (options.portalDir && isPortalRequest(req.method ?? 'GET', path)) {
+          await servePortal(req, res, options.portalDir, path);
+          return;
+        }
         const route = httpRouteFor(req.method ?? 'GET', path);
         if (!route) {
           send(res, problemResponse({ type: 'about:blank', title: 'Not found', status: 404, detail: `no route for ${req.method} ${path}` }));
@@ -139,6 +148,7 @@ export async function startHttpServer(options: {
   const port = typeof address === 'object' && address ? address.port : options.port;
   return {
     url: `http://${options.host}:${port}`,
+    server,
     // In-flight requests get a grace period to finish; then their connections are cut, so a request
     // waiting on something that never comes (a database that is down) cannot hold shutdown forever.
     close: async (graceMs = 10_000) => {

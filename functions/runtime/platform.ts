@@ -4,6 +4,7 @@
 // startPlatform runs the steps in order and the stops in reverse.
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import { randomBytes } from 'node:crypto';
 import { openPglite, openPostgres, type DbHandle } from '#adapters/db/connect';
@@ -18,6 +19,8 @@ import { loadOrCreateServiceSecrets, serviceLogin, type MqttLogin } from './mqtt
 import { verifyMeterLogin } from '#app/device-access/credentials';
 import type { ServiceIdentity } from '#domain/device-access';
 import { startHttpServer } from './http-server.ts';
+import { startLiveChannel } from './live-events.ts';
+import { LiveFeed } from '#app/portal/live-feed';
 import { lambdaContext } from './lambda-context.ts';
 import { MicroBatcher } from './batcher.ts';
 import { lockDataDir } from './data-dir-lock.ts';
@@ -112,6 +115,7 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
       mqttLogins: broker.logins,
       commands: { queue: commands.queue, deps: commands.deps, chirpstackUrl: chirpstack.url, simulator: chirpstack.simulator },
       describe: () => [
+        `Portal         ${http.url}/  (sign in with a token: npm run token -- admin)`,
         `HTTP API       ${http.url}  (GET /health; token: npm run token -- operator)`,
         `MQTT broker    ${broker.url}${broker.embedded ? '  (embedded)' : '  (external)'}`,
         ...(broker.embedded
@@ -359,7 +363,10 @@ function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue:
   };
 }
 
-/** API Gateway's job: the HTTP API and the ChirpStack HTTP integration, with local bearer tokens. */
+/** The operator portal's build (`npm run build:web`, run by `npm start` and the tests' global setup). */
+const portalDir = fileURLToPath(new URL('../../web/dist', import.meta.url));
+
+/** API Gateway's job (and CloudFront's for the portal): the HTTP API, the ChirpStack HTTP integration and the portal's files. */
 async function startHttp(
   { config, logger, now, dataDir }: Context,
   parts: { db: DbHandle; client: MqttClient; ingestDeps: IngestDeps; ingest: MicroBatcher<InboundMessage>; commandQueue: LocalCommandQueue },
@@ -388,11 +395,20 @@ async function startHttp(
     port: config.PORT,
     auth,
     logger,
+    portalDir,
     handlers: {
       api: (event) => api(event, lambdaContext()),
       chirpstack_http: chirpstackHttp,
     },
   });
-  // close() gives requests in flight a grace period first.
-  return { url: server.url, auth, stop: () => server.close() };
+  const live = startLiveChannel({ server: server.server, auth, feed: new LiveFeed(db.db, now()), now, logger });
+  // close() gives requests in flight a grace period first; the live channel's sockets close before it.
+  return {
+    url: server.url,
+    auth,
+    stop: async () => {
+      await live.close();
+      await server.close();
+    },
+  };
 }

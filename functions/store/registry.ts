@@ -58,14 +58,31 @@ export interface MeterFilter extends Page {
   siteId?: string;
   meterType?: MeterType;
   communicationStatus?: 'online' | 'offline' | 'unknown';
+  relayState?: 'on' | 'off' | 'unknown';
+  /** Part of the meter number, serial number or the current device's DevEUI, any letter case. */
+  search?: string;
 }
 
-export async function listMeters(db: Executor, filter: MeterFilter): Promise<Meter[]> {
-  let query = db.selectFrom('meters').selectAll();
-  if (filter.siteId) query = query.where('site_id', '=', filter.siteId);
-  if (filter.meterType) query = query.where('meter_type', '=', filter.meterType);
-  if (filter.communicationStatus) query = query.where('communication_status', '=', filter.communicationStatus);
-  return query.orderBy('created_at').orderBy('id').limit(filter.limit).offset(filter.offset).execute();
+/** A meter as lists show it: with the DevEUI of the device serving it now (null without one, or for an ESP32). */
+export type ListedMeter = Meter & { current_dev_eui: string | null };
+
+export async function listMeters(db: Executor, filter: MeterFilter): Promise<ListedMeter[]> {
+  let query = db
+    .selectFrom('meters')
+    .leftJoin('meter_current_device as mcd', 'mcd.meter_id', 'meters.id')
+    .leftJoin('devices as cd', 'cd.id', 'mcd.device_id')
+    .selectAll('meters')
+    .select('cd.dev_eui as current_dev_eui');
+  if (filter.siteId) query = query.where('meters.site_id', '=', filter.siteId);
+  if (filter.meterType) query = query.where('meters.meter_type', '=', filter.meterType);
+  if (filter.communicationStatus) query = query.where('meters.communication_status', '=', filter.communicationStatus);
+  if (filter.relayState) query = query.where('meters.relay_state', '=', filter.relayState);
+  if (filter.search) {
+    // LIKE's own wildcards in the search text match themselves.
+    const pattern = `%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query = query.where((eb) => eb.or([eb('meters.meter_no', 'ilike', pattern), eb('meters.serial_number', 'ilike', pattern), eb('cd.dev_eui', 'ilike', pattern)]));
+  }
+  return query.orderBy('meters.created_at').orderBy('meters.id').limit(filter.limit).offset(filter.offset).execute();
 }
 
 // ---- Which device serves which meter ----

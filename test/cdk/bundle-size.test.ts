@@ -18,8 +18,10 @@ import { QuantifyStack } from '../../lib/quantify-stack.ts';
  * even imported as a namespace) and the Powertools logger (≈20 KB) are ≈257 KB before any of our code.
  * The bound therefore sits just above the largest function today (the API, ≈381 KB: it also reaches the
  * decoders, to reprocess quarantined messages), so growth is a decision, not an accident.
+ * Issue 14 (the operator portal) took the API past 400 KB by ≈1 KB with the reads the portal needs
+ * (GET /overview, GET /commands across meters, meter search): raised to 410 KB.
  */
-const BUDGET_KB = 400;
+const BUDGET_KB = 410;
 
 interface Measured {
   readonly fn: string;

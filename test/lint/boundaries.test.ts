@@ -65,6 +65,9 @@ const violations: [room: string, file: string, code: string][] = [
   ...['functions/runtime', 'functions/adapters', 'functions/shared', 'lib', 'bin', 'scripts'].map(
     (dir): [string, string, string] => ['outside store', `${dir}/probe.ts`, "import { sql } from 'kysely';"],
   ),
+  ['portal', 'web/src/probe.ts', "import { apiRoutes } from '#app/api/index';"],
+  ['portal', 'web/src/probe.ts', "import { readFileSync } from 'node:fs';"],
+  ['portal', 'web/src/pages/probe.ts', "import { roles } from '../../../functions/domain/roles.ts';"],
   ['zod', 'functions/shared/probe.ts', "import { z } from 'zod';"],
   ['zod', 'functions/domain/probe.ts', "import { z, ZodError } from 'zod';"],
 ];
@@ -88,6 +91,7 @@ const permitted: [room: string, file: string, code: string][] = [
   ['adapters/db', 'functions/adapters/db/probe.ts', "import { sql } from 'kysely';"],
   ['runtime', 'functions/runtime/probe.ts', "import type { Kysely } from 'kysely';\nimport { ping } from '#store/db';"],
   ['tests', 'test/probe.test.ts', "import { sql } from 'kysely';"],
+  ['portal', 'web/src/pages/probe.ts', "import { api } from '../api.ts';\nimport { useState } from 'preact/hooks';"],
 ];
 
 describe('import floors (eslint.config.js)', () => {

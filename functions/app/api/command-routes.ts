@@ -15,6 +15,7 @@ import {
   auditRelayRejection,
   cancelCommand,
   getCommand,
+  listCommands,
   listMeterCommands,
   reasonSchema,
   relayRequestSchema,
@@ -27,6 +28,17 @@ import {
 const cancelRequestSchema = z.strictObject({ reason: reasonSchema.optional() });
 
 const commandListQuery = pagingQuery.extend({ status: z.enum(commandStatuses).optional() });
+
+/** `status=pending,queued,sent` (or repeated `status`, which API Gateway joins with commas): any of them. */
+const estateCommandListQuery = pagingQuery.extend({
+  status: z
+    .string()
+    .optional()
+    .transform((s) => (s ? s.split(',').map((x) => x.trim()) : []))
+    .pipe(z.array(z.enum(commandStatuses))),
+  /** Only commands whose state changed at or after this time. */
+  since: z.coerce.date().optional(),
+});
 
 const commandDto = (c: DeviceCommand, now: Date) => ({
   id: c.id,
@@ -129,6 +141,17 @@ export const commandRoutes: AnyRouteSpec<AppDeps>[] = [
     handle: async ({ params, query, deps }) => {
       const now = deps.now();
       return { status: 200, body: { items: (await listMeterCommands(deps.db, params.id, query)).map((c) => commandDto(c, now)) } };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/commands',
+    access: readers,
+    query: estateCommandListQuery,
+    handle: async ({ query, deps }) => {
+      const now = deps.now();
+      const commands = await listCommands(deps.db, { statuses: query.status, since: query.since, limit: query.limit, offset: query.offset });
+      return { status: 200, body: { items: commands.map((c) => commandDto(c, now)) } };
     },
   }),
   defineRoute({

@@ -10,6 +10,7 @@ import { defineRoute, toMiddyRoute, type AnyRouteSpec } from '../http/kit.ts';
 import { problemJson } from '../http/problem.ts';
 import { commandRoutes } from './command-routes.ts';
 import { deviceAccessRoutes } from './device-access-routes.ts';
+import { portalRoutes } from './portal-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
 import { registryRoutes } from './registry-routes.ts';
 
@@ -64,7 +65,7 @@ const healthRoute = defineRoute<undefined, Record<string, never>, Record<string,
 });
 
 export function apiRoutes(extra: AnyRouteSpec<AppDeps>[] = []): AnyRouteSpec<AppDeps>[] {
-  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...deviceAccessRoutes, ...extra];
+  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...deviceAccessRoutes, ...portalRoutes, ...extra];
 }
 
 export function createApiHandler(deps: AppDeps, routes: AnyRouteSpec<AppDeps>[] = apiRoutes()) {

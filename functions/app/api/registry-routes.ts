@@ -29,6 +29,9 @@ const meterListQuery = pagingQuery.extend({
   siteId: z.string().uuid().optional(),
   meterType: z.enum(['electricity', 'water']).optional(),
   communicationStatus: z.enum(['online', 'offline', 'unknown']).optional(),
+  relayState: z.enum(['on', 'off', 'unknown']).optional(),
+  /** Part of the meter number, serial number or DevEUI (the portal's search box). */
+  q: z.string().trim().min(1).max(64).optional(),
 });
 
 const deviceListQuery = pagingQuery.extend({
@@ -163,7 +166,11 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/meters',
     access: readers,
     query: meterListQuery,
-    handle: async ({ query, deps }) => ({ status: 200, body: { items: (await listMeters(deps.db, query)).map((m) => meterDto(m)) } }),
+    handle: async ({ query, deps }) => {
+      const { q, ...filter } = query;
+      const meters = await listMeters(deps.db, { ...filter, ...(q ? { search: q } : {}) });
+      return { status: 200, body: { items: meters.map((m) => ({ ...meterDto(m), devEui: m.current_dev_eui })) } };
+    },
   }),
   defineRoute({
     method: 'GET',

@@ -13,6 +13,7 @@ import {
   commandsByIds,
   findCommand,
   insertCommands,
+  listCommands as storedCommands,
   meterCommands,
   meterTargets,
   type MeterTarget,
@@ -319,4 +320,9 @@ export interface CommandListFilter {
 export async function listMeterCommands(db: Db, meterId: string, filter: CommandListFilter): Promise<DeviceCommand[]> {
   if (!(await findMeter(db, meterId))) throw new CommandMeterNotFoundError(meterId);
   return meterCommands(db, meterId, filter);
+}
+
+/** Commands across the estate (the portal's in-flight and failed lists), newest first. */
+export async function listCommands(db: Db, filter: { statuses: readonly CommandStatus[]; since?: Date | undefined; limit: number; offset: number }): Promise<DeviceCommand[]> {
+  return storedCommands(db, filter);
 }

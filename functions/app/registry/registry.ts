@@ -147,7 +147,7 @@ export async function getDevice(db: Db, id: string): Promise<Device> {
 }
 
 export const listSites = (db: Db, page: store.Page): Promise<Site[]> => store.listSites(db, page);
-export const listMeters = (db: Db, filter: store.MeterFilter): Promise<Meter[]> => store.listMeters(db, filter);
+export const listMeters = (db: Db, filter: store.MeterFilter): Promise<store.ListedMeter[]> => store.listMeters(db, filter);
 export const listDevices = (db: Db, filter: store.DeviceFilter): Promise<Device[]> => store.listDevices(db, filter);
 
 /** A meter's readings, newest first; an unknown meter is a 404, not an empty list. */

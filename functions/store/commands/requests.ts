@@ -107,3 +107,11 @@ export async function meterCommands(db: Executor, meterId: string, filter: { sta
   if (filter.status) query = query.where('status', '=', filter.status);
   return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit).offset(filter.offset).execute();
 }
+
+/** Commands of every meter, newest first, in any of `statuses` (all when empty) and, if given, updated at or after `since`. */
+export async function listCommands(db: Executor, filter: { statuses: readonly CommandStatus[]; since?: Date | undefined; limit: number; offset: number }): Promise<DeviceCommand[]> {
+  let query = db.selectFrom('device_commands').selectAll();
+  if (filter.statuses.length) query = query.where('status', 'in', filter.statuses);
+  if (filter.since) query = query.where('updated_at', '>=', filter.since);
+  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit).offset(filter.offset).execute();
+}

@@ -1,0 +1,63 @@
+// The portal's queries on a real database, through the local driver and through the RDS Data API: the
+// overview's counts are numbers that move with the estate, and the live feed announces a change once.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LiveFeed } from '#app/portal/live-feed';
+import { commandChangesSince, meterChangesSince } from '#store/changes';
+import { estateOverview } from '#store/overview';
+import { insertMeter } from '#store/registry';
+import { openTestDb, type TestDb } from '../support/db.ts';
+import { openDataApiTestDb } from '../support/data-api.ts';
+
+describe.each([
+  { path: 'database driver', open: openTestDb },
+  { path: 'RDS Data API', open: openDataApiTestDb },
+])('portal queries via the $path', ({ open }) => {
+  let testDb: Pick<TestDb, 'db' | 'close'>;
+
+  beforeAll(async () => {
+    testDb = await open();
+  });
+  afterAll(async () => {
+    await testDb.close();
+  });
+
+  const newMeter = (relay: 'on' | 'off' | 'unknown' = 'unknown') =>
+    insertMeter(testDb.db, { meter_no: `PQ-${randomUUID().slice(0, 12)}`, meter_type: 'electricity', unit: 'kWh', relay_state: relay });
+
+  it('counts meters as numbers, moving with what is registered', async () => {
+    const before = await estateOverview(testDb.db, new Date(Date.now() - 3600_000));
+
+    await newMeter('off');
+    const after = await estateOverview(testDb.db, new Date(Date.now() - 3600_000));
+
+    expect(typeof after.meters.total).toBe('number');
+    expect(after.meters.total).toBe(before.meters.total + 1);
+    expect(after.meters.unknown).toBe(before.meters.unknown + 1);
+    expect(after.meters.relayOff).toBe(before.meters.relayOff + 1);
+    expect(after.commands.inFlight).toBe(before.commands.inFlight);
+  });
+
+  it('finds a meter changed since a moment, with its change time as a Date', async () => {
+    const since = new Date(Date.now() - 1000);
+    const meter = await newMeter();
+
+    const changes = await meterChangesSince(testDb.db, since, 500);
+    const commands = await commandChangesSince(testDb.db, new Date(Date.now() + 3600_000), 500);
+
+    const mine = changes.find((c) => c.id === meter.id);
+    expect(mine?.updated_at).toBeInstanceOf(Date);
+    expect(commands).toEqual([]);
+  });
+
+  it('announces a changed meter once, however often the feed looks again', async () => {
+    const feed = new LiveFeed(testDb.db, new Date(Date.now() - 1000));
+    const meter = await newMeter();
+
+    const first = await feed.poll(new Date());
+    const second = await feed.poll(new Date());
+
+    expect(first.filter((e) => e.meterId === meter.id)).toEqual([{ topic: 'meters', meterId: meter.id }]);
+    expect(second.filter((e) => e.meterId === meter.id)).toEqual([]);
+  });
+});

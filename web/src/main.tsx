@@ -1,0 +1,91 @@
+// The operator portal: sign-in, then the shell (navigation, who is signed in, whether updates are live)
+// around the page the URL's hash names.
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { setToken, setUnauthorizedHandler } from './api.ts';
+import { onLiveState, startLive } from './live.ts';
+import { Commands } from './pages/commands.tsx';
+import { Login } from './pages/login.tsx';
+import { MeterDetail } from './pages/meter-detail.tsx';
+import { Meters } from './pages/meters.tsx';
+import { Overview } from './pages/overview.tsx';
+import { Quarantine } from './pages/quarantine.tsx';
+import { href, useRoute } from './router.ts';
+import { canOperate, clearSession, loadSession, type Session } from './session.ts';
+import './styles.css';
+
+function LiveIndicator() {
+  const [state, setState] = useState<'off' | 'connecting' | 'live'>('off');
+  useEffect(() => onLiveState(setState), []);
+  return (
+    <span class={`live live-${state}`} data-live={state} title="Command states and readings update without reload while live">
+      {state === 'live' ? '● live' : state === 'connecting' ? '○ connecting' : '○ offline'}
+    </span>
+  );
+}
+
+function App() {
+  const [session, setSession] = useState<Session | undefined>(loadSession);
+  const [notice, setNotice] = useState<string | undefined>(undefined);
+  const route = useRoute();
+  // Before the pages render: their effects (which call the API) run before this component's.
+  setToken(session?.token);
+  useEffect(() => {
+    startLive(session?.token);
+    setUnauthorizedHandler(() => {
+      clearSession();
+      setSession(undefined);
+      setNotice('Your session ended (the token expired or is no longer valid): sign in again.');
+    });
+  }, [session]);
+  if (!session) return <Login onSignedIn={(s) => (setNotice(undefined), setSession(s))} notice={notice} />;
+  const operate = canOperate(session);
+  const [section = '', id] = route.path;
+  const page =
+    section === 'meters' && id ? (
+      <MeterDetail id={id} canOperate={operate} />
+    ) : section === 'meters' ? (
+      <Meters route={route} canOperate={operate} />
+    ) : section === 'commands' ? (
+      <Commands route={route} canOperate={operate} />
+    ) : section === 'quarantine' ? (
+      <Quarantine route={route} canOperate={operate} />
+    ) : (
+      <Overview />
+    );
+  const nav = (to: string, label: string) => (
+    <a href={href(to)} class={`/${section}` === to || (to === '/' && section === '') ? 'active' : ''}>
+      {label}
+    </a>
+  );
+  return (
+    <>
+      <header class="topbar">
+        <strong class="brand">Quantify</strong>
+        <nav>
+          {nav('/', 'Overview')}
+          {nav('/meters', 'Meters')}
+          {nav('/commands', 'Commands')}
+          {nav('/quarantine', 'Quarantine')}
+        </nav>
+        <span class="spacer" />
+        <LiveIndicator />
+        <span class="who" data-roles={session.roles.join(' ')}>
+          {session.subject} · {session.roles.join(', ') || 'no role'}
+        </span>
+        <button
+          onClick={() => {
+            clearSession();
+            setSession(undefined);
+          }}
+        >
+          Sign out
+        </button>
+      </header>
+      <main class="content">{page}</main>
+    </>
+  );
+}
+
+const root = document.getElementById('app');
+if (root) render(<App />, root);
