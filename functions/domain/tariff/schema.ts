@@ -145,7 +145,7 @@ function checkTou(c: TouComponent, path: (string | number)[], ctx: Ctx): void {
   });
   c.periods.forEach((p, i) => {
     if (!bandNames.has(p.band)) ctx.addIssue({ code: 'custom', path: [...path, 'periods', i, 'band'], message: `unknown band ${p.band} (bands: ${[...bandNames].join(', ')})` });
-    if (minutesOf(p.from) === minutesOf(p.to) % 1440) ctx.addIssue({ code: 'custom', path: [...path, 'periods', i], message: `period ${p.from}-${p.to} is empty (use 00:00-24:00 for a whole day)` });
+    if (minutesOf(p.from) === minutesOf(p.to)) ctx.addIssue({ code: 'custom', path: [...path, 'periods', i], message: `period ${p.from}-${p.to} is empty (use 00:00-24:00 for a whole day)` });
   });
   for (const dayType of ['weekdays', 'weekends'] as const) {
     const owner: (number | undefined)[] = new Array<number | undefined>(1440).fill(undefined);
@@ -154,7 +154,7 @@ function checkTou(c: TouComponent, path: (string | number)[], ctx: Ctx): void {
       if (p.days !== dayType && p.days !== 'all') return;
       const from = minutesOf(p.from);
       const to = minutesOf(p.to);
-      if (from === to % 1440) return;
+      if (from === to) return;
       const span = to > from ? to - from : 1440 - from + to;
       for (let k = 0; k < span; k++) {
         const m = (from + k) % 1440;
