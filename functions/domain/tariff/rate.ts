@@ -140,7 +140,6 @@ function touTable(c: TouComponent): TouTable {
   return table;
 }
 
-const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
 
 /** The band of component `c` at instant `t`, and the first instant after `t` where it may change. */
