@@ -11,6 +11,7 @@ import { problemJson } from '../http/problem.ts';
 import { commandRoutes } from './command-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
 import { registryRoutes } from './registry-routes.ts';
+import { tariffRoutes } from './tariff-routes.ts';
 
 /** GET /health's answer within this long, whatever does not answer (DATABASE_HEALTH_TIMEOUT_MS locally). */
 const DEFAULT_HEALTH_TIMEOUT_MS = 3_000;
@@ -63,7 +64,7 @@ const healthRoute = defineRoute<undefined, Record<string, never>, Record<string,
 });
 
 export function apiRoutes(extra: AnyRouteSpec<AppDeps>[] = []): AnyRouteSpec<AppDeps>[] {
-  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...extra];
+  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...tariffRoutes, ...extra];
 }
 
 export function createApiHandler(deps: AppDeps, routes: AnyRouteSpec<AppDeps>[] = apiRoutes()) {
