@@ -224,6 +224,51 @@ describe.each([
       expect(res.body.consumption).toMatchObject({ units: '1.5', totalMinor: '3596' });
     });
 
+    it('counts inclining blocks from the units already used in the local month', async () => {
+      const siteId = await createSite('Africa/Nairobi');
+      const blocksMeter = await createMeter({ siteId });
+      const tariffId = await createTariff({
+        name: 'Blocks',
+        version: { effectiveFrom: '2026-01-01T00:00:00+03:00', components: [{ id: 'energy', kind: 'blocks', blocks: [{ upTo: '30', rateMinor: '1223', name: 'lifeline' }, { upTo: null, rateMinor: '1654' }] }] },
+      });
+      await call({ method: 'PUT', path: `/meters/${blocksMeter}/tariff`, role: 'operator', body: { tariffId } });
+      // 28 Feb 00:00 -> 1000; 2 March 00:00 (local) -> 1010: so 1 March 00:00 local sits at 1005.
+      // 10 March -> 1030, 11 March -> 1040.
+      const rows = [
+        ['2026-02-28T00:00:00+03:00', 1000],
+        ['2026-03-02T00:00:00+03:00', 1010],
+        ['2026-03-10T00:00:00+03:00', 1030],
+        ['2026-03-11T00:00:00+03:00', 1040],
+      ] as const;
+      await db
+        .insertInto('meter_readings')
+        .values(rows.map(([at, value], i) => ({ meter_id: blocksMeter, source_key: `${blocksMeter}-${i}`, reading_value: value, reading_date: new Date(at) })))
+        .execute();
+
+      const res = await call({ method: 'GET', path: `/meters/${blocksMeter}/bill-preview`, role: 'viewer', query: { from: '2026-03-10T00:00:00+03:00', to: '2026-03-11T00:00:00+03:00' } });
+
+      // Month to date at 10 March: 1030 - 1005 = 25 kWh. The day's 10 kWh: 5 in the lifeline block
+      // (5 x 1223 = 6115), 5 above it (5 x 1654 = 8270): 14385.
+      expect(res.body.consumption).toMatchObject({
+        units: '10',
+        totalMinor: '14385',
+        monthToDate: { month: '2026-03', units: '35' },
+        lines: [{ tier: 'lifeline', quantity: '5' }, { tier: 'block 2', quantity: '5' }],
+      });
+    });
+
+    it("refuses to preview on a site whose time zone is not an IANA zone", async () => {
+      const siteId = await createSite('Mars/Olympus');
+      const lost = await createMeter({ siteId });
+      const tariffId = await createTariff({ name: 'Flat', version: flat('1') });
+      await call({ method: 'PUT', path: `/sites/${siteId}/tariffs/electricity`, role: 'operator', body: { tariffId } });
+
+      const res = await call({ method: 'GET', path: `/meters/${lost}/bill-preview`, role: 'viewer', query: { from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z' } });
+
+      expect(res.status).toBe(400);
+      expect(String(res.body.detail)).toMatch(/"Mars\/Olympus", which is not an IANA time zone/);
+    });
+
     it('answers 409 for a meter with no tariff and 400 for a reversed period', async () => {
       const bare = await createMeter();
 

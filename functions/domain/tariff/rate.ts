@@ -146,7 +146,7 @@ const MINUTE_MS = 60_000;
 function touBandAt(c: TouComponent, timeZone: string, t: number): { band: string; until: number } {
   const table = touTable(c);
   const p = wallParts(timeZone, t);
-  const day = table.weekendDays.has(p.weekday) || table.holidays.has(p.date) ? table.weekends : table.weekdays;
+  const day = table.weekendDays.has(p.weekday) || (table.holidays.size > 0 && table.holidays.has(p.date)) ? table.weekends : table.weekdays;
   const minute = Math.floor(p.timeOfDayMs / MINUTE_MS);
   const nextBoundary = day.boundaries.find((b) => b * MINUTE_MS > p.timeOfDayMs) ?? 1440;
   const candidate = t + (nextBoundary * MINUTE_MS - p.timeOfDayMs);
@@ -245,13 +245,14 @@ function rateConsumptionPiece(
   units: Decimal,
   monthToDateBefore: Decimal,
   monthKey: string,
+  band: string | undefined,
 ): void {
   const versionFrom = span.version.effectiveFrom.toISOString();
   const base = { componentId: c.id, kind: c.kind, versionFrom, quantityUnit: 'unit' as const };
   if (c.kind === 'flat') {
     book.add(`${span.index}|${c.id}`, span.index, { ...base, description: nameOf(c), rate: c.rateMinor }, units, units.times(c.rateMinor), start, end);
   } else if (c.kind === 'tou') {
-    const { band } = touBandAt(c, timeZone, start);
+    if (band === undefined) band = touBandAt(c, timeZone, start).band;
     const rate = touTable(c).rates.get(band)!;
     book.add(`${span.index}|${c.id}|${band}`, span.index, { ...base, description: `${nameOf(c)} (${band})`, tier: band, rate }, units, units.times(rate), start, end);
   } else {
@@ -306,19 +307,24 @@ export function rateReadings(versions: readonly TariffVersion[], timeZone: strin
     total = total.plus(units);
     const duration = to - from;
     // The cumulative share of the interval's units at instant t (all of them at `to`).
-    const shareAt = (t: number) => (t >= to ? units : quantize(units.times(t - from).div(duration)));
+    const shareAt = (t: number) => (t >= to ? units : t <= from ? ZERO : quantize(units.times(t - from).div(duration)));
     for (const span of versionSpans(versions, from, to)) {
       const consumption = span.version.components.filter(isConsumption);
       const tou = consumption.filter((c): c is TouComponent => c.kind === 'tou');
       let start = span.start;
       do {
         let end = Math.min(span.end, nextMonthStart(timeZone, start));
-        for (const c of tou) end = Math.min(end, touBandAt(c, timeZone, start).until);
+        const bands = new Map<string, string>();
+        for (const c of tou) {
+          const at = touBandAt(c, timeZone, start);
+          bands.set(c.id, at.band);
+          end = Math.min(end, at.until);
+        }
         if (end <= start && start < span.end) throw new Error(`rating made no progress at ${new Date(start).toISOString()} in ${timeZone}`);
         const pieceUnits = duration === 0 ? units : shareAt(end).minus(shareAt(start));
         const monthKey = wallParts(timeZone, start).monthKey;
         const before = monthUnits.get(monthKey) ?? ZERO;
-        for (const c of consumption) rateConsumptionPiece(book, span, c, timeZone, start, end, pieceUnits, before, monthKey);
+        for (const c of consumption) rateConsumptionPiece(book, span, c, timeZone, start, end, pieceUnits, before, monthKey, bands.get(c.id));
         monthUnits.set(monthKey, before.plus(pieceUnits));
         start = end;
       } while (start < span.end);

@@ -65,11 +65,15 @@ interface YearRules {
   transitions: Transition[];
 }
 
-const rulesCache = new Map<string, YearRules>();
+const rulesCache = new Map<string, Map<number, YearRules>>();
 
 function yearRules(timeZone: string, year: number): YearRules {
-  const key = `${timeZone}|${year}`;
-  let rules = rulesCache.get(key);
+  let years = rulesCache.get(timeZone);
+  if (!years) {
+    years = new Map();
+    rulesCache.set(timeZone, years);
+  }
+  let rules = years.get(year);
   if (rules) return rules;
   const start = Date.UTC(year, 0, 1);
   const end = Date.UTC(year + 1, 0, 1);
@@ -95,7 +99,7 @@ function yearRules(timeZone: string, year: number): YearRules {
     if (t >= end) break;
   }
   rules = { startOffset, transitions };
-  rulesCache.set(key, rules);
+  years.set(year, rules);
   return rules;
 }
 
@@ -104,6 +108,7 @@ const yearOf = (t: number) => new Date(t).getUTCFullYear();
 /** The zone's UTC offset in ms at instant `t` (ms since the epoch). */
 export function offsetAt(timeZone: string, t: number): number {
   const rules = yearRules(timeZone, yearOf(t));
+  if (!rules.transitions.length) return rules.startOffset;
   let offset = rules.startOffset;
   for (const tr of rules.transitions) {
     if (tr.at > t) break;
@@ -134,9 +139,9 @@ export interface WallParts {
   /** The wall clock as if it were UTC: Date.UTC(year, month - 1, day, h, m, s, ms). */
   wallMs: number;
   /** `YYYY-MM-DD` */
-  date: string;
+  readonly date: string;
   /** `YYYY-MM` */
-  monthKey: string;
+  readonly monthKey: string;
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
@@ -148,7 +153,7 @@ export function wallParts(timeZone: string, t: number): WallParts {
   const year = d.getUTCFullYear();
   const month = d.getUTCMonth() + 1;
   const day = d.getUTCDate();
-  const monthKey = `${pad(year, 4)}-${pad(month)}`;
+  // The text keys are made only when asked for: rating a meter's interval rarely needs them.
   return {
     year,
     month,
@@ -156,8 +161,12 @@ export function wallParts(timeZone: string, t: number): WallParts {
     weekday: d.getUTCDay() === 0 ? 7 : d.getUTCDay(),
     timeOfDayMs: ((wallMs % DAY_MS) + DAY_MS) % DAY_MS,
     wallMs,
-    date: `${monthKey}-${pad(day)}`,
-    monthKey,
+    get monthKey() {
+      return `${pad(year, 4)}-${pad(month)}`;
+    },
+    get date() {
+      return `${pad(year, 4)}-${pad(month)}-${pad(day)}`;
+    },
   };
 }
 
