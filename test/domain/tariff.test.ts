@@ -3,7 +3,7 @@
 // properties that keep money whole (rounding with carry conserves it; splitting an interval changes nothing).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dec, interpolateReading, rateFixedCharges, rateInterval, rateReadings, roundAllWithCarry, TariffRatingError, tariffVersionInput, type TariffVersion } from '#domain/tariff/index';
+import { dec, interpolateReading, unitPriceAt, rateFixedCharges, rateInterval, rateReadings, roundAllWithCarry, TariffRatingError, tariffVersionInput, type TariffVersion } from '#domain/tariff/index';
 import { formatIssues } from '#domain/issues';
 
 const version = (components: unknown[], effectiveFrom = '2026-01-01T00:00:00+03:00') => ({ effectiveFrom, components });
@@ -111,6 +111,22 @@ describe('rating', () => {
     const rated = rateInterval([flat('1000', '2026-01-01T00:00:00Z')], 'UTC', { from: { at: at('2026-03-01T11:00:00Z'), value: 10 }, to: { at: at('2026-03-01T11:00:00Z'), value: 10.5 } });
 
     expect(rated.totalMinor).toBe('500');
+  });
+
+  it('prices one more unit by the block and band in force, taxes included', () => {
+    const versions = [
+      tariffVersionInput.parse(
+        version([
+          { id: 'energy', kind: 'blocks', blocks: [{ upTo: '30', rateMinor: '1000' }, { upTo: null, rateMinor: '2000' }] },
+          { id: 'fuel', kind: 'unit_levy', rateMinor: '300', appliesTo: ['energy'] },
+          { id: 'vat', kind: 'percent_tax', percent: '16', appliesTo: ['energy', 'fuel'] },
+        ]),
+      ),
+    ];
+
+    // Within the lifeline block: (1000 + 300) x 1.16 = 1508; above it: (2000 + 300) x 1.16 = 2668.
+    expect(unitPriceAt(versions, 'Africa/Nairobi', at('2026-03-05T10:00:00+03:00'), '10')).toBe('1508');
+    expect(unitPriceAt(versions, 'Africa/Nairobi', at('2026-03-05T10:00:00+03:00'), '30')).toBe('2668');
   });
 
   it('charges a per-day fixed charge for the real length of a DST day (a part of it by its share)', () => {

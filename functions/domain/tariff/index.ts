@@ -18,6 +18,7 @@ export {
   rateInterval,
   rateReadings,
   TariffRatingError,
+  unitPriceAt,
   versionAt,
   type PricedLine,
   type RatedCharges,

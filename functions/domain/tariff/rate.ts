@@ -390,6 +390,15 @@ function perDayRate(c: FixedComponent, year: number, month: number): Decimal {
   return c.per === 'day' ? dec(c.amountMinor) : quantize(dec(c.amountMinor).div(daysInMonth(year, month)));
 }
 
+/**
+ * What one more unit costs at `at`, taxes and levies included, for a meter that has used `monthToDate`
+ * units this local month (the block it is in, the band in force): exact minor units. An ESP32 that keeps
+ * its balance in units is sent money ÷ this price.
+ */
+export function unitPriceAt(versions: readonly TariffVersion[], timeZone: string, at: Date, monthToDate: DecimalLike = 0): string {
+  return rateInterval(versions, timeZone, { from: { at, value: 0 }, to: { at, value: 1 }, monthToDate }).totalMinor;
+}
+
 /** The tariff version in effect at `at`, if any. */
 export function versionAt(versions: readonly TariffVersion[], at: Date): TariffVersion | undefined {
   let found: TariffVersion | undefined;
