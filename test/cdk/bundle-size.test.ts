@@ -16,10 +16,12 @@ import { QuantifyStack } from '../../lib/quantify-stack.ts';
  * schema/) may weigh. Issue 7 aimed at 250 KB; the functions that open the database cannot get there with
  * their libraries alone: kysely (≈147 KB minified, its query builder is one class graph), zod (≈90 KB
  * even imported as a namespace) and the Powertools logger (≈20 KB) are ≈257 KB before any of our code.
- * The bound therefore sits just above the largest function today (the API, ≈381 KB: it also reaches the
- * decoders, to reprocess quarantined messages), so growth is a decision, not an accident.
+ * The bound therefore sits just above the largest function today, so growth is a decision, not an accident:
+ * the API (≈381 KB: it also reaches the decoders, to reprocess quarantined messages) grew to ≈457 KB with
+ * tariffs (issue 11): decimal.js for exact money arithmetic (≈32 KB), the tariff domain, store, use cases
+ * and routes (≈30 KB), and the zod schemas they use (≈9 KB).
  */
-const BUDGET_KB = 400;
+const BUDGET_KB = 470;
 
 interface Measured {
   readonly fn: string;
