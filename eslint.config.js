@@ -37,10 +37,11 @@ const cdkFloor = {
     { regex: '^(\\.\\./)+functions/(app|store|adapters|runtime)(/|$)', caseSensitive: true, message: 'lib/ and bin/ import only domain and shared.' },
   ],
 };
-// domain/ is pure: other domain modules and zod only (no I/O, no node: built-ins, no other room).
+// domain/ is pure: other domain modules, zod and decimal.js only (no I/O, no node: built-ins, no other room).
 const domainFloor = (depth) => ({
   patterns: [
-    { regex: '^(?!zod$|#domain/|\\.)', caseSensitive: true, message: 'domain/ imports only domain (relative or #domain/*) and zod.' },
+    // decimal.js: exact decimal arithmetic for tariffs and money, a pure computation library with no I/O.
+    { regex: '^(?!zod$|decimal\\.js$|#domain/|\\.)', caseSensitive: true, message: 'domain/ imports only domain (relative or #domain/*), zod and decimal.js.' },
     { regex: `^(\\.\\./){${depth}}`, caseSensitive: true, message: 'domain/ imports only domain: this relative path leaves functions/domain/.' },
   ],
 });

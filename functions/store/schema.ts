@@ -98,6 +98,7 @@ export interface MetersTable {
   relay_state: Generated<RelayState>;
   relay_state_at: Timestamp | null;
   relay_state_source: string | null;
+  tariff_id: string | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -298,11 +299,43 @@ export interface TariffsTable {
   name: string;
   meter_type: MeterType;
   currency: string;
-  price_per_unit_minor: Num;
-  standing_charge_minor: GeneratedNum;
-  valid_from: GeneratedTimestamp;
-  valid_to: Timestamp | null;
+  description: string | null;
+  created_by: string | null;
   created_at: CreatedAt;
+}
+
+/** Append-only (schema/0007): a change to a tariff is a new version. */
+export interface TariffVersionsTable {
+  id: Generated<number>;
+  tariff_id: string;
+  version: number;
+  effective_from: Timestamp;
+  /** The domain's components (functions/domain/tariff/schema.ts), parsed again when read. */
+  components: Json<unknown[]>;
+  note: string | null;
+  created_by: string | null;
+  created_at: CreatedAt;
+}
+
+export interface AccountTariffsTable {
+  account_id: string;
+  meter_type: MeterType;
+  tariff_id: string;
+  updated_at: UpdatedAt;
+}
+
+export interface SiteTariffsTable {
+  site_id: string;
+  meter_type: MeterType;
+  tariff_id: string;
+  updated_at: UpdatedAt;
+}
+
+/** View meter_tariff (schema/0007): a meter's own tariff, else its account's, else its site's default. */
+export interface MeterTariffView {
+  meter_id: string;
+  tariff_id: string | null;
+  source: 'meter' | 'account' | 'site' | null;
 }
 
 export interface QuarantineTable {
@@ -376,6 +409,10 @@ export interface Database {
   payments: PaymentsTable;
   ledger_entries: LedgerEntriesTable;
   tariffs: TariffsTable;
+  tariff_versions: TariffVersionsTable;
+  account_tariffs: AccountTariffsTable;
+  site_tariffs: SiteTariffsTable;
+  meter_tariff: MeterTariffView;
   quarantine: QuarantineTable;
   audit_log: AuditLogTable;
   mqtt_credentials: MqttCredentialsTable;
@@ -393,3 +430,5 @@ export type DeviceCommand = Selectable<DeviceCommandsTable>;
 export type DeviceCommandUpdate = Updateable<DeviceCommandsTable>;
 export type ParkingSpace = Selectable<ParkingSpacesTable>;
 export type Quarantined = Selectable<QuarantineTable>;
+export type Tariff = Selectable<TariffsTable>;
+export type TariffVersionRow = Selectable<TariffVersionsTable>;

@@ -34,7 +34,7 @@ describe('migrations', () => {
       SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`.execute(testDb.db);
 
     expect(tables.rows.map((r) => r.table_name)).toEqual(
-      expect.arrayContaining(['sites', 'devices', 'meters', 'meter_devices', 'meter_readings', 'device_commands', 'parking_spaces', 'actuations', 'accounts', 'ledger_entries', 'payments', 'tariffs', 'quarantine', 'audit_log']),
+      expect.arrayContaining(['sites', 'devices', 'meters', 'meter_devices', 'meter_readings', 'device_commands', 'parking_spaces', 'actuations', 'accounts', 'ledger_entries', 'payments', 'tariffs', 'tariff_versions', 'account_tariffs', 'site_tariffs', 'quarantine', 'audit_log']),
     );
   });
 

@@ -16,12 +16,13 @@ import { QuantifyStack } from '../../lib/quantify-stack.ts';
  * schema/) may weigh. Issue 7 aimed at 250 KB; the functions that open the database cannot get there with
  * their libraries alone: kysely (≈147 KB minified, its query builder is one class graph), zod (≈90 KB
  * even imported as a namespace) and the Powertools logger (≈20 KB) are ≈257 KB before any of our code.
- * The bound therefore sits just above the largest function today (the API, ≈381 KB: it also reaches the
- * decoders, to reprocess quarantined messages), so growth is a decision, not an accident.
- * Issue 14 (the operator portal) took the API past 400 KB by ≈1 KB with the reads the portal needs
- * (GET /overview, GET /commands across meters, meter search): raised to 410 KB.
+ * The bound therefore sits just above the largest function, so growth is a decision, not an accident. The API
+ * (≈381 KB after issue 7: it also reaches the decoders, to reprocess quarantined messages) grew with the
+ * portal's reads (issue 14, ≈1 KB), tariffs (issue 11: decimal.js for exact money arithmetic ≈32 KB, the
+ * tariff domain, store, use cases and routes ≈30 KB, their zod schemas ≈9 KB), device access (issue 9),
+ * payments (issue 10) and the operations API (issue 13): see BUDGET_KB for where it stands.
  */
-const BUDGET_KB = 410;
+const BUDGET_KB = 470;
 
 interface Measured {
   readonly fn: string;

@@ -13,6 +13,7 @@ import { deviceAccessRoutes } from './device-access-routes.ts';
 import { portalRoutes } from './portal-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
 import { registryRoutes } from './registry-routes.ts';
+import { tariffRoutes } from './tariff-routes.ts';
 
 /** GET /health's answer within this long, whatever does not answer (DATABASE_HEALTH_TIMEOUT_MS locally). */
 const DEFAULT_HEALTH_TIMEOUT_MS = 3_000;
@@ -65,7 +66,7 @@ const healthRoute = defineRoute<undefined, Record<string, never>, Record<string,
 });
 
 export function apiRoutes(extra: AnyRouteSpec<AppDeps>[] = []): AnyRouteSpec<AppDeps>[] {
-  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...deviceAccessRoutes, ...portalRoutes, ...extra];
+  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...deviceAccessRoutes, ...portalRoutes, ...tariffRoutes, ...extra];
 }
 
 export function createApiHandler(deps: AppDeps, routes: AnyRouteSpec<AppDeps>[] = apiRoutes()) {
