@@ -31,7 +31,7 @@ SELECT id, 1, valid_from,
          || CASE WHEN standing_charge_minor > 0
               THEN jsonb_build_array(jsonb_build_object('id', 'standing', 'kind', 'fixed', 'per', 'month', 'amountMinor', standing_charge_minor::text))
               ELSE '[]'::jsonb END,
-       'converted from the single-price tariff by migration 0007'
+       'converted from the single-price tariff by migration 0009'
 FROM tariffs;
 
 ALTER TABLE tariffs DROP COLUMN price_per_unit_minor;
