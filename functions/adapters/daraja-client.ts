@@ -172,6 +172,20 @@ export class DarajaClient implements PaymentProvider {
     );
   }
 
+  /** The sandbox's (and the simulator's) C2B simulate: a customer paying the shortcode. Not in production. */
+  async simulateC2b(input: { amount: number; msisdn: string; billRef: string }): Promise<unknown> {
+    return this.call(
+      '/mpesa/c2b/v1/simulate',
+      { ShortCode: this.o.shortCode, CommandID: this.o.transactionType === 'CustomerBuyGoodsOnline' ? 'CustomerBuyGoodsOnline' : 'CustomerPayBillOnline', Amount: input.amount, Msisdn: input.msisdn, BillRefNumber: input.billRef },
+      z.looseObject({}),
+    );
+  }
+
+  /** Pull Transactions needs the shortcode registered once, with a nominated number and a callback URL. */
+  async registerPull(input: { nominatedNumber: string; callbackUrl: string }): Promise<unknown> {
+    return this.call('/pulltransactions/v1/register', { ShortCode: this.o.shortCode, RequestType: 'Pull', NominatedNumber: input.nominatedNumber, CallBackURL: input.callbackUrl }, z.looseObject({}));
+  }
+
   async pullTransactions(from: Date, to: Date): Promise<PullTransaction[]> {
     const rows: PullTransaction[] = [];
     for (let offset = 0; offset < 100_000; offset += PULL_PAGE) {
