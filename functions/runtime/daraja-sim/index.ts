@@ -107,7 +107,7 @@ export class DarajaSimulator {
   private readonly deliveries = new Set<Promise<unknown>>();
   private c2bUrls: z.infer<typeof registerBody> | undefined;
   url = '';
-  readonly counters = { stkPushes: 0, callbacksPosted: 0, callbackFailures: 0 };
+  readonly counters = { oauthTokens: 0, stkPushes: 0, callbacksPosted: 0, callbackFailures: 0 };
 
   constructor(options: DarajaSimulatorOptions = {}) {
     this.o = optionsSchema.parse(options);
@@ -243,6 +243,7 @@ export class DarajaSimulator {
       if (basic !== expected || url.searchParams.get('grant_type') !== 'client_credentials') return error(400, '400.008.01', 'Invalid Authentication passed');
       const token = randomBytes(20).toString('base64url');
       this.tokens.add(token);
+      this.counters.oauthTokens += 1;
       return send(200, { access_token: token, expires_in: '3599' });
     }
     if (req.method !== 'POST') return error(404, '404.001.01', 'Resource not found');
