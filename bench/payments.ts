@@ -56,6 +56,19 @@ for (let i = jobs.length - 1; i > 0; i--) {
 
 const validationMs: number[] = [];
 let failures = 0;
+let resent = 0;
+
+/** A POST, sent again when the connection drops (a kept-alive socket the server closed): Daraja retries too. */
+async function post(url: string, init: RequestInit): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(url, { method: 'POST', ...init });
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      resent += 1;
+    }
+  }
+}
 async function run<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
@@ -68,7 +81,7 @@ async function run<T>(items: T[], work: (item: T) => Promise<void>): Promise<voi
 const started = performance.now();
 await run(jobs, async (job) => {
   const t0 = performance.now();
-  const r = await fetch(job.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: job.body });
+  const r = await post(job.url, { headers: { 'content-type': 'application/json' }, body: job.body });
   await r.arrayBuffer();
   if (!r.ok) failures += 1;
   if (job.validation) validationMs.push(performance.now() - t0);
@@ -81,8 +94,7 @@ const stkStarted = performance.now();
 await run(
   Array.from({ length: stkFlows }, (_, i) => accountIds[i % accountIds.length] as string),
   async (accountId) => {
-    const r = await fetch(`${platform.httpUrl}/accounts/${accountId}/stk-push`, {
-      method: 'POST',
+    const r = await post(`${platform.httpUrl}/accounts/${accountId}/stk-push`, {
       headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json' },
       body: JSON.stringify({ phone: '+254712345678', amountMinor: 100 * (1 + randomInt(100)) }),
     });
@@ -117,6 +129,7 @@ console.log(
     stkPaid,
     stkFlowsPerSecond: Math.round(stkFlows / stkSeconds),
     httpFailures: failures,
+    resentAfterConnectionDrop: resent,
     invariantViolations: violations.length,
   }),
 );
