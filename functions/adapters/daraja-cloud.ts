@@ -1,11 +1,27 @@
 // Daraja in the cloud: the credentials and the callback token from one Secrets Manager JSON secret
-// (DARAJA_SECRET_ARN: {consumerKey, consumerSecret, passkey, callbackToken}), read through the cached
-// secret reader, and the client built from them once per container.
+// (DARAJA_SECRET_ARN: {consumerKey, consumerSecret, passkey, callbackToken}), cached for five minutes (a
+// rotated value takes effect without a deploy), and the client built from them once per container.
+// The SDK client, not Powertools' parameters: the runtime carries the SDK, so the HTTP API's bundle
+// (which starts STK Pushes) stays within its size budget.
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
 import type { LambdaConfig } from '#shared/config';
 import { formatIssues } from '#domain/issues';
 import { DarajaClient } from './daraja-client.ts';
-import { secretText } from './secrets.ts';
+
+const MAX_AGE_MS = 300_000;
+let secrets: SecretsManagerClient | undefined;
+let cached: { arn: string; at: number; text: string | undefined } | undefined;
+
+async function secretText(arn: string | undefined): Promise<string | undefined> {
+  if (!arn) return undefined;
+  if (cached?.arn === arn && Date.now() - cached.at < MAX_AGE_MS) return cached.text;
+  secrets ??= new SecretsManagerClient({});
+  const { SecretString } = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
+  const text = SecretString?.trim() ? SecretString.trim() : undefined;
+  cached = { arn, at: Date.now(), text };
+  return text;
+}
 
 const secretSchema = z.object({
   consumerKey: z.string().default(''),
