@@ -19,6 +19,8 @@ export interface ApiProps {
   readonly database: Database;
   /** The ChirpStack HTTP integration function (from the ingest capability). */
   readonly chirpstackHttpIntegration: lambda.IFunction;
+  /** Daraja's callbacks (outside the JWT authorizer: they authenticate by their path token). */
+  readonly darajaCallbacks: lambda.IFunction;
   /** Steady-state request rate across the API. @default 100 per second */
   readonly rateLimit?: number;
   /** @default 200 */
@@ -112,6 +114,7 @@ export class Api extends Construct {
     const integrations: Record<HttpTarget, HttpLambdaIntegration> = {
       api: new HttpLambdaIntegration('Api', this.handler),
       chirpstack_http: new HttpLambdaIntegration('ChirpStackHttp', props.chirpstackHttpIntegration),
+      daraja: new HttpLambdaIntegration('DarajaCallbacks', props.darajaCallbacks),
     };
     for (const route of httpRoutes) this.addRoute(route, integrations[route.target]);
 

@@ -14,6 +14,7 @@ import { DeviceAccess } from './device-access.ts';
 import { Ingest } from './ingest.ts';
 import { IotDataEndpoint } from './iot-endpoint.ts';
 import { QuantifyFunction } from './quantify-function.ts';
+import { Payments } from './payments.ts';
 import { Schedules } from './schedules.ts';
 import { stackConfigSchema, type StackConfig } from './stack-config.ts';
 
@@ -30,6 +31,7 @@ export class QuantifyStack extends Stack {
   public readonly schedules: Schedules;
   public readonly deviceAccess: DeviceAccess;
   public readonly offlineMeters: QuantifyFunction;
+  public readonly payments: Payments;
   public readonly alarms: readonly cw.Alarm[];
 
   constructor(scope: Construct, id: string, props: QuantifyStackProps = {}) {
@@ -67,13 +69,23 @@ export class QuantifyStack extends Stack {
         : {}),
     });
 
+    const daraja = {
+      ...(config.darajaBaseUrl ? { darajaBaseUrl: config.darajaBaseUrl } : {}),
+      ...(config.darajaPublicUrl ? { darajaPublicUrl: config.darajaPublicUrl } : {}),
+      ...(config.darajaShortCode ? { darajaShortCode: config.darajaShortCode } : {}),
+      ...(config.darajaAllowedIps ? { darajaAllowedIps: config.darajaAllowedIps } : {}),
+    };
+    this.payments = new Payments(this, 'Payments', { database: this.database, ...daraja });
+
     this.api = new Api(this, 'Api', {
       database: this.database,
       chirpstackHttpIntegration: this.ingest.httpIntegration,
+      darajaCallbacks: this.payments.callbacks,
       corsAllowOrigins: config.corsAllowOrigins,
       deletionProtection: config.deletionProtection,
     });
     this.commands.allowEnqueue(this.api.handler);
+    this.payments.allowStkPush(this.api.handler, daraja);
     // Occupancy changes create display commands during ingestion; the decoder queues them for dispatch.
     this.commands.allowEnqueue(this.ingest.decoder);
 
@@ -84,7 +96,7 @@ export class QuantifyStack extends Stack {
     });
     this.database.grantDataApi(this.offlineMeters);
     this.schedules = new Schedules(this, 'Schedules', {
-      jobs: { offline_meters: this.offlineMeters, command_sweeper: this.commands.sweeper },
+      jobs: { offline_meters: this.offlineMeters, command_sweeper: this.commands.sweeper, stk_query: this.payments.jobs, daraja_reconcile: this.payments.jobs },
     });
 
     this.deviceAccess = new DeviceAccess(this, 'DeviceAccess');
@@ -101,5 +113,6 @@ export class QuantifyStack extends Stack {
     new CfnOutput(this, 'DbSecretArn', { value: this.database.secret.secretArn });
     new CfnOutput(this, 'ChirpStackApiKeySecretArn', { value: this.commands.chirpstackApiKey.secretArn });
     new CfnOutput(this, 'ChirpStackHttpIntegrationTokenSecretArn', { value: this.ingest.httpIntegrationToken.secretArn });
+    new CfnOutput(this, 'DarajaSecretArn', { value: this.payments.secret.secretArn });
   }
 }

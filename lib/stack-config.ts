@@ -31,6 +31,13 @@ export const stackConfigSchema = z
     alarmTopicArn: z.string().startsWith('arn:').optional(),
     /** Browser origins allowed by CORS (comma-separated on the command line). */
     corsAllowOrigins: list.default([]),
+    /** Daraja: https://sandbox.safaricom.co.ke or https://api.safaricom.co.ke (unset: M-Pesa calls disabled). */
+    darajaBaseUrl: z.string().url().optional(),
+    /** The public base URL Daraja calls back (the HTTP API's URL or custom domain). */
+    darajaPublicUrl: z.string().url().optional(),
+    darajaShortCode: z.string().regex(/^\d{5,7}$/).optional(),
+    /** Safaricom's callback source addresses, comma-separated (optional second check). */
+    darajaAllowedIps: z.string().optional(),
   })
   .refine((c) => c.dbMinCapacity <= c.dbMaxCapacity, { message: 'dbMinCapacity must not exceed dbMaxCapacity' });
 

@@ -3,6 +3,7 @@
 import type { Db } from '#store/db';
 import type { Logger } from '#shared/logger';
 import type { CommandQueue } from './commands/ports.ts';
+import type { PaymentEvents, PaymentProvider } from './payments/ports.ts';
 import type { InboundMessage } from './ingest/inbound.ts';
 import type { IngestResult } from './ingest/ingest.ts';
 
@@ -20,4 +21,6 @@ export interface AppDeps {
   commandQueue: CommandQueue;
   /** How long a command may wait for its device before it expires (COMMAND_EXPIRY_HOURS). @default 48 */
   commandExpiryHours?: number;
+  /** M-Pesa: the Daraja client (or the simulator through it) and who hears of credits. Unset: STK Push answers 503. */
+  payments?: { provider: PaymentProvider | undefined; currency: string; events?: PaymentEvents };
 }

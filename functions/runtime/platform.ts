@@ -42,6 +42,11 @@ import { ChirpStackSimulator } from './chirpstack-sim/index.ts';
 import { LocalCommandQueue } from './local-command-queue.ts';
 import { OutageLog } from './outage.ts';
 import { schedule, type ScheduledTask } from './scheduler.ts';
+import { startDaraja } from './daraja.ts';
+import type { DarajaSimulator } from './daraja-sim/index.ts';
+import { darajaCallbackHandler } from '#app/payments/callbacks';
+import { queryPendingStk, reconcile, type StkDeps } from '#app/payments/stk';
+import type { PaymentEvents } from '#app/payments/ports';
 
 export interface Platform {
   config: LocalConfig;
@@ -64,6 +69,8 @@ export interface Platform {
     /** The built-in ChirpStack simulator, when CHIRPSTACK_API_URL is not set. */
     simulator: ChirpStackSimulator | undefined;
   };
+  /** M-Pesa as wired locally: the Daraja (or simulator) URL, the callback token, the simulator. */
+  payments: { darajaUrl: string; callbackToken: string; simulator: DarajaSimulator | undefined; deps: StkDeps };
   /** What runs where, for the start-up banner. */
   describe(): string[];
   stop(): Promise<void>;
@@ -81,7 +88,7 @@ interface Context {
   dataDir: string;
 }
 
-export async function startPlatform(config: LocalConfig, logger: Logger = rootLogger): Promise<Platform> {
+export async function startPlatform(config: LocalConfig, logger: Logger = rootLogger, options: { paymentEvents?: PaymentEvents } = {}): Promise<Platform> {
   const shutdown = new Shutdown(logger);
   try {
     const dataDir = path.resolve(config.DATA_DIR);
@@ -102,8 +109,11 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
     // Stopped while still subscribed (so confirmations of what it sends while draining are ingested),
     // and before the simulator and the MQTT client, since a draining dispatcher still sends.
     shutdown.add(commands);
-    shutdown.add(startScheduler(ctx, db, commands.queue));
-    const http = shutdown.add(await startHttp(ctx, { db, client, ingestDeps, ingest: ingest.batcher, commandQueue: commands.queue }));
+    const daraja = shutdown.add(await startDaraja(config, dataDir, logger));
+    const paymentDeps: StkDeps = { db: db.db, logger, now: ctx.now, provider: daraja.client, currency: config.PAYMENTS_CURRENCY, ...(options.paymentEvents ? { events: options.paymentEvents } : {}) };
+    shutdown.add(startScheduler(ctx, db, commands.queue, paymentDeps));
+    const http = shutdown.add(await startHttp(ctx, { db, client, ingestDeps, ingest: ingest.batcher, commandQueue: commands.queue, payments: paymentDeps, callbackToken: daraja.token }));
+    await daraja.listening(http.url);
 
     return {
       config,
@@ -114,6 +124,7 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
       broker: broker.embedded,
       mqttLogins: broker.logins,
       commands: { queue: commands.queue, deps: commands.deps, chirpstackUrl: chirpstack.url, simulator: chirpstack.simulator },
+      payments: { darajaUrl: daraja.url, callbackToken: daraja.token, simulator: daraja.simulator, deps: paymentDeps },
       describe: () => [
         `Portal         ${http.url}/  (sign in with a token: npm run token -- admin)`,
         `HTTP API       ${http.url}  (GET /health; token: npm run token -- operator)`,
@@ -128,6 +139,8 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
         `Ingesting      ${topicRoutes.map((r) => r.topicFilter).join(', ')}`,
         `ChirpStack HTTP integration ${config.CHIRPSTACK_HTTP_INTEGRATION_TOKEN ? `${http.url}/integrations/chirpstack?event=up` : 'disabled (set CHIRPSTACK_HTTP_INTEGRATION_TOKEN)'}`,
         `ChirpStack     ${chirpstack.url}${chirpstack.simulator ? '  (simulator: device queue REST API, Class A delivery on this broker)' : '  (CHIRPSTACK_API_URL)'}`,
+        `M-Pesa         ${daraja.url}${daraja.simulator ? '  (Daraja simulator: STK Push, STK Query, C2B simulate, Pull Transactions)' : '  (DARAJA_BASE_URL)'}`,
+        `M-Pesa callbacks ${config.DARAJA_PUBLIC_URL ?? http.url}/integrations/daraja/<DARAJA_CALLBACK_TOKEN>/{c2b/validation,c2b/confirmation,stk/callback,results}`,
         `Database       ${db.describe}`,
         `Data directory ${dataDir}`,
       ],
@@ -332,8 +345,14 @@ async function subscribeIngest({ logger }: Context, mqttClient: { client: MqttCl
 }
 
 /** Scheduled jobs: the same expressions EventBridge Scheduler runs in the cloud (none when SCHEDULER_ENABLED is off). */
-function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue: LocalCommandQueue) {
+function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue: LocalCommandQueue, payments: StkDeps) {
   const jobs: Partial<Record<JobName, () => Promise<void>>> = {
+    stk_query: async () => {
+      await queryPendingStk(payments);
+    },
+    daraja_reconcile: async () => {
+      await reconcile(payments);
+    },
     offline_meters: async () => {
       await markOfflineMeters({ db: db.db, logger }, new Date());
     },
@@ -369,9 +388,18 @@ const portalDir = fileURLToPath(new URL('../../web/dist', import.meta.url));
 /** API Gateway's job (and CloudFront's for the portal): the HTTP API, the ChirpStack HTTP integration and the portal's files. */
 async function startHttp(
   { config, logger, now, dataDir }: Context,
-  parts: { db: DbHandle; client: MqttClient; ingestDeps: IngestDeps; ingest: MicroBatcher<InboundMessage>; commandQueue: LocalCommandQueue },
+  parts: { db: DbHandle; client: MqttClient; ingestDeps: IngestDeps; ingest: MicroBatcher<InboundMessage>; commandQueue: LocalCommandQueue; payments: StkDeps; callbackToken: string },
 ) {
-  const { db, client, ingestDeps, ingest, commandQueue } = parts;
+  const { db, client, ingestDeps, ingest, commandQueue, payments } = parts;
+  const daraja = darajaCallbackHandler({
+    db: db.db,
+    logger,
+    now,
+    token: async () => parts.callbackToken,
+    ...(config.DARAJA_ALLOWED_IPS ? { allowedIps: config.DARAJA_ALLOWED_IPS } : {}),
+    currency: payments.currency,
+    ...(payments.events ? { events: payments.events } : {}),
+  });
   const chirpstackHttp = httpIntegrationHandler({
     logger,
     now,
@@ -388,6 +416,7 @@ async function startHttp(
     ingest: (messages) => ingestBatch(ingestDeps, messages),
     commandQueue,
     commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
+    payments: { provider: payments.provider, currency: payments.currency, ...(payments.events ? { events: payments.events } : {}) },
   };
   const api = createApiHandler(deps, apiRoutes());
   const server = await startHttpServer({
@@ -399,6 +428,7 @@ async function startHttp(
     handlers: {
       api: (event) => api(event, lambdaContext()),
       chirpstack_http: chirpstackHttp,
+      daraja,
     },
   });
   const live = startLiveChannel({ server: server.server, auth, feed: new LiveFeed(db.db, now()), now, logger });

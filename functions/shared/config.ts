@@ -23,6 +23,25 @@ export const clockPolicyOf = (c: { INGEST_MAX_CLOCK_AHEAD_S: number; INGEST_FUTU
   futureTime: c.INGEST_FUTURE_TIME_POLICY,
 });
 
+const ipList = z
+  .string()
+  .transform((v) => v.split(',').map((ip) => ip.trim()).filter(Boolean))
+  .pipe(z.array(z.union([z.ipv4(), z.ipv6()])));
+
+// M-Pesa (Daraja): shared by the local and the Lambda configuration.
+const darajaSettings = {
+  /** https://sandbox.safaricom.co.ke or https://api.safaricom.co.ke; unset locally: the built-in simulator. */
+  DARAJA_BASE_URL: url.optional(),
+  DARAJA_SHORTCODE: z.string().regex(/^\d{5,7}$/, 'a 5-7 digit paybill or till number').default('174379'),
+  /** CustomerPayBillOnline (paybill) or CustomerBuyGoodsOnline (till). */
+  DARAJA_TRANSACTION_TYPE: z.enum(['CustomerPayBillOnline', 'CustomerBuyGoodsOnline']).default('CustomerPayBillOnline'),
+  /** Callbacks from other source addresses are refused (comma-separated; unset: any address). */
+  DARAJA_ALLOWED_IPS: ipList.optional(),
+  /** The public base URL Daraja calls back (https://api.example.com); locally the HTTP server's URL by default. */
+  DARAJA_PUBLIC_URL: url.optional(),
+  PAYMENTS_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('KES'),
+};
+
 export const localConfigSchema = z.object({
   PORT: port.default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -70,6 +89,14 @@ export const localConfigSchema = z.object({
   DATABASE_HEALTH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3_000),
   SCHEDULER_ENABLED: bool.default(true),
   ...clockSettings,
+  ...darajaSettings,
+  DARAJA_CONSUMER_KEY: z.string().min(1).optional(),
+  DARAJA_CONSUMER_SECRET: z.string().min(1).optional(),
+  DARAJA_PASSKEY: z.string().min(1).optional(),
+  /** The secret in the callback paths; generated into DATA_DIR on first start when unset. */
+  DARAJA_CALLBACK_TOKEN: z.string().regex(/^[A-Za-z0-9_-]{32,128}$/, '32-128 letters, digits, _ or -').optional(),
+  /** The simulator's "customer" answers an STK Push after this long. */
+  DARAJA_SIMULATOR_STK_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(3_000),
 });
 export type LocalConfig = z.infer<typeof localConfigSchema>;
 
@@ -87,6 +114,9 @@ export const lambdaConfigSchema = z.object({
   COMMAND_EXPIRY_HOURS: z.coerce.number().positive().max(24 * 30).default(48),
   SCHEMA_DIR: z.string().optional(),
   ...clockSettings,
+  ...darajaSettings,
+  /** Secrets Manager JSON {consumerKey, consumerSecret, passkey, callbackToken}. */
+  DARAJA_SECRET_ARN: z.string().optional(),
 });
 export type LambdaConfig = z.infer<typeof lambdaConfigSchema>;
 

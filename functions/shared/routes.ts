@@ -32,7 +32,7 @@ export function routeFor(topic: string): TopicRoute | undefined {
 }
 
 // Scheduled jobs: EventBridge Scheduler in the cloud, the in-process scheduler locally; same expressions.
-export type JobName = 'offline_meters' | 'command_sweeper';
+export type JobName = 'offline_meters' | 'command_sweeper' | 'stk_query' | 'daraja_reconcile';
 export interface ScheduledJob {
   name: JobName;
   /** EventBridge schedule expression: rate(N minute|minutes|hour|hours) or cron(min hour dom mon dow year). */
@@ -42,15 +42,17 @@ export interface ScheduledJob {
 export const scheduledJobs: readonly ScheduledJob[] = [
   { name: 'offline_meters', expression: 'rate(5 minutes)', description: 'Mark meters offline when they miss their expected uplinks' },
   { name: 'command_sweeper', expression: 'rate(1 minute)', description: 'Re-enqueue stuck commands, release scheduled ones, expire stale ones' },
+  { name: 'stk_query', expression: 'rate(2 minutes)', description: 'Query M-Pesa for STK Push requests pending past a few minutes' },
+  { name: 'daraja_reconcile', expression: 'rate(15 minutes)', description: 'Pull Transactions for the last 2 hours: credit what callbacks missed, report mismatches' },
 ];
 
 // HTTP routes in front of the Lambdas: API Gateway routes in the cloud, the local HTTP server's dispatch
 // table locally. `auth: 'jwt'` routes need a bearer token (Cognito in the cloud, the local key locally);
 // the others authenticate themselves (health is public, integrations check a shared token).
-export type HttpTarget = 'api' | 'chirpstack_http';
+export type HttpTarget = 'api' | 'chirpstack_http' | 'daraja';
 export interface HttpRoute {
   method: 'GET' | 'POST' | 'ANY';
-  /** API Gateway route path; `{proxy+}` matches the rest. */
+  /** API Gateway route path; a trailing `{proxy+}` matches the rest. */
   path: string;
   target: HttpTarget;
   auth: 'jwt' | 'none';
@@ -58,13 +60,15 @@ export interface HttpRoute {
 export const httpRoutes: readonly HttpRoute[] = [
   { method: 'GET', path: '/health', target: 'api', auth: 'none' },
   { method: 'POST', path: '/integrations/chirpstack', target: 'chirpstack_http', auth: 'none' },
+  // Daraja's callbacks authenticate by the secret token in their path (app/payments/callbacks.ts).
+  { method: 'POST', path: '/integrations/daraja/{proxy+}', target: 'daraja', auth: 'none' },
   { method: 'ANY', path: '/{proxy+}', target: 'api', auth: 'jwt' },
 ];
 
 export function httpRouteFor(method: string, path: string): HttpRoute | undefined {
   return httpRoutes.find((r) => {
     if (r.method !== 'ANY' && r.method !== method) return false;
-    if (r.path === '/{proxy+}') return true;
+    if (r.path.endsWith('/{proxy+}')) return path.startsWith(r.path.slice(0, -'{proxy+}'.length));
     return r.path === path || `${r.path}/` === path;
   });
 }

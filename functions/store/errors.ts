@@ -1,6 +1,6 @@
 // The one place PostgreSQL errors become domain errors. node-postgres and PGlite carry SQLSTATE in
 // `code`; the Data API only returns the server's message text, so both are recognised.
-import { AppError, ConflictError, UnavailableError, ValidationError } from '#shared/errors';
+import { AppError, ConflictError, NotFoundError, UnavailableError, ValidationError } from '#shared/errors';
 
 interface PgLikeError {
   code?: unknown;
@@ -37,6 +37,15 @@ export function mapDbError(error: unknown, what = 'record'): unknown {
   const constraint = typeof e.constraint === 'string' ? e.constraint : undefined;
   const detail = typeof e.detail === 'string' ? e.detail : undefined;
   switch (state) {
+    // The ledger functions' own states (schema/0010_payments.sql): the message is theirs, and says why.
+    case 'QL001':
+    case 'QL002':
+    case 'QL004':
+      return new ConflictError(serverMessage(error), { sqlState: state }, { cause: error });
+    case 'QL003':
+      return new ValidationError(serverMessage(error), { sqlState: state }, { cause: error });
+    case 'P0002':
+      return new NotFoundError(serverMessage(error), {}, { cause: error });
     case '23505':
       return new ConflictError(`${what} already exists${detail ? `: ${detail}` : ''}`, { constraint }, { cause: error });
     case '23503':
@@ -53,6 +62,12 @@ export function mapDbError(error: unknown, what = 'record'): unknown {
       if (state?.startsWith('22')) return new ValidationError(`${what} has a value the database cannot store`, {}, { cause: error });
       return error;
   }
+}
+
+/** The server's message alone (the Data API wraps it in "ERROR: … ; SQLState: X"). */
+function serverMessage(error: unknown): string {
+  const message = typeof (error as PgLikeError).message === 'string' ? String((error as PgLikeError).message) : 'database error';
+  return /ERROR: (.*?)(\n|; SQLState|$)/s.exec(message)?.[1]?.trim() ?? message;
 }
 
 /** SQLSTATE classes and codes that say "the database (or the way to it) is not there now", not "your data". */

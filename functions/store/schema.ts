@@ -273,11 +273,18 @@ export interface PaymentsTable {
   amount_minor: Num;
   currency: string;
   phone: string | null;
-  status: Generated<'received' | 'applied' | 'unmatched' | 'failed'>;
+  status: Generated<PaymentStatus>;
   raw: Json | null;
   received_at: CreatedAt;
   applied_at: Timestamp | null;
+  channel: Generated<PaymentChannel>;
+  transacted_at: Timestamp | null;
+  status_reason: string | null;
+  updated_at: UpdatedAt;
 }
+
+export type PaymentStatus = 'received' | 'applied' | 'suspense' | 'conflict' | 'failed' | 'reversed';
+export type PaymentChannel = 'c2b' | 'stk' | 'pull' | 'manual';
 
 export interface LedgerEntriesTable {
   id: Generated<number>;
@@ -290,6 +297,70 @@ export interface LedgerEntriesTable {
   payment_id: string | null;
   description: string | null;
   created_by: string | null;
+  created_at: CreatedAt;
+  reverses_entry_id: number | null;
+  reason: string | null;
+  source_ref: string | null;
+}
+
+export type EntryType = LedgerEntriesTable['entry_type'];
+
+export interface AccountMetersTable {
+  id: Generated<number>;
+  account_id: string;
+  meter_id: string;
+  valid_from: GeneratedTimestamp;
+  valid_to: Timestamp | null;
+}
+
+export type DarajaCallbackKind = 'c2b_validation' | 'c2b_confirmation' | 'stk_callback' | 'result';
+export type DarajaCallbackOutcome = 'received' | 'accepted' | 'rejected' | 'processed' | 'duplicate' | 'invalid' | 'conflict';
+
+export interface DarajaCallbacksTable {
+  id: Generated<string>;
+  kind: DarajaCallbackKind;
+  body: string;
+  source_ip: string | null;
+  receipt: string | null;
+  checkout_request_id: string | null;
+  outcome: Generated<DarajaCallbackOutcome>;
+  reason: string | null;
+  payment_id: string | null;
+  received_at: CreatedAt;
+  processed_at: Timestamp | null;
+}
+
+export type StkStatus = 'initiating' | 'pending' | 'paid' | 'failed' | 'conflict' | 'error';
+
+export interface StkRequestsTable {
+  id: Generated<string>;
+  account_id: string;
+  phone: string;
+  amount_minor: Num;
+  account_reference: string;
+  merchant_request_id: string | null;
+  checkout_request_id: string | null;
+  status: Generated<StkStatus>;
+  result_code: string | null;
+  result_desc: string | null;
+  receipt: string | null;
+  payment_id: string | null;
+  requested_by: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  last_queried_at: Timestamp | null;
+  completed_at: Timestamp | null;
+}
+
+export interface DarajaReconciliationsTable {
+  id: Generated<string>;
+  window_from: Timestamp;
+  window_to: Timestamp;
+  seen: Generated<number>;
+  credited: Generated<number>;
+  mismatches: GeneratedJson<unknown[]>;
+  status: 'ok' | 'mismatches' | 'failed';
+  error: string | null;
   created_at: CreatedAt;
 }
 
@@ -304,7 +375,7 @@ export interface TariffsTable {
   created_at: CreatedAt;
 }
 
-/** Append-only (schema/0007): a change to a tariff is a new version. */
+/** Append-only (schema/0009): a change to a tariff is a new version. */
 export interface TariffVersionsTable {
   id: Generated<number>;
   tariff_id: string;
@@ -331,7 +402,7 @@ export interface SiteTariffsTable {
   updated_at: UpdatedAt;
 }
 
-/** View meter_tariff (schema/0007): a meter's own tariff, else its account's, else its site's default. */
+/** View meter_tariff (schema/0009): a meter's own tariff, else its account's, else its site's default. */
 export interface MeterTariffView {
   meter_id: string;
   tariff_id: string | null;
@@ -408,6 +479,10 @@ export interface Database {
   actuations: ActuationsTable;
   payments: PaymentsTable;
   ledger_entries: LedgerEntriesTable;
+  account_meters: AccountMetersTable;
+  daraja_callbacks: DarajaCallbacksTable;
+  stk_requests: StkRequestsTable;
+  daraja_reconciliations: DarajaReconciliationsTable;
   tariffs: TariffsTable;
   tariff_versions: TariffVersionsTable;
   account_tariffs: AccountTariffsTable;
@@ -432,3 +507,9 @@ export type ParkingSpace = Selectable<ParkingSpacesTable>;
 export type Quarantined = Selectable<QuarantineTable>;
 export type Tariff = Selectable<TariffsTable>;
 export type TariffVersionRow = Selectable<TariffVersionsTable>;
+export type Customer = Selectable<CustomersTable>;
+export type Account = Selectable<AccountsTable>;
+export type Payment = Selectable<PaymentsTable>;
+export type LedgerEntry = Selectable<LedgerEntriesTable>;
+export type StkRequest = Selectable<StkRequestsTable>;
+export type DarajaCallback = Selectable<DarajaCallbacksTable>;

@@ -43,7 +43,7 @@ describe('migrations', () => {
     const account = await testDb.db.insertInto('accounts').values({ customer_id: customer.id, account_no: `A${Date.now()}` }).returning('id').executeTakeFirstOrThrow();
     const entry = await testDb.db
       .insertInto('ledger_entries')
-      .values({ account_id: account.id, entry_type: 'adjustment', amount_minor: 100, balance_after_minor: 100, currency: 'KES', idempotency_key: `k${Date.now()}` })
+      .values({ account_id: account.id, entry_type: 'adjustment', amount_minor: 100, balance_after_minor: 100, currency: 'KES', idempotency_key: `k${Date.now()}`, reason: 'opening balance' })
       .returning('id')
       .executeTakeFirstOrThrow();
 

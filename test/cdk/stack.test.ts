@@ -372,10 +372,46 @@ describe('api', () => {
   });
 });
 
+describe('payments', () => {
+  it('routes Daraja callbacks to their function without the JWT authorizer', () => {
+    // Prepare
+    const [, route] = ofType('AWS::ApiGatewayV2::Route').find(([, r]) => r.Properties.RouteKey === 'POST /integrations/daraja/{proxy+}') ?? [];
+    const [integrationId] = ofType('AWS::ApiGatewayV2::Integration').find(([, i]) => same(i.Properties.IntegrationUri, arnOf(stack.payments.callbacks))) ?? [];
+
+    // Assess
+    expect(route?.Properties.AuthorizationType).toBe('NONE');
+    expect(route?.Properties.Target).toEqual({ 'Fn::Join': ['', ['integrations/', { Ref: integrationId }]] });
+  });
+
+  it('gives the callbacks, the M-Pesa jobs and the API the Daraja secret, and the first two the Data API', () => {
+    for (const fn of [stack.payments.callbacks, stack.payments.jobs, stack.api.handler]) {
+      // Prepare
+      const statements = statementsOf(logicalIdOf(fn.executionRole));
+
+      // Assess
+      expect(envOf(fn)).toMatchObject({ DARAJA_SECRET_ARN: ref(stack.payments.secret) });
+      expect(statements).toContainEqual(
+        expect.objectContaining({ Action: expect.arrayContaining(['secretsmanager:GetSecretValue']) as unknown, Resource: ref(stack.payments.secret) }),
+      );
+    }
+    for (const fn of [stack.payments.callbacks, stack.payments.jobs]) {
+      expect(statementsOf(logicalIdOf(fn.executionRole)).some((s) => actionsOf(s).includes('rds-data:ExecuteStatement'))).toBe(true);
+    }
+  });
+
+  it('generates the callback token without the words Safaricom refuses in URLs', () => {
+    // Prepare
+    const secret = resources[logicalIdOf(stack.payments.secret)];
+
+    // Assess
+    expect(secret?.Properties.GenerateSecretString).toMatchObject({ GenerateStringKey: 'callbackToken', PasswordLength: 64, ExcludeUppercase: true, ExcludeCharacters: 'ghijklmnopqrstuvwxyz' });
+  });
+});
+
 describe('schedules', () => {
   it('schedules each job of the shared table with its expression verbatim', () => {
     // Prepare
-    const targets = { offline_meters: stack.offlineMeters, command_sweeper: stack.commands.sweeper };
+    const targets = { offline_meters: stack.offlineMeters, command_sweeper: stack.commands.sweeper, stk_query: stack.payments.jobs, daraja_reconcile: stack.payments.jobs };
 
     // Assess
     expect(ofType('AWS::Scheduler::Schedule')).toHaveLength(scheduledJobs.length);
@@ -418,8 +454,8 @@ describe('function defaults', () => {
     );
     const ours = ofType('AWS::Lambda::Function').filter(([id]) => ourIds.has(id));
 
-    // Assess: api, decoder, http-integration, dispatcher, sweeper, offline-meters, migrate
-    expect(ours).toHaveLength(7);
+    // Assess: api, decoder, http-integration, dispatcher, sweeper, offline-meters, migrate, daraja callbacks, payment jobs
+    expect(ours).toHaveLength(9);
     for (const [id, fn] of ours) {
       expect(fn.Properties, id).toMatchObject({
         Runtime: LAMBDA_RUNTIME.name,
@@ -441,7 +477,7 @@ describe('function defaults', () => {
 
     // Assess
     expect(required).toContain('DB_CLUSTER_ARN');
-    expect(functions).toHaveLength(7);
+    expect(functions).toHaveLength(9);
     for (const fn of functions) expect(Object.keys(envOf(fn)), fn.node.path).toEqual(expect.arrayContaining(required));
   });
 

@@ -8,8 +8,10 @@ import { NotFoundError } from '#shared/errors';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, toMiddyRoute, type AnyRouteSpec } from '../http/kit.ts';
 import { problemJson } from '../http/problem.ts';
+import { accountRoutes } from './account-routes.ts';
 import { commandRoutes } from './command-routes.ts';
 import { deviceAccessRoutes } from './device-access-routes.ts';
+import { paymentRoutes } from './payment-routes.ts';
 import { portalRoutes } from './portal-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
 import { registryRoutes } from './registry-routes.ts';
@@ -66,7 +68,7 @@ const healthRoute = defineRoute<undefined, Record<string, never>, Record<string,
 });
 
 export function apiRoutes(extra: AnyRouteSpec<AppDeps>[] = []): AnyRouteSpec<AppDeps>[] {
-  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...deviceAccessRoutes, ...portalRoutes, ...tariffRoutes, ...extra];
+  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...deviceAccessRoutes, ...portalRoutes, ...tariffRoutes, ...accountRoutes, ...paymentRoutes, ...extra];
 }
 
 export function createApiHandler(deps: AppDeps, routes: AnyRouteSpec<AppDeps>[] = apiRoutes()) {

@@ -13,6 +13,8 @@ import { principalFromClaims } from './principal.ts';
 export interface HttpResult {
   status: number;
   body?: unknown;
+  /** A body sent as it is (CSV...), with its content-type in headers, instead of JSON. */
+  rawBody?: string;
   headers?: Record<string, string>;
 }
 
@@ -22,6 +24,8 @@ export interface RequestContext<B, Q, P, D> {
   params: P;
   principal: Principal;
   requestId: string;
+  /** Request headers, names lower case. */
+  headers: Record<string, string>;
   deps: D;
 }
 
@@ -114,11 +118,12 @@ export function toMiddyRoute<D>(spec: AnyRouteSpec<D>, deps: D): Route<APIGatewa
       const query: unknown = parsePart(spec.query, event.queryStringParameters ?? {}, 'query');
       const bodyValue = spec.body ? readJsonBody(event) : undefined;
       const body: unknown = spec.body ? parsePart(spec.body, bodyValue ?? {}, 'body') : undefined;
-      const result = await spec.handle({ body, query, params, principal, requestId: event.requestContext.requestId, deps });
+      const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v ?? '']));
+      const result = await spec.handle({ body, query, params, principal, requestId: event.requestContext.requestId, headers, deps });
       return {
         statusCode: result.status,
         headers: { 'content-type': 'application/json', ...result.headers },
-        body: result.body === undefined ? '' : JSON.stringify(result.body),
+        body: result.rawBody ?? (result.body === undefined ? '' : JSON.stringify(result.body)),
       };
     },
   };

@@ -3,6 +3,7 @@
 import * as z from 'zod';
 import { inTransaction, type Db, type Executor, type Tx } from '#store/db';
 import * as store from '#store/registry';
+import { linkMeter as linkMeterToAccount } from '#store/accounts';
 import type { Device, Meter, MeterReading, Site } from '#store/schema';
 import { deviceTypes, profileOf } from '#domain/device-profiles';
 import { devEuiSchema, meterNoSchema } from '#domain/topics';
@@ -105,6 +106,8 @@ export async function createMeter(db: Db, input: MeterInput, actor: Actor, now: 
       account_id: input.accountId ?? null,
       is_prepaid: input.isPrepaid,
     });
+    // The account link has a history (account_meters), which payments match meter numbers through.
+    if (input.accountId) await linkMeterToAccount(trx, meter.id, input.accountId, now);
     let device: Device | null = null;
     if (input.device) {
       device = await insertDevice(trx, { ...input.device, siteId: input.device.siteId ?? input.siteId });

@@ -1,0 +1,249 @@
+// Daraja's callbacks: C2B validation and confirmation, the STK Push callback, Transaction Status and
+// Reversal results. Outside the JWT authorizer, each behind a secret path token (compared in constant
+// time) and an optional source-IP allowlist. Every callback that passes those is stored raw first, then
+// parsed and acted on; the answer is 2xx only once what it carries is durably recorded, so Daraja retries
+// whatever failed half-way (payment_record is one atomic call: nothing is half-written).
+import { timingSafeEqual } from 'node:crypto';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
+import type * as z from 'zod';
+import {
+  c2bAccept,
+  c2bCallbackSchema,
+  c2bPayment,
+  c2bReject,
+  callbackAcknowledged,
+  resultCallbackSchema,
+  stkCallbackSchema,
+  stkResult,
+} from '#domain/mpesa';
+import { formatIssues } from '#domain/issues';
+import { storableText } from '#domain/text';
+import type { Db } from '#store/db';
+import * as payments from '#store/payments';
+import { accountForReference } from '#store/accounts';
+import type { DarajaCallbackKind } from '#store/schema';
+import type { Logger } from '#shared/logger';
+import { PayloadTooLargeError, ValidationError } from '#shared/errors';
+import { readBody } from '../http/kit.ts';
+import { problemResponse, toProblem } from '../http/problem.ts';
+import { CallbackTokenError } from './errors.ts';
+import type { PaymentEvents } from './ports.ts';
+import { creditedEvent, notifyCredited } from './payments.ts';
+
+/** Daraja's bodies are a few hundred bytes; anything much larger is not Daraja. */
+export const MAX_CALLBACK_BYTES = 16 * 1024;
+export const MIN_CALLBACK_TOKEN_LENGTH = 32;
+export const darajaCallbackPrefix = '/integrations/daraja';
+
+const kindByPath: Record<string, DarajaCallbackKind> = {
+  'c2b/validation': 'c2b_validation',
+  'c2b/confirmation': 'c2b_confirmation',
+  'stk/callback': 'stk_callback',
+  results: 'result',
+};
+export const darajaCallbackPaths = Object.keys(kindByPath);
+
+export interface DarajaCallbackDeps {
+  db: Db;
+  logger: Logger;
+  now: () => Date;
+  /** DARAJA_CALLBACK_TOKEN (Secrets Manager in the cloud); undefined disables the endpoints. */
+  token: () => Promise<string | undefined>;
+  /** DARAJA_ALLOWED_IPS: when set, callbacks from other addresses are refused like a wrong token. */
+  allowedIps?: readonly string[];
+  currency: string;
+  events?: PaymentEvents;
+}
+
+function sameToken(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+const json = (status: number, body: unknown): APIGatewayProxyResultV2 => ({
+  statusCode: status,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+/** `/integrations/daraja/{token}/{kind}` → the token and the kind, or undefined for any other path. */
+export function parseCallbackPath(path: string): { token: string; kind: DarajaCallbackKind } | undefined {
+  const m = /^\/integrations\/daraja\/([^/]+)\/(.+?)\/?$/.exec(path);
+  const kind = m ? kindByPath[m[2] ?? ''] : undefined;
+  return m && kind ? { token: decodeURIComponent(m[1] ?? ''), kind } : undefined;
+}
+
+export function darajaCallbackHandler(deps: DarajaCallbackDeps) {
+  return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResultV2> => {
+    const path = event.rawPath;
+    const sourceIp = event.requestContext.http.sourceIp.replace(/^::ffff:/, '');
+    try {
+      const route = parseCallbackPath(path);
+      const expected = await deps.token();
+      // Wrong token, unknown kind, disabled, or an address not allowed: all the same 404, nothing stored.
+      if (!route || !expected || expected.length < MIN_CALLBACK_TOKEN_LENGTH || !sameToken(route.token, expected)) {
+        deps.logger.warn('daraja callback refused: unknown path or wrong token', { sourceIp });
+        throw new CallbackTokenError('no such route');
+      }
+      if (deps.allowedIps?.length && !deps.allowedIps.includes(sourceIp)) {
+        deps.logger.warn('daraja callback refused: source address not allowed', { sourceIp });
+        throw new CallbackTokenError('no such route');
+      }
+      const raw = readBody(event, MAX_CALLBACK_BYTES);
+      return await handleCallback(deps, route.kind, raw.toString('utf8'), sourceIp);
+    } catch (error) {
+      const problem = toProblem(error, error instanceof CallbackTokenError ? undefined : path.replace(/\/daraja\/[^/]+/, '/daraja/{token}'));
+      if (error instanceof PayloadTooLargeError) deps.logger.warn('daraja callback refused: body too large', { sourceIp });
+      if (problem.status >= 500) deps.logger.error('daraja callback failed; Daraja will retry', { error: error as Error });
+      return problemResponse(problem);
+    }
+  };
+}
+
+/** Parse JSON, then the schema; a failure names what is wrong. */
+function parse<T>(schema: z.ZodType<T>, text: string): { ok: true; value: T } | { ok: false; reason: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'body is not JSON' };
+  }
+  const parsed = schema.safeParse(value);
+  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, reason: formatIssues(parsed.error, '(body)', 5) };
+}
+
+async function handleCallback(deps: DarajaCallbackDeps, kind: DarajaCallbackKind, text: string, sourceIp: string): Promise<APIGatewayProxyResultV2> {
+  const { db, now } = deps;
+  // Stored first, as it came (made storable: a NUL byte cannot go into text).
+  const id = await payments.insertCallback(db, { kind, body: storableText(text), sourceIp });
+  const invalid = async (reason: string) => {
+    await payments.settleCallback(db, id, { outcome: 'invalid', reason }, now());
+    throw new ValidationError(`invalid ${kind.replace('_', ' ')}: ${reason}`);
+  };
+
+  switch (kind) {
+    case 'c2b_validation': {
+      const parsed = parse(c2bCallbackSchema, text);
+      // A validation we cannot read is rejected (Daraja then cancels or completes per ResponseType).
+      if (!parsed.ok) {
+        await payments.settleCallback(db, id, { outcome: 'invalid', reason: parsed.reason }, now());
+        return json(200, c2bReject('C2B00016'));
+      }
+      const payment = c2bPayment(parsed.value);
+      const account = payment.reference ? await accountForReference(db, payment.reference) : undefined;
+      const reason = !account ? `no account or meter has the reference "${payment.reference}"` : account.status === 'closed' ? `account ${account.account_no} is closed` : null;
+      await payments.settleCallback(db, id, { outcome: reason ? 'rejected' : 'accepted', reason, receipt: payment.receipt }, now());
+      return json(200, reason ? c2bReject('C2B00012') : c2bAccept());
+    }
+    case 'c2b_confirmation': {
+      const parsed = parse(c2bCallbackSchema, text);
+      if (!parsed.ok) return invalid(parsed.reason);
+      const payment = c2bPayment(parsed.value);
+      const recorded = await payments.recordPayment(db, {
+        provider: 'mpesa',
+        receipt: payment.receipt,
+        channel: 'c2b',
+        amountMinor: payment.amountMinor,
+        currency: deps.currency,
+        phone: payment.phone,
+        reference: payment.reference,
+        transactedAt: payment.transactedAt,
+        raw: parsed.value,
+      });
+      const mismatch = !recorded.created && recorded.amountMinor !== payment.amountMinor;
+      await payments.settleCallback(
+        db,
+        id,
+        {
+          outcome: mismatch ? 'conflict' : recorded.created ? 'processed' : 'duplicate',
+          reason: mismatch ? `receipt ${payment.receipt} was recorded with ${recorded.amountMinor}, this callback says ${payment.amountMinor}` : null,
+          receipt: payment.receipt,
+          paymentId: recorded.paymentId,
+        },
+        now(),
+      );
+      if (recorded.created && recorded.status === 'applied') await notifyCredited(deps, creditedEvent(recorded, payment.receipt, 'c2b', now()));
+      return json(200, callbackAcknowledged());
+    }
+    case 'stk_callback': {
+      const parsed = parse(stkCallbackSchema, text);
+      if (!parsed.ok) return invalid(parsed.reason);
+      await applyStkResult(deps, id, stkResult(parsed.value), parsed.value);
+      return json(200, callbackAcknowledged());
+    }
+    case 'result': {
+      const parsed = parse(resultCallbackSchema, text);
+      if (!parsed.ok) return invalid(parsed.reason);
+      const r = parsed.value.Result;
+      // Kept for the operator (Transaction Status / Reversal outcomes); the reversal entry itself is ours.
+      await payments.settleCallback(db, id, { outcome: 'processed', reason: `${r.ResultCode} ${r.ResultDesc}`.slice(0, 500), receipt: r.TransactionID ?? null }, now());
+      return json(200, callbackAcknowledged());
+    }
+  }
+}
+
+/**
+ * An STK outcome: a paid request is credited to the request's account by its receipt (once, whichever of
+ * C2B, the callback or reconciliation saw it first); an amount that differs from the request, or a
+ * CheckoutRequestID we never issued, is held as a conflict; a failure is recorded on the request, never
+ * over a success.
+ */
+async function applyStkResult(deps: DarajaCallbackDeps, callbackId: string, result: ReturnType<typeof stkResult>, raw: unknown): Promise<void> {
+  const { db, now } = deps;
+  const request = await payments.findStkRequestByCheckout(db, result.checkoutRequestId);
+  const settle = (o: payments.CallbackOutcome) => payments.settleCallback(db, callbackId, { checkoutRequestId: result.checkoutRequestId, ...o }, now());
+  if (result.problem) {
+    await settle({ outcome: 'conflict', reason: result.problem });
+    if (request) await payments.updateStkRequest(db, request.id, { status: 'conflict', resultCode: String(result.resultCode), resultDesc: result.problem, completedAt: now() }, now());
+    return;
+  }
+  if (!result.paid) {
+    await settle({ outcome: request ? 'processed' : 'conflict', reason: request ? `${result.outcome}: ${result.resultDesc}` : 'a failed STK result for a CheckoutRequestID we never issued' });
+    if (request) await payments.updateStkRequest(db, request.id, { status: 'failed', resultCode: String(result.resultCode), resultDesc: result.resultDesc, completedAt: now() }, now(), ['initiating', 'pending', 'error']);
+    return;
+  }
+  const paid = result.paid;
+  const holdReason = !request
+    ? `STK callback for CheckoutRequestID ${result.checkoutRequestId}, which we never issued`
+    : Number(request.amount_minor) !== paid.amountMinor
+      ? `STK callback amount ${paid.amountMinor} differs from the request's ${request.amount_minor}`
+      : null;
+  const recorded = await payments.recordPayment(db, {
+    provider: 'mpesa',
+    receipt: paid.receipt,
+    channel: 'stk',
+    amountMinor: paid.amountMinor,
+    currency: deps.currency,
+    phone: paid.phone,
+    reference: request?.account_reference ?? null,
+    transactedAt: paid.transactedAt,
+    raw,
+    accountId: request?.account_id ?? null,
+    holdReason,
+  });
+  if (request) {
+    await payments.updateStkRequest(
+      db,
+      request.id,
+      {
+        status: recorded.status === 'conflict' ? 'conflict' : 'paid',
+        resultCode: String(result.resultCode),
+        resultDesc: result.resultDesc,
+        receipt: paid.receipt,
+        paymentId: recorded.paymentId,
+        completedAt: now(),
+      },
+      now(),
+      // A success may arrive after a query said it failed (the sandbox does that): it wins.
+      ['initiating', 'pending', 'failed', 'error'],
+    );
+  }
+  await settle({
+    outcome: recorded.status === 'conflict' ? 'conflict' : recorded.created ? 'processed' : 'duplicate',
+    reason: holdReason,
+    receipt: paid.receipt,
+    paymentId: recorded.paymentId,
+  });
+  if (recorded.created && recorded.status === 'applied') await notifyCredited(deps, creditedEvent(recorded, paid.receipt, 'stk', now()));
+}

@@ -1,0 +1,20 @@
+// Lambda entry: Daraja's callbacks (C2B validation/confirmation, STK callback, results) behind API Gateway
+// without the JWT authorizer; the secret path token comes from Secrets Manager.
+import { cloudDb } from '#adapters/cloud';
+import { darajaSecret } from '#adapters/daraja-cloud';
+import { darajaCallbackHandler } from '#app/payments/callbacks';
+import { lambdaConfig } from '#shared/config';
+import { logger } from '#shared/logger';
+
+const config = lambdaConfig();
+const db = cloudDb(config);
+
+export const handler = darajaCallbackHandler({
+  db,
+  logger,
+  now: () => new Date(),
+  // A missing secret enables nothing: every callback path answers 404.
+  token: async () => (await darajaSecret(config))?.callbackToken,
+  ...(config.DARAJA_ALLOWED_IPS ? { allowedIps: config.DARAJA_ALLOWED_IPS } : {}),
+  currency: config.PAYMENTS_CURRENCY,
+});

@@ -1,0 +1,111 @@
+// The accounts' store: customers, their prepaid accounts, and which account a meter belongs to over time
+// (account_meters, mirrored on meters.account_id). Look-ups by account number, meter number and phone.
+import { sql, type Insertable } from 'kysely';
+import type { Executor, Tx } from './db.ts';
+import type { Account, AccountsTable, Customer, CustomersTable, Meter } from './schema.ts';
+
+export interface Page {
+  limit: number;
+  offset: number;
+}
+
+// ---- Customers ----
+
+export async function insertCustomer(db: Executor, row: Insertable<CustomersTable>): Promise<Customer> {
+  return db.insertInto('customers').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function findCustomer(db: Executor, id: string): Promise<Customer | undefined> {
+  return db.selectFrom('customers').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listCustomers(db: Executor, f: Page & { phone?: string; siteId?: string }): Promise<Customer[]> {
+  let query = db.selectFrom('customers').selectAll();
+  if (f.phone) query = query.where('phone', '=', f.phone);
+  if (f.siteId) query = query.where('site_id', '=', f.siteId);
+  return query.orderBy('created_at').orderBy('id').limit(f.limit).offset(f.offset).execute();
+}
+
+// ---- Accounts ----
+
+export async function insertAccount(db: Executor, row: Insertable<AccountsTable>): Promise<Account> {
+  return db.insertInto('accounts').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function findAccount(db: Executor, id: string): Promise<Account | undefined> {
+  return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function updateAccountStatus(db: Executor, id: string, status: Account['status'], at: Date): Promise<Account | undefined> {
+  return db.updateTable('accounts').set({ status, updated_at: at }).where('id', '=', id).returningAll().executeTakeFirst();
+}
+
+export interface AccountFilter extends Page {
+  customerId?: string;
+  accountNo?: string;
+  meterNo?: string;
+  phone?: string;
+  status?: Account['status'];
+}
+
+/** Accounts, by customer, account number and meter number (any case, trimmed) or the customer's phone. */
+export async function listAccounts(db: Executor, f: AccountFilter): Promise<Account[]> {
+  let query = db.selectFrom('accounts').selectAll('accounts');
+  if (f.customerId) query = query.where('accounts.customer_id', '=', f.customerId);
+  if (f.status) query = query.where('accounts.status', '=', f.status);
+  if (f.accountNo) query = query.where(sql<string>`upper(accounts.account_no)`, '=', f.accountNo.trim().toUpperCase());
+  if (f.phone) query = query.where('accounts.customer_id', 'in', (eb) => eb.selectFrom('customers').select('id').where('phone', '=', f.phone ?? ''));
+  if (f.meterNo) {
+    const meterNo = f.meterNo.trim().toUpperCase();
+    query = query.where('accounts.id', 'in', (eb) =>
+      eb
+        .selectFrom('account_meters')
+        .innerJoin('meters', 'meters.id', 'account_meters.meter_id')
+        .select('account_meters.account_id')
+        .where('account_meters.valid_to', 'is', null)
+        .where(sql<string>`upper(meters.meter_no)`, '=', meterNo),
+    );
+  }
+  return query.orderBy('accounts.created_at').orderBy('accounts.id').limit(f.limit).offset(f.offset).execute();
+}
+
+/** Does a payment reference name an account (by number, or by one of its meters)? The same rule as payment_record. */
+export async function accountForReference(db: Executor, reference: string): Promise<Account | undefined> {
+  const { rows } = await sql<{ id: string | null }>`SELECT account_for_reference(${reference}) AS id`.execute(db);
+  const id = rows[0]?.id;
+  return id ? findAccount(db, id) : undefined;
+}
+
+// ---- Meters of an account ----
+
+export async function currentMetersOf(db: Executor, accountId: string): Promise<Meter[]> {
+  return db
+    .selectFrom('account_meters')
+    .innerJoin('meters', 'meters.id', 'account_meters.meter_id')
+    .selectAll('meters')
+    .where('account_meters.account_id', '=', accountId)
+    .where('account_meters.valid_to', 'is', null)
+    .orderBy('meters.meter_no')
+    .execute();
+}
+
+export async function meterLinkHistory(db: Executor, meterId: string) {
+  return db.selectFrom('account_meters').selectAll().where('meter_id', '=', meterId).orderBy('valid_from', 'desc').orderBy('id', 'desc').execute();
+}
+
+/** The meter's current account, if any. Lock the meter row first (in `db`, a transaction) to decide on it. */
+export async function currentAccountOfMeter(db: Executor, meterId: string): Promise<string | null> {
+  const row = await db.selectFrom('account_meters').select('account_id').where('meter_id', '=', meterId).where('valid_to', 'is', null).executeTakeFirst();
+  return row?.account_id ?? null;
+}
+
+export async function lockMeter(db: Tx, meterId: string): Promise<Meter | undefined> {
+  return db.selectFrom('meters').selectAll().where('id', '=', meterId).forUpdate().executeTakeFirst();
+}
+
+/** Make `accountId` the meter's account from `at` (closing the previous link); null unlinks it. */
+export async function linkMeter(db: Tx, meterId: string, accountId: string | null, at: Date): Promise<void> {
+  await db.updateTable('account_meters').set({ valid_to: at }).where('meter_id', '=', meterId).where('valid_to', 'is', null).execute();
+  if (accountId) await db.insertInto('account_meters').values({ meter_id: meterId, account_id: accountId, valid_from: at }).execute();
+  await db.updateTable('meters').set({ account_id: accountId, updated_at: at }).where('id', '=', meterId).execute();
+}
