@@ -3,7 +3,7 @@
 // time (voltage around 230 V, a load that wanders, energy counters that grow with it). A meter can be
 // made silent (the gateway never answers for it, as a dead RS485 meter behind a ZLAN times out) and its
 // counter can be reset; a slave id nobody configured gets exception 0x0B (gateway target failed to respond).
-import ModbusRTU from 'modbus-serial';
+import { ServerTCP } from 'modbus-serial';
 import type { AddressInfo } from 'node:net';
 import { float32ToRegisters, registerMaps, type SdmField, type SdmModel } from '#domain/sdm-registers';
 
@@ -131,7 +131,7 @@ export async function startSdm630Simulator(options: Sdm630SimulatorOptions): Pro
   };
 
   const host = options.host ?? '127.0.0.1';
-  const server = new ModbusRTU.ServerTCP(vector, { host, port: options.port ?? 0, unitID: 255 });
+  const server = new ServerTCP(vector, { host, port: options.port ?? 0, unitID: 255 });
   await new Promise<void>((resolve, reject) => {
     server.once('initialized', () => resolve());
     server.once('serverError', (error: Error) => reject(error));
