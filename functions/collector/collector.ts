@@ -154,7 +154,7 @@ export async function startCollector(config: CollectorConfig, deps: CollectorDep
     stop: async () => {
       stopping = true;
       for (const loop of loops) clearTimeout(loop.timer);
-      await Promise.all(loops.map((l) => l.running));
+      await Promise.all(loops.map((l) => l.running ?? Promise.resolve()));
       await sender.stop();
       await Promise.all(loops.map((l) => l.reader.close()));
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));

@@ -349,6 +349,7 @@ async function startHttp(
     ingest: (messages) => ingestBatch(ingestDeps, messages),
     commandQueue,
     commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
+    clockPolicy: clockPolicyOf(config),
   };
   const api = createApiHandler(deps, apiRoutes());
   const server = await startHttpServer({

@@ -10,6 +10,7 @@ import { defineRoute, toMiddyRoute, type AnyRouteSpec } from '../http/kit.ts';
 import { problemJson } from '../http/problem.ts';
 import { commandRoutes } from './command-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
+import { readingRoutes } from './reading-routes.ts';
 import { registryRoutes } from './registry-routes.ts';
 
 /** GET /health's answer within this long, whatever does not answer (DATABASE_HEALTH_TIMEOUT_MS locally). */
@@ -63,7 +64,7 @@ const healthRoute = defineRoute<undefined, Record<string, never>, Record<string,
 });
 
 export function apiRoutes(extra: AnyRouteSpec<AppDeps>[] = []): AnyRouteSpec<AppDeps>[] {
-  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...extra];
+  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...readingRoutes, ...extra];
 }
 
 export function createApiHandler(deps: AppDeps, routes: AnyRouteSpec<AppDeps>[] = apiRoutes()) {

@@ -14,6 +14,8 @@ export interface HttpResult {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** A body sent as it is (e.g. CSV) instead of as JSON; say its content-type in headers. */
+  text?: string;
 }
 
 export interface RequestContext<B, Q, P, D> {
@@ -23,6 +25,8 @@ export interface RequestContext<B, Q, P, D> {
   principal: Principal;
   requestId: string;
   deps: D;
+  /** Request headers, names lowercased. */
+  headers: Record<string, string>;
 }
 
 /** An event as API Gateway (HTTP API, payload 2.0) delivers it, with the JWT authorizer's claims. */
@@ -114,7 +118,9 @@ export function toMiddyRoute<D>(spec: AnyRouteSpec<D>, deps: D): Route<APIGatewa
       const query: unknown = parsePart(spec.query, event.queryStringParameters ?? {}, 'query');
       const bodyValue = spec.body ? readJsonBody(event) : undefined;
       const body: unknown = spec.body ? parsePart(spec.body, bodyValue ?? {}, 'body') : undefined;
-      const result = await spec.handle({ body, query, params, principal, requestId: event.requestContext.requestId, deps });
+      const headers = Object.fromEntries(Object.entries(event.headers ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [[k.toLowerCase(), v]])));
+      const result = await spec.handle({ body, query, params, principal, requestId: event.requestContext.requestId, deps, headers });
+      if (result.text !== undefined) return { statusCode: result.status, headers: { 'content-type': 'text/plain; charset=utf-8', ...result.headers }, body: result.text };
       return {
         statusCode: result.status,
         headers: { 'content-type': 'application/json', ...result.headers },
