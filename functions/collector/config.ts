@@ -93,7 +93,8 @@ function fail(where: string, error: z.ZodError): never {
 
 /** The configuration from the environment, and from COLLECTOR_CONFIG when set (its gateways replace MODBUS_*). */
 export function collectorConfig(env: Record<string, string | undefined>, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): CollectorConfig {
-  const parsed = collectorEnvSchema.safeParse(env);
+  // Empty strings mean unset, as for the platform's variables (`FOO=` in a .env file).
+  const parsed = collectorEnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')));
   if (!parsed.success) fail('collector configuration', parsed.error);
   const e = parsed.data;
   let gateways: GatewayConfig[];

@@ -14,6 +14,16 @@ export interface RegisterReader {
 export const isModbusException = (error: unknown): boolean =>
   typeof error === 'object' && error !== null && typeof (error as { modbusCode?: unknown }).modbusCode === 'number';
 
+/** What went wrong, in words: modbus-serial rejects with plain objects ({name, message, errno}) as well as Errors. */
+export function describeModbusError(error: unknown): string {
+  if (typeof error === 'object' && error !== null) {
+    const e = error as { message?: unknown; errno?: unknown; modbusCode?: unknown };
+    const message = typeof e.message === 'string' ? e.message : JSON.stringify(error);
+    return typeof e.errno === 'string' && !message.includes(e.errno) ? `${message} (${e.errno})` : message;
+  }
+  return String(error);
+}
+
 const isTimeout = (error: unknown): boolean =>
   typeof error === 'object' && error !== null && (error as { errno?: unknown }).errno === 'ETIMEDOUT';
 

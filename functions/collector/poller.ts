@@ -7,7 +7,7 @@ import { backoffDelayMs } from '#domain/commands';
 import type { collectorReadingSchema } from '#domain/posted-readings';
 import { decodeRegisterBlocks, plausibilityFlags, registerMaps, type SdmValues } from '#domain/sdm-registers';
 import type { GatewayConfig, MeterConfig } from './config.ts';
-import type { RegisterReader } from './modbus-gateway.ts';
+import { describeModbusError, type RegisterReader } from './modbus-gateway.ts';
 
 export type CollectorReading = z.input<typeof collectorReadingSchema>;
 
@@ -98,7 +98,7 @@ export class GatewayPoller {
           state: 'failing',
           consecutiveFailures: failures,
           failures: meter.status.failures + 1,
-          lastError: error instanceof Error ? error.message : String(error),
+          lastError: describeModbusError(error),
           nextAttemptAt: meter.nextAttemptAt ? new Date(meter.nextAttemptAt).toISOString() : null,
         };
       }

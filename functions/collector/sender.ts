@@ -88,9 +88,9 @@ export class Sender {
       return this.failed(`platform unreachable: ${(error as Error).message}`);
     }
     if (answer.status >= 200 && answer.status < 300) {
-      await this.buffer.remove(batch.files);
       const s = this.status;
-      if (s.platformReachable === false) this.log('info', 'platform reachable again: buffer replaying', { buffered: this.buffer.stats().readings });
+      if (s.platformReachable === false) this.log('info', 'platform reachable again: replaying the buffer', { buffered: this.buffer.stats().readings });
+      await this.buffer.remove(batch.files);
       s.platformReachable = true;
       s.postedReadings += batch.readings.length;
       s.posts++;

@@ -36,6 +36,8 @@ import { ChirpStackSimulator } from './chirpstack-sim/index.ts';
 import { LocalCommandQueue } from './local-command-queue.ts';
 import { OutageLog } from './outage.ts';
 import { schedule, type ScheduledTask } from './scheduler.ts';
+import { startCollector, type Collector } from '../collector/collector.ts';
+import type { CollectorConfig } from '../collector/config.ts';
 
 export interface Platform {
   config: LocalConfig;
@@ -53,6 +55,8 @@ export interface Platform {
     /** The built-in ChirpStack simulator, when CHIRPSTACK_API_URL is not set. */
     simulator: ChirpStackSimulator | undefined;
   };
+  /** The Modbus collector running in-process (COLLECTOR_ENABLED), posting to this platform's API. */
+  collector: Collector | undefined;
   /** What runs where, for the start-up banner. */
   describe(): string[];
   stop(): Promise<void>;
@@ -70,7 +74,12 @@ interface Context {
   dataDir: string;
 }
 
-export async function startPlatform(config: LocalConfig, logger: Logger = rootLogger): Promise<Platform> {
+export interface PlatformOptions {
+  /** Start the Modbus collector in-process with this configuration (COLLECTOR_ENABLED). */
+  collector?: CollectorConfig;
+}
+
+export async function startPlatform(config: LocalConfig, logger: Logger = rootLogger, options: PlatformOptions = {}): Promise<Platform> {
   const shutdown = new Shutdown(logger);
   try {
     const dataDir = path.resolve(config.DATA_DIR);
@@ -93,6 +102,8 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
     shutdown.add(commands);
     shutdown.add(startScheduler(ctx, db, commands.queue));
     const http = shutdown.add(await startHttp(ctx, { db, client, ingestDeps, ingest: ingest.batcher, commandQueue: commands.queue }));
+    // Last, so it stops first: it posts to the HTTP API, and what it has not posted stays in its buffer.
+    const collector = options.collector ? shutdown.add(await startInProcessCollector(ctx, http, options.collector)) : undefined;
 
     return {
       config,
@@ -102,6 +113,7 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
       auth: http.auth,
       broker: broker.embedded,
       commands: { queue: commands.queue, deps: commands.deps, chirpstackUrl: chirpstack.url, simulator: chirpstack.simulator },
+      collector: collector?.collector,
       describe: () => [
         `HTTP API       ${http.url}  (GET /health; token: npm run token -- operator)`,
         `MQTT broker    ${broker.url}${broker.embedded ? '  (embedded)' : '  (external)'}`,
@@ -110,6 +122,7 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
         `ChirpStack     ${chirpstack.url}${chirpstack.simulator ? '  (simulator: device queue REST API, Class A delivery on this broker)' : '  (CHIRPSTACK_API_URL)'}`,
         `Database       ${db.describe}`,
         `Data directory ${dataDir}`,
+        ...(collector ? [collector.describe] : []),
       ],
       stop: () => shutdown.run(),
     };
@@ -364,4 +377,24 @@ async function startHttp(
   });
   // close() gives requests in flight a grace period first.
   return { url: server.url, auth, stop: () => server.close() };
+}
+
+/**
+ * The Modbus collector inside the platform (a one-box installation): it posts to this platform's own API
+ * with a collector token the platform signs (unless COLLECTOR_TOKEN is given), through the same HTTP path
+ * and buffer as on site.
+ */
+async function startInProcessCollector({ logger }: Context, http: { url: string; auth: LocalAuth }, config: CollectorConfig) {
+  // Signed again at every start; a year outlasts any run.
+  const token = config.token ?? (await http.auth.sign('collector', 'collector-in-process', 365 * 86_400));
+  const collector = await startCollector(
+    { ...config, apiBaseUrl: http.url, token },
+    { log: (level, message, details) => (level === 'warn' ? logger.warn(`collector: ${message}`, details ?? {}) : logger.info(`collector: ${message}`, details ?? {})) },
+  );
+  const gateways = config.gateways.map((g) => `${g.host}:${g.port} (${g.meters.length} meters)`).join(', ');
+  return {
+    collector,
+    describe: `Collector      ${gateways}, buffer ${config.bufferDir}${collector.statusUrl ? `, status ${collector.statusUrl}/status` : ''}`,
+    stop: () => collector.stop(),
+  };
 }
