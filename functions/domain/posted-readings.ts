@@ -52,6 +52,9 @@ export const collectorReadingSchema = z.strictObject({
   flags: z.array(z.string().max(100)).max(50).optional(),
 });
 
+/** Where POST /readings puts what it quarantines (the quarantine's `topic`): reprocessing posts it again. */
+export const POSTED_READINGS_TOPIC = 'POST /readings';
+
 export interface PostedReading {
   meterRef: string;
   /** ISO time when the sender gave one; otherwise the platform stamps the receive time. */
@@ -119,3 +122,17 @@ export const postedReadingsSchema = z
 
 /** A reading's idempotency key: the meter (our id) and the reading's time in milliseconds. */
 export const readingSourceKey = (meterId: string, timestamp: string): string => `reading:${meterId}:${new Date(timestamp).getTime()}`;
+
+/** A quarantined posted reading (stored as its PostedReading JSON), read back for reprocessing. */
+export const storedPostedReadingSchema = z.object({
+  meterRef: z.string().min(1),
+  timestamp: z.string().datetime({ offset: true }),
+  voltage: z.number().nullable(),
+  current: z.number().nullable(),
+  power: z.number().nullable(),
+  powerFactor: z.number().nullable(),
+  frequency: z.number().nullable(),
+  energyImport: z.number().nullable(),
+  energyExport: z.number().nullable(),
+  extra: z.record(z.string(), z.unknown()),
+}) satisfies z.ZodType<PostedReading>;

@@ -94,6 +94,20 @@ describe.each([
     expect(mine).toHaveLength(1);
   });
 
+  it('stores a quarantined reading at its own time once its meter is registered and it is reprocessed', async () => {
+    const meterNo = uniqueNo();
+    await call({ method: 'POST', path: '/readings', role: 'collector', body: { meter_id: meterNo, energy: 42, voltage: 229 } });
+    const [item] = items((await call({ method: 'GET', path: '/quarantine', role: 'viewer', query: { reasonCode: 'unknown_meter' } })).body).filter((i) => String(i.payload).includes(meterNo));
+    await call({ method: 'POST', path: '/meters', role: 'operator', body: { meterNo, meterType: 'electricity' } });
+
+    const reprocessed = await call({ method: 'POST', path: `/quarantine/${String(item?.id)}/reprocess`, role: 'operator' });
+
+    expect(reprocessed.body).toMatchObject({ resolved: true, item: { status: 'reprocessed' } });
+    const stored = items((await call({ method: 'GET', path: `/readings/${meterNo}`, role: 'viewer' })).body);
+    expect(stored).toHaveLength(1);
+    expect(stored[0]).toMatchObject({ readingValue: 42, voltage: 229, readingDate: now.toISOString(), deviceId: null });
+  });
+
   it('keeps a value no column can hold in extra, flagged, instead of refusing the batch', async () => {
     const meter = await sdmMeter();
 

@@ -4,7 +4,9 @@
 // message; a value no column can hold is kept in `extra` and flagged instead of failing the batch.
 import type { Logger } from '#shared/logger';
 import { checkClock, defaultClockPolicy, type ClockPolicy } from '#domain/clock';
-import { readingSourceKey, type PostedReading } from '#domain/posted-readings';
+import { POSTED_READINGS_TOPIC, readingSourceKey, storedPostedReadingSchema, type PostedReading } from '#domain/posted-readings';
+import type { InboundMessage } from '../ingest/inbound.ts';
+import type { IngestResult } from '../ingest/ingest.ts';
 import type { Db } from '#store/db';
 import * as store from '#store/readings';
 import type { DeviceUpdateRow, QuarantineRow, ReadingRow } from '#store/readings';
@@ -56,14 +58,15 @@ export async function postReadings(deps: ReadingsDeps, readings: PostedReading[]
   const problems: PostReadingsResult['problems'] = [];
   const devices = new Map<string, DeviceUpdateRow>();
   readings.forEach((r, index) => {
-    const payload = JSON.stringify(r);
     const reported = r.timestamp ? new Date(r.timestamp) : receivedAt;
+    // Kept with the time it was given (or received at), so reprocessing stores it at that time.
+    const payload = JSON.stringify({ ...r, timestamp: reported.toISOString() });
     const meter = byRef.get(r.meterRef);
     const clock = checkClock(reported, receivedAt, policy);
     const reject = (reasonCode: string, reason: string) => {
       problems.push({ index, meterId: r.meterRef, reason });
       quarantine.push({
-        source: 'http', topic: 'POST /readings', dev_eui: null, meter_no: r.meterRef, reason_code: reasonCode, reason, payload,
+        source: 'http', topic: POSTED_READINGS_TOPIC, dev_eui: null, meter_no: r.meterRef, reason_code: reasonCode, reason, payload,
         payload_encoding: 'utf8', dedup_key: `http-reading:${r.meterRef}:${reported.getTime()}`,
       });
     };
@@ -139,3 +142,36 @@ export async function meterSeries(db: Db, meterId: string, q: HistoryQuery, fiel
   return { window: w, buckets: await store.seriesPerInterval(db, w, field) };
 }
 
+
+/**
+ * The ingestion handler for reprocessing quarantined messages, extended with the readings POST /readings
+ * quarantined (an unknown meter, since registered): those are posted again; the rest goes to `ingest`.
+ */
+export function withPostedReadings(ingest: (messages: InboundMessage[]) => Promise<IngestResult>, deps: ReadingsDeps, principal: Principal) {
+  return async (messages: InboundMessage[]): Promise<IngestResult> => {
+    const posted = messages.filter((m) => m.topic === POSTED_READINGS_TOPIC);
+    const rest = messages.filter((m) => m.topic !== POSTED_READINGS_TOPIC);
+    const result: IngestResult = rest.length ? await ingest(rest) : { received: 0, readings: 0, events: 0, quarantined: 0, retry: [], outcomes: new Map() };
+    for (const m of posted) {
+      let reading: PostedReading | undefined;
+      try {
+        const parsed = storedPostedReadingSchema.safeParse(JSON.parse(Buffer.from(m.payload).toString('utf8')));
+        if (parsed.success) reading = parsed.data;
+      } catch {
+        reading = undefined;
+      }
+      result.received++;
+      if (!reading) {
+        result.quarantined++;
+        result.outcomes.set(m.id, 'quarantined');
+        continue;
+      }
+      const outcome = await postReadings(deps, [reading], principal);
+      const stored = outcome.quarantined === 0;
+      if (stored) result.readings++;
+      else result.quarantined++;
+      result.outcomes.set(m.id, stored ? 'reading' : 'quarantined');
+    }
+    return result;
+  };
+}
