@@ -37,7 +37,8 @@ export class ModbusGateway implements RegisterReader {
     if (this.client?.isOpen) return this.client;
     this.connecting ??= (async () => {
       const client = new ModbusRTU();
-      const options = { port: this.config.port };
+      // `timeout` bounds the TCP connect too: a gateway that is off does not hold the cycle for minutes.
+      const options = { port: this.config.port, timeout: this.config.timeoutMs };
       if (this.config.protocol === 'rtu-over-tcp') await client.connectTcpRTUBuffered(this.config.host, options);
       else await client.connectTCP(this.config.host, options);
       client.setTimeout(this.config.timeoutMs);
