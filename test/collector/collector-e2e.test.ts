@@ -17,7 +17,7 @@ import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 const silentLog = () => undefined;
 
 /** Wait for a condition the system reaches by itself (bounded, so a broken system fails the test). */
-async function until(what: string, check: () => Promise<boolean> | boolean, attempts = 400): Promise<void> {
+async function until(what: string, check: () => Promise<boolean> | boolean, attempts = 1200): Promise<void> {
   for (let i = 0; i < attempts; i++) {
     if (await check()) return;
     await new Promise((r) => setTimeout(r, 50));
@@ -70,7 +70,7 @@ describe('collector end to end', () => {
       expect(res.status).toBe(201);
     }
     sim = await startSdm630Simulator({ meters: [1, 2, 3, 4].map((slaveId) => ({ slaveId })), silentSlaveIds: [4] });
-  });
+  }, 180_000);
 
   afterAll(async () => {
     await collector?.stop();
@@ -94,7 +94,7 @@ describe('collector end to end', () => {
     expect(online).toEqual(expect.arrayContaining([[meterNos[0], 'online'], [meterNos[1], 'online'], [meterNos[2], 'online']]));
     const status = (await (await fetch(`${collector.statusUrl}/status`)).json()) as { gateways: { meters: { slaveId: number; state: string }[] }[] };
     expect(status.gateways[0]?.meters.map((m) => [m.slaveId, m.state])).toEqual([[1, 'ok'], [2, 'ok'], [3, 'ok'], [4, 'failing']]);
-  });
+  }, 120_000);
 
   it('buffers on disk while the platform is down, across a collector restart, and replays without loss or duplicates', async () => {
     await platform!.stop();
@@ -128,5 +128,5 @@ describe('collector end to end', () => {
       const values = stored.map((r) => Number(r.readingValue)).reverse();
       expect(values).toEqual([...values].sort((a, b) => a - b));
     }
-  });
+  }, 180_000);
 });

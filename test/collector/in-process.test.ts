@@ -24,7 +24,7 @@ describe('collector inside npm start', () => {
       COLLECTOR_BUFFER_DIR: bufferDir, COLLECTOR_STATUS_PORT: 'off', COLLECTOR_QUIET: 'true',
     });
     platform = await startTestPlatform({ COLLECTOR_ENABLED: 'true' }, { platform: { collector } });
-  });
+  }, 180_000);
   afterAll(async () => {
     await platform?.dispose();
     await sim?.stop();
@@ -44,5 +44,5 @@ describe('collector inside npm start', () => {
 
     expect(items[0]).toMatchObject({ meterNo, extra: { model: 'SDM320C', slaveId: 5, postedBy: 'collector-in-process' } });
     expect(platform.describe().some((l) => l.startsWith('Collector'))).toBe(true);
-  });
+  }, 120_000);
 });
