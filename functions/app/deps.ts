@@ -1,5 +1,6 @@
 // What the application layer needs from the outside world. The Lambda entries and the local runtime
 // each build one of these from their own adapters; handlers receive it and never reach for globals.
+import type { ClockPolicy } from '#domain/clock';
 import type { Db } from '#store/db';
 import type { Logger } from '#shared/logger';
 import type { CommandQueue } from './commands/ports.ts';
@@ -23,4 +24,6 @@ export interface AppDeps {
   commandExpiryHours?: number;
   /** M-Pesa: the Daraja client (or the simulator through it) and who hears of credits. Unset: STK Push answers 503. */
   payments?: { provider: PaymentProvider | undefined; currency: string; events?: PaymentEvents };
+  /** How far ahead a posted reading's own time may be (INGEST_MAX_CLOCK_AHEAD_S / INGEST_FUTURE_TIME_POLICY). */
+  clockPolicy?: ClockPolicy;
 }

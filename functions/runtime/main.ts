@@ -4,20 +4,23 @@ import 'dotenv/config';
 import { ConfigError, localConfigSchema, parseConfig } from '#shared/config';
 import { logger } from '#shared/logger';
 import { startPlatform } from './platform.ts';
+import { collectorConfig, CollectorConfigError, type CollectorConfig } from '../collector/config.ts';
 
 async function main(): Promise<void> {
   let config;
+  let collector: CollectorConfig | undefined;
   try {
     config = parseConfig(localConfigSchema, process.env);
+    if (config.COLLECTOR_ENABLED) collector = collectorConfig(process.env);
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof CollectorConfigError) {
       console.error(error.message);
       process.exit(2);
     }
     throw error;
   }
   if (config.LOG_LEVEL !== 'SILENT') logger.setLogLevel(config.LOG_LEVEL);
-  const platform = await startPlatform(config, logger);
+  const platform = await startPlatform(config, logger, { collector });
   let stopping: { signal: string; at: number } | undefined;
   const shutdown = (signal: string) => {
     if (stopping) {

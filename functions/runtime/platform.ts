@@ -47,6 +47,8 @@ import type { DarajaSimulator } from './daraja-sim/index.ts';
 import { darajaCallbackHandler } from '#app/payments/callbacks';
 import { queryPendingStk, reconcile, type StkDeps } from '#app/payments/stk';
 import type { PaymentEvents } from '#app/payments/ports';
+import { startCollector, type Collector } from '../collector/collector.ts';
+import type { CollectorConfig } from '../collector/config.ts';
 
 export interface Platform {
   config: LocalConfig;
@@ -71,6 +73,8 @@ export interface Platform {
   };
   /** M-Pesa as wired locally: the Daraja (or simulator) URL, the callback token, the simulator. */
   payments: { darajaUrl: string; callbackToken: string; simulator: DarajaSimulator | undefined; deps: StkDeps };
+  /** The Modbus collector running in-process (COLLECTOR_ENABLED), posting to this platform's API. */
+  collector: Collector | undefined;
   /** What runs where, for the start-up banner. */
   describe(): string[];
   stop(): Promise<void>;
@@ -88,7 +92,14 @@ interface Context {
   dataDir: string;
 }
 
-export async function startPlatform(config: LocalConfig, logger: Logger = rootLogger, options: { paymentEvents?: PaymentEvents } = {}): Promise<Platform> {
+export interface PlatformOptions {
+  /** Who hears of credits (the billing/control side). */
+  paymentEvents?: PaymentEvents;
+  /** Start the Modbus collector in-process with this configuration (COLLECTOR_ENABLED). */
+  collector?: CollectorConfig;
+}
+
+export async function startPlatform(config: LocalConfig, logger: Logger = rootLogger, options: PlatformOptions = {}): Promise<Platform> {
   const shutdown = new Shutdown(logger);
   try {
     const dataDir = path.resolve(config.DATA_DIR);
@@ -114,6 +125,8 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
     shutdown.add(startScheduler(ctx, db, commands.queue, paymentDeps));
     const http = shutdown.add(await startHttp(ctx, { db, client, ingestDeps, ingest: ingest.batcher, commandQueue: commands.queue, payments: paymentDeps, callbackToken: daraja.token }));
     await daraja.listening(http.url);
+    // Last, so it stops first: it posts to the HTTP API, and what it has not posted stays in its buffer.
+    const collector = options.collector ? shutdown.add(await startInProcessCollector(ctx, http, options.collector)) : undefined;
 
     return {
       config,
@@ -125,6 +138,7 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
       mqttLogins: broker.logins,
       commands: { queue: commands.queue, deps: commands.deps, chirpstackUrl: chirpstack.url, simulator: chirpstack.simulator },
       payments: { darajaUrl: daraja.url, callbackToken: daraja.token, simulator: daraja.simulator, deps: paymentDeps },
+      collector: collector?.collector,
       describe: () => [
         `Portal         ${http.url}/  (sign in with a token: npm run token -- admin)`,
         `HTTP API       ${http.url}  (GET /health; token: npm run token -- operator)`,
@@ -143,6 +157,7 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
         `M-Pesa callbacks ${config.DARAJA_PUBLIC_URL ?? http.url}/integrations/daraja/<DARAJA_CALLBACK_TOKEN>/{c2b/validation,c2b/confirmation,stk/callback,results}`,
         `Database       ${db.describe}`,
         `Data directory ${dataDir}`,
+        ...(collector ? [collector.describe] : []),
       ],
       stop: () => shutdown.run(),
     };
@@ -417,6 +432,7 @@ async function startHttp(
     commandQueue,
     commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
     payments: { provider: payments.provider, currency: payments.currency, ...(payments.events ? { events: payments.events } : {}) },
+    clockPolicy: clockPolicyOf(config),
   };
   const api = createApiHandler(deps, apiRoutes());
   const server = await startHttpServer({
@@ -440,5 +456,25 @@ async function startHttp(
       await live.close();
       await server.close();
     },
+  };
+}
+
+/**
+ * The Modbus collector inside the platform (a one-box installation): it posts to this platform's own API
+ * with a collector token the platform signs (unless COLLECTOR_TOKEN is given), through the same HTTP path
+ * and buffer as on site.
+ */
+async function startInProcessCollector({ logger }: Context, http: { url: string; auth: LocalAuth }, config: CollectorConfig) {
+  // Signed again at every start; a year outlasts any run.
+  const token = config.token ?? (await http.auth.sign('collector', 'collector-in-process', 365 * 86_400));
+  const collector = await startCollector(
+    { ...config, apiBaseUrl: http.url, token },
+    { log: (level, message, details) => (level === 'warn' ? logger.warn(`collector: ${message}`, details ?? {}) : logger.info(`collector: ${message}`, details ?? {})) },
+  );
+  const gateways = config.gateways.map((g) => `${g.host}:${g.port} (${g.meters.length} meters)`).join(', ');
+  return {
+    collector,
+    describe: `Collector      ${gateways}, buffer ${config.bufferDir}${collector.statusUrl ? `, status ${collector.statusUrl}/status` : ''}`,
+    stop: () => collector.stop(),
   };
 }

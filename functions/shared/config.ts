@@ -88,6 +88,8 @@ export const localConfigSchema = z.object({
   /** GET /health waits this long for the database to answer before reporting it unreachable (PGlite too). */
   DATABASE_HEALTH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3_000),
   SCHEDULER_ENABLED: bool.default(true),
+  /** Run the Modbus collector inside the platform (configured by the collector's own variables: MODBUS_HOST, METER_IDS, …). */
+  COLLECTOR_ENABLED: bool.default(false),
   ...clockSettings,
   ...darajaSettings,
   DARAJA_CONSUMER_KEY: z.string().min(1).optional(),

@@ -359,7 +359,7 @@ describe('api', () => {
       MfaConfiguration: 'ON',
       DeletionProtection: 'ACTIVE',
     });
-    expect(ofType('AWS::Cognito::UserPoolGroup').map(([, g]) => g.Properties.GroupName).sort()).toEqual(['admin', 'operator', 'viewer']);
+    expect(ofType('AWS::Cognito::UserPoolGroup').map(([, g]) => g.Properties.GroupName).sort()).toEqual(['admin', 'collector', 'operator', 'viewer']);
   });
 
   it('logs access and throttles on the default stage', () => {

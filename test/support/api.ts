@@ -12,6 +12,7 @@ export interface EventInput {
   rawBody?: string;
   contentType?: string;
   query?: Record<string, string>;
+  headers?: Record<string, string>;
 }
 
 export function apiEvent(input: EventInput): APIGatewayProxyEventV2 {
@@ -22,7 +23,7 @@ export function apiEvent(input: EventInput): APIGatewayProxyEventV2 {
     routeKey: 'ANY /{proxy+}',
     rawPath: input.path,
     rawQueryString: new URLSearchParams(input.query ?? {}).toString(),
-    headers: { 'content-type': input.contentType ?? 'application/json' },
+    headers: { 'content-type': input.contentType ?? 'application/json', ...input.headers },
     ...(input.query ? { queryStringParameters: input.query } : {}),
     requestContext: {
       accountId: '123456789012',
@@ -47,12 +48,15 @@ export interface Parsed {
   status: number;
   headers: Record<string, string>;
   body: Record<string, unknown>;
+  /** The raw body (CSV answers). */
+  text: string;
 }
 
 export function parseResult(result: APIGatewayProxyResultV2): Parsed {
   const r = result as APIGatewayProxyStructuredResultV2;
   const headers = Object.fromEntries(Object.entries(r.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
-  return { status: r.statusCode ?? 200, headers, body: r.body ? (JSON.parse(r.body) as Record<string, unknown>) : {} };
+  const json = /json/.test(headers['content-type'] ?? 'json');
+  return { status: r.statusCode ?? 200, headers, body: r.body && json ? (JSON.parse(r.body) as Record<string, unknown>) : {}, text: r.body ?? '' };
 }
 
 export const lambdaContext = localLambdaContext('test');

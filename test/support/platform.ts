@@ -10,7 +10,7 @@ import type { Role } from '#domain/roles';
 import type { ServiceIdentity } from '#domain/device-access';
 import { localConfigSchema, parseConfig } from '#shared/config';
 import { logger } from '#shared/logger';
-import { startPlatform, type Platform } from '#runtime/platform';
+import { startPlatform, type Platform, type PlatformOptions } from '#runtime/platform';
 import { databaseUrl, mqttUrl } from './db.ts';
 
 export interface TestPlatform extends Platform {
@@ -25,7 +25,7 @@ export interface TestPlatform extends Platform {
   dispose(): Promise<void>;
 }
 
-export async function startTestPlatform(env: Record<string, string> = {}, options: { dataDir?: string; schema?: string } = {}): Promise<TestPlatform> {
+export async function startTestPlatform(env: Record<string, string> = {}, options: { dataDir?: string; schema?: string; platform?: PlatformOptions } = {}): Promise<TestPlatform> {
   logger.setLogLevel('SILENT');
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'quantify-test-')));
   let schema = options.schema;
@@ -49,7 +49,7 @@ export async function startTestPlatform(env: Record<string, string> = {}, option
     ...(mqttUrl ? { MQTT_URL: mqttUrl } : {}),
     ...env,
   });
-  const platform = await startPlatform(config, logger);
+  const platform = await startPlatform(config, logger, options.platform);
   return Object.assign(platform, {
     dataDir,
     token: (role: Role) => platform.auth.sign(role),

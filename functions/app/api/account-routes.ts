@@ -27,6 +27,7 @@ import {
   type StatementLine,
 } from '../payments/payments.ts';
 import { initiateStkPush, stkPushInput } from '../payments/stk.ts';
+import { csvResult, wantsCsv } from '../http/csv.ts';
 
 const admins = ['admin'] as const;
 
@@ -94,18 +95,7 @@ export const stkRequestDto = (r: StkRequest) => ({
 
 const meterRefDto = (m: Meter) => ({ id: m.id, meterNo: m.meter_no, meterType: m.meter_type });
 
-/** One CSV field: quoted when it must be, and text that a spreadsheet would run as a formula defused. */
-function csvField(value: string | number | Date | null | undefined): string {
-  if (value === null || value === undefined) return '';
-  let text = value instanceof Date ? value.toISOString() : String(value);
-  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
 const statementColumns: (keyof StatementLine)[] = ['entryId', 'at', 'entryType', 'amountMinor', 'balanceAfterMinor', 'description', 'paymentId', 'reversesEntryId', 'reason', 'sourceRef'];
-export function statementCsv(lines: StatementLine[]): string {
-  return [statementColumns.join(','), ...lines.map((l) => statementColumns.map((c) => csvField(l[c])).join(','))].join('\r\n') + '\r\n';
-}
 
 export const accountRoutes: AnyRouteSpec<AppDeps>[] = [
   defineRoute({
@@ -182,13 +172,7 @@ export const accountRoutes: AnyRouteSpec<AppDeps>[] = [
     query: statementQuery,
     handle: async ({ params, query, headers, deps }) => {
       const s = await accountStatement(deps.db, params.id, query);
-      if (/\btext\/csv\b/i.test(headers.accept ?? '')) {
-        return {
-          status: 200,
-          rawBody: statementCsv(s.lines),
-          headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="statement-${s.account.account_no}.csv"` },
-        };
-      }
+      if (wantsCsv(headers)) return csvResult(statementColumns, s.lines, `statement-${s.account.account_no}.csv`);
       return {
         status: 200,
         body: { account: accountDto(s.account), from: query.from ?? null, to: query.to ?? null, openingBalanceMinor: s.openingBalanceMinor, closingBalanceMinor: s.closingBalanceMinor, items: s.lines },

@@ -14,6 +14,7 @@ import { deviceAccessRoutes } from './device-access-routes.ts';
 import { paymentRoutes } from './payment-routes.ts';
 import { portalRoutes } from './portal-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
+import { readingRoutes } from './reading-routes.ts';
 import { registryRoutes } from './registry-routes.ts';
 import { tariffRoutes } from './tariff-routes.ts';
 
@@ -68,7 +69,7 @@ const healthRoute = defineRoute<undefined, Record<string, never>, Record<string,
 });
 
 export function apiRoutes(extra: AnyRouteSpec<AppDeps>[] = []): AnyRouteSpec<AppDeps>[] {
-  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...deviceAccessRoutes, ...portalRoutes, ...tariffRoutes, ...accountRoutes, ...paymentRoutes, ...extra];
+  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...deviceAccessRoutes, ...portalRoutes, ...tariffRoutes, ...accountRoutes, ...paymentRoutes, ...readingRoutes, ...extra];
 }
 
 export function createApiHandler(deps: AppDeps, routes: AnyRouteSpec<AppDeps>[] = apiRoutes()) {

@@ -7,6 +7,7 @@ import type { AppDeps } from '../deps.ts';
 import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
 import { pagingQuery } from '../http/paging.ts';
 import { discardQuarantined, listQuarantine, reprocessQuarantined } from '../registry/quarantine.ts';
+import { withPostedReadings } from '../readings/readings.ts';
 
 const quarantineListQuery = pagingQuery.extend({
   status: z.enum(['new', 'reprocessed', 'discarded']).default('new'),
@@ -50,7 +51,8 @@ export const quarantineRoutes: AnyRouteSpec<AppDeps>[] = [
     access: operators,
     params: uuidParam,
     handle: async ({ params, deps, principal, requestId }) => {
-      const outcome = await reprocessQuarantined(deps.db, deps.ingest, params.id, { principal, requestId }, deps.now());
+      const ingest = withPostedReadings(deps.ingest, deps, principal);
+      const outcome = await reprocessQuarantined(deps.db, ingest, params.id, { principal, requestId }, deps.now());
       return { status: 200, body: { resolved: outcome.resolved, item: quarantineDto(outcome.item) } };
     },
   }),

@@ -41,7 +41,7 @@ const deviceListQuery = pagingQuery.extend({
 });
 
 // Years PostgreSQL and JavaScript agree on; anything else is a typo, answered with a 400.
-const queryDate = z.coerce
+export const queryDate = z.coerce
   .date()
   .refine((d) => d.getUTCFullYear() >= 1970 && d.getUTCFullYear() <= 9999, 'must be a date between 1970 and 9999');
 
@@ -107,7 +107,7 @@ const meterDto = (m: Meter, device?: Device | null) => ({
   ...(device !== undefined ? { device: device ? deviceDto(device) : null } : {}),
 });
 
-const readingDto = (r: MeterReading) => ({
+export const readingDto = (r: MeterReading) => ({
   id: r.id,
   meterId: r.meter_id,
   deviceId: r.device_id,

@@ -20,7 +20,8 @@ import { json, type Db, type Executor } from '#store/db';
 
 export interface ReadingRow {
   meter_id: string;
-  device_id: string;
+  /** null for a meter no device serves (a reading posted over HTTP for the meter itself). */
+  device_id: string | null;
   source_key: string;
   reading_value: number | null;
   reading_date: string;
