@@ -1,13 +1,33 @@
 // The registry's store: sites, devices, meters, which device serves which meter (meter_devices, read
 // through the meter_current_device view), and a meter's readings as the API lists them.
-import type { Insertable } from 'kysely';
+import { sql, type Insertable, type SelectQueryBuilder, type Updateable } from 'kysely';
 import type { Executor, Tx } from './db.ts';
 import { mapDbError } from './errors.ts';
-import type { Device, DeviceKind, Meter, MeterReading, MetersTable, MeterType, NewDevice, Site, SitesTable } from './schema.ts';
+import type { Database, Device, DeviceEventsTable, DeviceKind, DeviceLifecycle, DevicesTable, Meter, MeterReading, MetersTable, MeterType, NewDevice, Site, SitesTable } from './schema.ts';
+import type { Selectable } from 'kysely';
 
 export interface Page {
   limit: number;
   offset: number;
+}
+
+/** A page of a list and how many rows the filter matches in all. */
+export interface Listed<T> {
+  items: T[];
+  total: number;
+}
+
+/** One page of a filtered query (in its stable order) and the filter's total, as two statements. */
+async function pageOf<T, TB extends keyof Database>(
+  query: SelectQueryBuilder<Database, TB, object>,
+  page: Page,
+  order: (q: SelectQueryBuilder<Database, TB, object>) => SelectQueryBuilder<Database, TB, T>,
+): Promise<Listed<T>> {
+  const [items, count] = await Promise.all([
+    order(query).limit(page.limit).offset(page.offset).execute(),
+    query.select(sql<number>`count(*)::integer`.as('total')).executeTakeFirstOrThrow(),
+  ]);
+  return { items, total: Number((count as { total: number }).total) };
 }
 
 // ---- Sites ----
@@ -16,8 +36,8 @@ export async function insertSite(db: Executor, site: Insertable<SitesTable>): Pr
   return db.insertInto('sites').values(site).returningAll().executeTakeFirstOrThrow();
 }
 
-export async function listSites(db: Executor, page: Page): Promise<Site[]> {
-  return db.selectFrom('sites').selectAll().orderBy('code').limit(page.limit).offset(page.offset).execute();
+export async function listSites(db: Executor, page: Page): Promise<Listed<Site>> {
+  return pageOf(db.selectFrom('sites'), page, (q) => q.selectAll().orderBy('code'));
 }
 
 // ---- Devices ----
@@ -30,18 +50,72 @@ export async function findDevice(db: Executor, id: string): Promise<Device | und
   return db.selectFrom('devices').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export interface DeviceFilter extends Page {
-  kind?: DeviceKind;
-  deviceType?: string;
-  siteId?: string;
+/** The device row, locked until the transaction ends (a PATCH reads, merges and writes it). */
+export async function findDeviceForUpdate(db: Tx, id: string): Promise<Device | undefined> {
+  return db.selectFrom('devices').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
 }
 
-export async function listDevices(db: Executor, filter: DeviceFilter): Promise<Device[]> {
-  let query = db.selectFrom('devices').selectAll();
+export async function updateDevice(db: Executor, id: string, changes: Updateable<DevicesTable>): Promise<Device> {
+  return db.updateTable('devices').set({ ...changes, updated_at: sql`now()` }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+}
+
+export interface DeviceFilter extends Page {
+  kind?: DeviceKind | undefined;
+  deviceType?: string | undefined;
+  siteId?: string | undefined;
+  devEui?: string | undefined;
+  /** The device's own meter number (an ESP32) or the number of the meter it serves now. */
+  meterNo?: string | undefined;
+  lifecycle?: DeviceLifecycle | undefined;
+}
+
+/** Devices in registration order (created_at, then id), filtered, with the filter's total. */
+export async function listDevices(db: Executor, filter: DeviceFilter): Promise<Listed<Device>> {
+  let query = db.selectFrom('devices');
   if (filter.kind) query = query.where('kind', '=', filter.kind);
   if (filter.deviceType) query = query.where('device_type', '=', filter.deviceType);
   if (filter.siteId) query = query.where('site_id', '=', filter.siteId);
-  return query.orderBy('created_at').orderBy('id').limit(filter.limit).offset(filter.offset).execute();
+  if (filter.devEui) query = query.where('dev_eui', '=', filter.devEui);
+  if (filter.lifecycle) query = query.where('lifecycle', '=', filter.lifecycle);
+  const meterNo = filter.meterNo;
+  if (meterNo) {
+    query = query.where((eb) =>
+      eb.or([
+        eb('meter_no', '=', meterNo),
+        eb(
+          'id',
+          'in',
+          eb.selectFrom('meter_current_device').innerJoin('meters', 'meters.id', 'meter_current_device.meter_id').select('meter_current_device.device_id').where('meters.meter_no', '=', meterNo),
+        ),
+      ]),
+    );
+  }
+  return pageOf(query, filter, (q) => q.selectAll().orderBy('created_at').orderBy('id'));
+}
+
+// ---- Device events ----
+
+export type DeviceEvent = Selectable<DeviceEventsTable>;
+
+export interface DeviceEventFilter extends Page {
+  types?: readonly string[] | undefined;
+  level?: string | undefined;
+  from?: Date | undefined;
+  to?: Date | undefined;
+}
+
+/** A device's events (status, join, log, ack, txack, up...), newest first, in [from, to). */
+export async function listDeviceEvents(db: Executor, deviceId: string, filter: DeviceEventFilter): Promise<Listed<DeviceEvent>> {
+  let query = db.selectFrom('device_events').where('device_id', '=', deviceId);
+  if (filter.types?.length) query = query.where('event_type', 'in', filter.types);
+  if (filter.level) query = query.where('level', '=', filter.level);
+  if (filter.from) query = query.where('event_time', '>=', filter.from);
+  if (filter.to) query = query.where('event_time', '<', filter.to);
+  try {
+    return await pageOf(query, filter, (q) => q.selectAll().orderBy('event_time', 'desc').orderBy('id', 'desc'));
+  } catch (error) {
+    throw mapDbError(error, 'device events query');
+  }
 }
 
 // ---- Meters ----
@@ -54,18 +128,54 @@ export async function findMeter(db: Executor, id: string): Promise<Meter | undef
   return db.selectFrom('meters').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export interface MeterFilter extends Page {
-  siteId?: string;
-  meterType?: MeterType;
-  communicationStatus?: 'online' | 'offline' | 'unknown';
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A meter by its id or by its meter number. A meter number may itself look like a UUID: the meter whose
+ * id it is wins, then the meter with that number.
+ */
+export async function findMeterByRef(db: Executor, ref: string): Promise<Meter | undefined> {
+  if (uuidPattern.test(ref)) {
+    const byId = await findMeter(db, ref.toLowerCase());
+    if (byId) return byId;
+  }
+  return db.selectFrom('meters').selectAll().where('meter_no', '=', ref).executeTakeFirst();
 }
 
-export async function listMeters(db: Executor, filter: MeterFilter): Promise<Meter[]> {
-  let query = db.selectFrom('meters').selectAll();
+/** The meter row, locked until the transaction ends. */
+export async function findMeterForUpdate(db: Tx, id: string): Promise<Meter | undefined> {
+  return db.selectFrom('meters').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
+export async function updateMeter(db: Executor, id: string, changes: Updateable<MetersTable>): Promise<Meter> {
+  return db.updateTable('meters').set({ ...changes, updated_at: sql`now()` }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+}
+
+export interface MeterFilter extends Page {
+  siteId?: string | undefined;
+  accountId?: string | undefined;
+  meterType?: MeterType | undefined;
+  meterNo?: string | undefined;
+  serialNumber?: string | undefined;
+  communicationStatus?: 'online' | 'offline' | 'unknown' | undefined;
+  relayState?: 'on' | 'off' | 'unknown' | undefined;
+  isActive?: boolean | undefined;
+  isPrepaid?: boolean | undefined;
+}
+
+/** Meters in registration order (created_at, then id), filtered, with the filter's total. */
+export async function listMeters(db: Executor, filter: MeterFilter): Promise<Listed<Meter>> {
+  let query = db.selectFrom('meters');
   if (filter.siteId) query = query.where('site_id', '=', filter.siteId);
+  if (filter.accountId) query = query.where('account_id', '=', filter.accountId);
   if (filter.meterType) query = query.where('meter_type', '=', filter.meterType);
+  if (filter.meterNo) query = query.where('meter_no', '=', filter.meterNo);
+  if (filter.serialNumber) query = query.where('serial_number', '=', filter.serialNumber);
   if (filter.communicationStatus) query = query.where('communication_status', '=', filter.communicationStatus);
-  return query.orderBy('created_at').orderBy('id').limit(filter.limit).offset(filter.offset).execute();
+  if (filter.relayState) query = query.where('relay_state', '=', filter.relayState);
+  if (filter.isActive !== undefined) query = query.where('is_active', '=', filter.isActive);
+  if (filter.isPrepaid !== undefined) query = query.where('is_prepaid', '=', filter.isPrepaid);
+  return pageOf(query, filter, (q) => q.selectAll().orderBy('created_at').orderBy('id'));
 }
 
 // ---- Which device serves which meter ----

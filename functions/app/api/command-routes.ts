@@ -3,11 +3,11 @@
 // relay takes an operator or admin; reading takes any role.
 import * as z from 'zod';
 import type { DeviceCommand } from '#store/schema';
-import { commandStatuses, describeCommand } from '#domain/commands';
+import { commandStatuses, commandTypes, describeCommand } from '#domain/commands';
 import { operators, readers } from '#domain/roles';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
-import { pagingQuery } from '../http/paging.ts';
+import { listBody, pagingQuery, queryDate } from '../http/paging.ts';
 import { isExposed, statusOf } from '../http/problem.ts';
 import type { Actor } from '../audit.ts';
 import {
@@ -15,6 +15,8 @@ import {
   auditRelayRejection,
   cancelCommand,
   getCommand,
+  listCommands,
+  listDeviceCommands,
   listMeterCommands,
   reasonSchema,
   relayRequestSchema,
@@ -26,7 +28,14 @@ import {
 
 const cancelRequestSchema = z.strictObject({ reason: reasonSchema.optional() });
 
-const commandListQuery = pagingQuery.extend({ status: z.enum(commandStatuses).optional() });
+const commandListQuery = pagingQuery.extend({
+  status: z.enum(commandStatuses).optional(),
+  type: z.enum(commandTypes).optional(),
+  /** Created at or after. */
+  from: queryDate.optional(),
+  /** Created before. */
+  to: queryDate.optional(),
+});
 
 const commandDto = (c: DeviceCommand, now: Date) => ({
   id: c.id,
@@ -102,6 +111,9 @@ export const commandRoutes: AnyRouteSpec<AppDeps>[] = [
     access: switchers,
     params: uuidParam,
     body: relayRequestSchema,
+    summary: "Switch a meter's relay on or off (audited, refusals too)",
+    successStatus: 202,
+    errors: [409],
     handle: async ({ params, body, deps, principal, requestId }) => {
       const actor = { principal, requestId };
       const { command } = await auditedRefusal(deps, actor, { ...body, meterId: params.id }, () => requestRelay(deps, params.id, body, actor));
@@ -113,6 +125,9 @@ export const commandRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/commands/bulk',
     access: switchers,
     body: bulkRelayRequestSchema,
+    summary: "Switch many meters' relays: all or nothing",
+    successStatus: 202,
+    errors: [409],
     handle: async ({ body, deps, principal, requestId }) => {
       const actor = { principal, requestId };
       const commands = await auditedRefusal(deps, actor, body, () => requestRelayBulk(deps, body, actor));
@@ -126,9 +141,33 @@ export const commandRoutes: AnyRouteSpec<AppDeps>[] = [
     access: readers,
     params: uuidParam,
     query: commandListQuery,
+    summary: "A meter's commands, newest first, by status, type and creation time",
     handle: async ({ params, query, deps }) => {
       const now = deps.now();
-      return { status: 200, body: { items: (await listMeterCommands(deps.db, params.id, query)).map((c) => commandDto(c, now)) } };
+      return { status: 200, body: listBody(await listMeterCommands(deps.db, params.id, query), query, (c) => commandDto(c, now)) };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/devices/{id}/commands',
+    access: readers,
+    params: uuidParam,
+    query: commandListQuery,
+    summary: "A device's commands (relay, display, balance), newest first",
+    handle: async ({ params, query, deps }) => {
+      const now = deps.now();
+      return { status: 200, body: listBody(await listDeviceCommands(deps.db, params.id, query), query, (c) => commandDto(c, now)) };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/commands',
+    access: readers,
+    query: commandListQuery,
+    summary: 'Commands across the fleet, newest first, by status, type and creation time [from, to)',
+    handle: async ({ query, deps }) => {
+      const now = deps.now();
+      return { status: 200, body: listBody(await listCommands(deps.db, query), query, (c) => commandDto(c, now)) };
     },
   }),
   defineRoute({
@@ -136,6 +175,7 @@ export const commandRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/commands/{id}',
     access: readers,
     params: uuidParam,
+    summary: 'One command with its lifecycle timestamps',
     handle: async ({ params, deps }) => ({ status: 200, body: commandDto(await getCommand(deps.db, params.id), deps.now()) }),
   }),
   defineRoute({
@@ -144,6 +184,8 @@ export const commandRoutes: AnyRouteSpec<AppDeps>[] = [
     access: switchers,
     params: uuidParam,
     body: cancelRequestSchema,
+    summary: 'Cancel a pending or queued command',
+    errors: [409],
     handle: async ({ params, body, deps, principal, requestId }) => ({
       status: 200,
       body: commandDto(await cancelCommand(deps, params.id, body.reason, { principal, requestId }), deps.now()),

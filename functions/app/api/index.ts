@@ -49,6 +49,7 @@ const healthRoute = defineRoute<undefined, Record<string, never>, Record<string,
   method: 'GET',
   path: '/health',
   access: 'public',
+  summary: 'Database and broker reachability (503 when one does not answer)',
   handle: async ({ deps }) => {
     const names = ['database', ...Object.keys(deps.healthChecks)];
     const timeoutMs = deps.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS;

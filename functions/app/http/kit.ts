@@ -38,6 +38,12 @@ export interface RouteSpec<B, Q, P, D> {
   body?: z.ZodType<B>;
   query?: z.ZodType<Q>;
   params?: z.ZodType<P>;
+  /** One line for the API description (/openapi.json, /docs). */
+  summary?: string;
+  /** The status of a success (200 unless given). */
+  successStatus?: number;
+  /** Client errors this route answers beyond those its shape implies (400, 401/403, 404 with path params...). */
+  errors?: readonly number[];
   handle: (ctx: RequestContext<B, Q, P, D>) => Promise<HttpResult>;
 }
 
@@ -49,6 +55,8 @@ export const defineRoute = <B = undefined, Q = Record<string, never>, P = Record
 ) => spec;
 
 const MAX_BODY_BYTES = 256 * 1024;
+/** A route without a query schema takes no query parameters: one given is a 400, never silently ignored. */
+const noQuery = z.strictObject({});
 const publicPrincipal: Principal = { subject: 'anonymous', roles: [] };
 
 function parsePart<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
@@ -111,7 +119,7 @@ export function toMiddyRoute<D>(spec: AnyRouteSpec<D>, deps: D): Route<APIGatewa
       const event = raw as ApiEvent;
       const principal = authorize(event, spec.access);
       const params: unknown = parsePart(spec.params, event.pathParameters ?? {}, 'path');
-      const query: unknown = parsePart(spec.query, event.queryStringParameters ?? {}, 'query');
+      const query: unknown = parsePart(spec.query ?? noQuery, event.queryStringParameters ?? {}, 'query');
       const bodyValue = spec.body ? readJsonBody(event) : undefined;
       const body: unknown = spec.body ? parsePart(spec.body, bodyValue ?? {}, 'body') : undefined;
       const result = await spec.handle({ body, query, params, principal, requestId: event.requestContext.requestId, deps });
