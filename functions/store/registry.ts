@@ -11,6 +11,12 @@ export interface Page {
   offset: number;
 }
 
+/**
+ * A text parameter that may look like a UUID (a meter number can): the Data API driver sends UUID-shaped
+ * strings as UUIDs, which PostgreSQL will not compare with a text column, so it is cast back.
+ */
+const asText = (value: string) => sql<string>`CAST(${value} AS text)`;
+
 /** A page of a list and how many rows the filter matches in all. */
 export interface Listed<T> {
   items: T[];
@@ -27,7 +33,7 @@ async function pageOf<T, TB extends keyof Database>(
     order(query).limit(page.limit).offset(page.offset).execute(),
     query.select(sql<number>`count(*)::integer`.as('total')).executeTakeFirstOrThrow(),
   ]);
-  return { items, total: Number((count as { total: number }).total) };
+  return { items, total: Number(count.total) };
 }
 
 // ---- Sites ----
@@ -81,11 +87,11 @@ export async function listDevices(db: Executor, filter: DeviceFilter): Promise<L
   if (meterNo) {
     query = query.where((eb) =>
       eb.or([
-        eb('meter_no', '=', meterNo),
+        eb('meter_no', '=', asText(meterNo)),
         eb(
           'id',
           'in',
-          eb.selectFrom('meter_current_device').innerJoin('meters', 'meters.id', 'meter_current_device.meter_id').select('meter_current_device.device_id').where('meters.meter_no', '=', meterNo),
+          eb.selectFrom('meter_current_device').innerJoin('meters', 'meters.id', 'meter_current_device.meter_id').select('meter_current_device.device_id').where('meters.meter_no', '=', asText(meterNo)),
         ),
       ]),
     );
@@ -139,7 +145,7 @@ export async function findMeterByRef(db: Executor, ref: string): Promise<Meter |
     const byId = await findMeter(db, ref.toLowerCase());
     if (byId) return byId;
   }
-  return db.selectFrom('meters').selectAll().where('meter_no', '=', ref).executeTakeFirst();
+  return db.selectFrom('meters').selectAll().where('meter_no', '=', asText(ref)).executeTakeFirst();
 }
 
 /** The meter row, locked until the transaction ends. */
@@ -169,8 +175,8 @@ export async function listMeters(db: Executor, filter: MeterFilter): Promise<Lis
   if (filter.siteId) query = query.where('site_id', '=', filter.siteId);
   if (filter.accountId) query = query.where('account_id', '=', filter.accountId);
   if (filter.meterType) query = query.where('meter_type', '=', filter.meterType);
-  if (filter.meterNo) query = query.where('meter_no', '=', filter.meterNo);
-  if (filter.serialNumber) query = query.where('serial_number', '=', filter.serialNumber);
+  if (filter.meterNo) query = query.where('meter_no', '=', asText(filter.meterNo));
+  if (filter.serialNumber) query = query.where('serial_number', '=', asText(filter.serialNumber));
   if (filter.communicationStatus) query = query.where('communication_status', '=', filter.communicationStatus);
   if (filter.relayState) query = query.where('relay_state', '=', filter.relayState);
   if (filter.isActive !== undefined) query = query.where('is_active', '=', filter.isActive);

@@ -311,6 +311,6 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
     params: uuidParam,
     query: deviceEventsQuery,
     summary: "A device's events (up, status, join, log, ack, txack, ESP32 status), newest first",
-    handle: async ({ params, query, deps }) => ({ status: 200, body: listBody(await listDeviceEvents(deps.db, params.id, query), query, eventDto) }),
+    handle: async ({ params, query, deps }) => ({ status: 200, body: listBody(await listDeviceEvents(deps.db, params.id, { ...query, types: query.type }), query, eventDto) }),
   }),
 ];

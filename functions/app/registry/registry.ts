@@ -8,6 +8,7 @@ import { canMoveLifecycle, checkDeviceConfig, lifecycles, mergeConfig } from '#d
 import { deviceTypes, profileOf, type DeviceType } from '#domain/device-profiles';
 import { issueLines } from '#domain/issues';
 import { devEuiSchema, meterNoSchema } from '#domain/topics';
+import { ValidationError } from '#shared/errors';
 import { audit, type Actor } from '../audit.ts';
 import { DeviceConfigInvalidError, DeviceDecommissionedError, DeviceNotFoundError, LifecycleTransitionError, MeterNotFoundError } from './errors.ts';
 
@@ -184,8 +185,7 @@ export const devicePatch = z
     lifecycle: z.enum(lifecycles).optional(),
     siteId: nullable(z.uuid()),
     expectedUplinkIntervalS: nullable(z.number().int().positive().max(30 * 86_400)),
-  })
-  .refine((p) => Object.keys(p).length > 0, 'nothing to change: give at least one field');
+  });
 export type DevicePatch = z.infer<typeof devicePatch>;
 
 export const meterPatch = z
@@ -197,9 +197,12 @@ export const meterPatch = z
     accountId: nullable(z.uuid()),
     isPrepaid: z.boolean().optional(),
     isActive: z.boolean().optional(),
-  })
-  .refine((p) => Object.keys(p).length > 0, 'nothing to change: give at least one field');
+  });
 export type MeterPatch = z.infer<typeof meterPatch>;
+
+function requireSomething(patch: object): void {
+  if (Object.keys(patch).length === 0) throw new ValidationError('nothing to change: give at least one field', { errors: [{ path: 'body', message: 'give at least one field' }] });
+}
 
 /** The columns a change touches, before and after, for its audit row (unchanged columns left out). */
 function beforeAfter<T extends object>(before: T, after: T, columns: readonly (keyof T)[]): { before: Partial<T>; after: Partial<T> } {
@@ -214,6 +217,7 @@ function beforeAfter<T extends object>(before: T, after: T, columns: readonly (k
  * the columns it changed, before and after.
  */
 export async function updateDevice(db: Db, id: string, patch: DevicePatch, actor: Actor): Promise<Device> {
+  requireSomething(patch);
   return inTransaction(db, `device ${id}`, async (trx) => {
     const before = await store.findDeviceForUpdate(trx, id);
     if (!before) throw new DeviceNotFoundError(id);
@@ -245,6 +249,7 @@ export async function updateDevice(db: Db, id: string, patch: DevicePatch, actor
 
 /** Change a meter's details, prepaid flag or active flag (its number and type are its identity). Audited before/after. */
 export async function updateMeter(db: Db, ref: string, patch: MeterPatch, actor: Actor): Promise<{ meter: Meter; device: Device | null }> {
+  requireSomething(patch);
   return inTransaction(db, `meter ${ref}`, async (trx) => {
     const found = await store.findMeterByRef(trx, ref);
     if (!found) throw new MeterNotFoundError(ref);
