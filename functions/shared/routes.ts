@@ -46,7 +46,8 @@ export const scheduledJobs: readonly ScheduledJob[] = [
 
 // HTTP routes in front of the Lambdas: API Gateway routes in the cloud, the local HTTP server's dispatch
 // table locally. `auth: 'jwt'` routes need a bearer token (Cognito in the cloud, the local key locally);
-// the others authenticate themselves (health is public, integrations check a shared token).
+// the others authenticate themselves (health and the API description are public, integrations check a
+// shared token).
 export type HttpTarget = 'api' | 'chirpstack_http';
 export interface HttpRoute {
   method: 'GET' | 'POST' | 'ANY';
@@ -57,6 +58,8 @@ export interface HttpRoute {
 }
 export const httpRoutes: readonly HttpRoute[] = [
   { method: 'GET', path: '/health', target: 'api', auth: 'none' },
+  { method: 'GET', path: '/openapi.json', target: 'api', auth: 'none' },
+  { method: 'GET', path: '/docs', target: 'api', auth: 'none' },
   { method: 'POST', path: '/integrations/chirpstack', target: 'chirpstack_http', auth: 'none' },
   { method: 'ANY', path: '/{proxy+}', target: 'api', auth: 'jwt' },
 ];

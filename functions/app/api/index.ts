@@ -7,6 +7,7 @@ import { ping, type Db } from '#store/db';
 import { NotFoundError } from '#shared/errors';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, toMiddyRoute, type AnyRouteSpec } from '../http/kit.ts';
+import { docsPage, openApiDocument, type ApiInfo } from '../http/openapi.ts';
 import { problemJson } from '../http/problem.ts';
 import { commandRoutes } from './command-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
@@ -63,8 +64,42 @@ const healthRoute = defineRoute<undefined, Record<string, never>, Record<string,
   },
 });
 
+const apiInfo: ApiInfo = {
+  title: 'Quantify',
+  version: '0.1.0',
+  description: 'Prepaid utility metering and IoT device control: registry, readings, commands, parking, quarantine.',
+};
+
+/**
+ * GET /openapi.json and GET /docs, public like /health: the description of `all` (these two included),
+ * made once on first request from the route table, so every route module in it is described.
+ */
+function docRoutes(all: () => readonly AnyRouteSpec<AppDeps>[]): AnyRouteSpec<AppDeps>[] {
+  let document: unknown;
+  let page: string | undefined;
+  return [
+    defineRoute<undefined, Record<string, never>, Record<string, never>, AppDeps>({
+      method: 'GET',
+      path: '/openapi.json',
+      access: 'public',
+      summary: 'This API described as OpenAPI 3.1 (generated from the route table)',
+      handle: async () => ({ status: 200, body: (document ??= openApiDocument(all(), apiInfo)) }),
+    }),
+    defineRoute<undefined, Record<string, never>, Record<string, never>, AppDeps>({
+      method: 'GET',
+      path: '/docs',
+      access: 'public',
+      summary: 'This API as a readable page: every route with its roles, parameters, body and errors',
+      responseType: 'text/html',
+      handle: async () => ({ status: 200, text: (page ??= docsPage(all(), apiInfo)), headers: { 'content-type': 'text/html; charset=utf-8' } }),
+    }),
+  ];
+}
+
 export function apiRoutes(extra: AnyRouteSpec<AppDeps>[] = []): AnyRouteSpec<AppDeps>[] {
-  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...extra];
+  const routes: AnyRouteSpec<AppDeps>[] = [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...extra];
+  routes.push(...docRoutes(() => routes));
+  return routes;
 }
 
 export function createApiHandler(deps: AppDeps, routes: AnyRouteSpec<AppDeps>[] = apiRoutes()) {

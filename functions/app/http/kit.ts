@@ -13,6 +13,8 @@ import { principalFromClaims } from './principal.ts';
 export interface HttpResult {
   status: number;
   body?: unknown;
+  /** A body sent as it is (e.g. HTML), with its content-type in headers, instead of JSON. */
+  text?: string;
   headers?: Record<string, string>;
 }
 
@@ -44,6 +46,8 @@ export interface RouteSpec<B, Q, P, D> {
   successStatus?: number;
   /** Client errors this route answers beyond those its shape implies (400, 401/403, 404 with path params...). */
   errors?: readonly number[];
+  /** The success body's media type, when not application/json. */
+  responseType?: string;
   handle: (ctx: RequestContext<B, Q, P, D>) => Promise<HttpResult>;
 }
 
@@ -123,6 +127,7 @@ export function toMiddyRoute<D>(spec: AnyRouteSpec<D>, deps: D): Route<APIGatewa
       const bodyValue = spec.body ? readJsonBody(event) : undefined;
       const body: unknown = spec.body ? parsePart(spec.body, bodyValue ?? {}, 'body') : undefined;
       const result = await spec.handle({ body, query, params, principal, requestId: event.requestContext.requestId, deps });
+      if (result.text !== undefined) return { statusCode: result.status, headers: { 'content-type': 'text/plain; charset=utf-8', ...result.headers }, body: result.text };
       return {
         statusCode: result.status,
         headers: { 'content-type': 'application/json', ...result.headers },
