@@ -32,7 +32,7 @@ export function routeFor(topic: string): TopicRoute | undefined {
 }
 
 // Scheduled jobs: EventBridge Scheduler in the cloud, the in-process scheduler locally; same expressions.
-export type JobName = 'offline_meters' | 'command_sweeper';
+export type JobName = 'offline_meters' | 'command_sweeper' | 'parking_reservations';
 export interface ScheduledJob {
   name: JobName;
   /** EventBridge schedule expression: rate(N minute|minutes|hour|hours) or cron(min hour dom mon dow year). */
@@ -42,6 +42,7 @@ export interface ScheduledJob {
 export const scheduledJobs: readonly ScheduledJob[] = [
   { name: 'offline_meters', expression: 'rate(5 minutes)', description: 'Mark meters offline when they miss their expected uplinks' },
   { name: 'command_sweeper', expression: 'rate(1 minute)', description: 'Re-enqueue stuck commands, release scheduled ones, expire stale ones' },
+  { name: 'parking_reservations', expression: 'rate(1 minute)', description: 'Start parking reservations whose window opened, end those whose window closed' },
 ];
 
 // HTTP routes in front of the Lambdas: API Gateway routes in the cloud, the local HTTP server's dispatch

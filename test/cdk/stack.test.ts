@@ -375,7 +375,7 @@ describe('api', () => {
 describe('schedules', () => {
   it('schedules each job of the shared table with its expression verbatim', () => {
     // Prepare
-    const targets = { offline_meters: stack.offlineMeters, command_sweeper: stack.commands.sweeper };
+    const targets = { offline_meters: stack.offlineMeters, command_sweeper: stack.commands.sweeper, parking_reservations: stack.parkingReservations };
 
     // Assess
     expect(ofType('AWS::Scheduler::Schedule')).toHaveLength(scheduledJobs.length);

@@ -10,6 +10,7 @@ import { defineRoute, toMiddyRoute, type AnyRouteSpec } from '../http/kit.ts';
 import { docsPage, openApiDocument, type ApiInfo } from '../http/openapi.ts';
 import { problemJson } from '../http/problem.ts';
 import { commandRoutes } from './command-routes.ts';
+import { parkingRoutes } from './parking-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
 import { registryRoutes } from './registry-routes.ts';
 
@@ -97,7 +98,7 @@ function docRoutes(all: () => readonly AnyRouteSpec<AppDeps>[]): AnyRouteSpec<Ap
 }
 
 export function apiRoutes(extra: AnyRouteSpec<AppDeps>[] = []): AnyRouteSpec<AppDeps>[] {
-  const routes: AnyRouteSpec<AppDeps>[] = [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...extra];
+  const routes: AnyRouteSpec<AppDeps>[] = [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...parkingRoutes, ...extra];
   routes.push(...docRoutes(() => routes));
   return routes;
 }
