@@ -1,7 +1,7 @@
 // The registry's store: sites, devices, meters, which device serves which meter (meter_devices, read
 // through the meter_current_device view), and a meter's readings as the API lists them.
 import { sql, type Insertable, type SelectQueryBuilder, type Updateable } from 'kysely';
-import type { Executor, Tx } from './db.ts';
+import { json, type Executor, type Tx } from './db.ts';
 import { mapDbError } from './errors.ts';
 import type { Database, Device, DeviceEventsTable, DeviceKind, DeviceLifecycle, DevicesTable, Meter, MeterReading, MetersTable, MeterType, NewDevice, Site, SitesTable } from './schema.ts';
 import type { Selectable } from 'kysely';
@@ -50,6 +50,29 @@ export async function listSites(db: Executor, page: Page): Promise<Listed<Site>>
 
 export async function insertDevice(db: Executor, device: NewDevice): Promise<Device> {
   return db.insertInto('devices').values(device).returningAll().executeTakeFirstOrThrow();
+}
+
+/** Many devices in one statement (a bulk import), in the order given. */
+export async function insertDevices(db: Executor, devices: NewDevice[]): Promise<Device[]> {
+  if (!devices.length) return [];
+  return db.insertInto('devices').values(devices).returningAll().execute();
+}
+
+/** Which of these DevEUIs and meter numbers registered devices already hold. */
+export async function takenDeviceIdentities(db: Executor, devEuis: string[], meterNos: string[]): Promise<{ dev_eui: string | null; meter_no: string | null }[]> {
+  if (!devEuis.length && !meterNos.length) return [];
+  const result = await sql<{ dev_eui: string | null; meter_no: string | null }>`
+    SELECT dev_eui, meter_no FROM devices
+    WHERE dev_eui IN (SELECT jsonb_array_elements_text(${json(devEuis)}))
+       OR meter_no IN (SELECT jsonb_array_elements_text(${json(meterNos)}))`.execute(db);
+  return result.rows;
+}
+
+/** Which of these ids name a row of `table`. */
+export async function existingIds(db: Executor, table: 'meters' | 'sites', ids: string[]): Promise<string[]> {
+  if (!ids.length) return [];
+  const result = await sql<{ id: string }>`SELECT id FROM ${sql.table(table)} WHERE id IN (SELECT (value)::uuid FROM jsonb_array_elements_text(${json(ids)}))`.execute(db);
+  return result.rows.map((r) => r.id);
 }
 
 export async function findDevice(db: Executor, id: string): Promise<Device | undefined> {

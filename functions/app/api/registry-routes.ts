@@ -30,6 +30,7 @@ import {
   updateDevice,
   updateMeter,
 } from '../registry/registry.ts';
+import { importDevices, MAX_IMPORT_BYTES } from '../registry/import.ts';
 
 // ---- Queries ----
 
@@ -276,6 +277,19 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
     handle: async ({ body, deps, principal, requestId }) => {
       const device = await createDevice(deps.db, body, { principal, requestId }, deps.now());
       return { status: 201, body: deviceDto(device), headers: { location: `/devices/${device.id}` } };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/devices/import',
+    access: operators,
+    body: z.string(),
+    textBody: { mediaType: 'text/csv', maxBytes: MAX_IMPORT_BYTES },
+    summary: 'Register devices from CSV (header: deviceType, devEui, meterNo, model, manufacturer, lifecycle, siteId, expectedUplinkIntervalS, meterId, config): all or nothing, errors by line',
+    successStatus: 201,
+    handle: async ({ body, deps, principal, requestId }) => {
+      const devices = await importDevices(deps.db, body, { principal, requestId }, deps.now());
+      return { status: 201, body: { imported: devices.length, items: devices.map(deviceDto) } };
     },
   }),
   defineRoute({

@@ -48,6 +48,11 @@ export interface RouteSpec<B, Q, P, D> {
   errors?: readonly number[];
   /** The success body's media type, when not application/json. */
   responseType?: string;
+  /**
+   * A body read as text of this media type (e.g. text/csv) instead of JSON: it must be sent with that
+   * content-type (415 otherwise) and is handed to `body` (a string schema) as it is.
+   */
+  textBody?: { mediaType: string; maxBytes: number };
   handle: (ctx: RequestContext<B, Q, P, D>) => Promise<HttpResult>;
 }
 
@@ -82,6 +87,16 @@ export function readBody(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64E
   return raw;
 }
 
+const contentTypeOf = (event: ApiEvent) => Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? '';
+
+/** A route's text body (CSV...): a 415 unless sent as `mediaType`. */
+function readTextBody(event: ApiEvent, textBody: { mediaType: string; maxBytes: number }): string {
+  const raw = readBody(event, textBody.maxBytes);
+  const type = contentTypeOf(event).split(';')[0]?.trim().toLowerCase();
+  if (type !== textBody.mediaType) throw new UnsupportedMediaTypeError(`send the body as ${textBody.mediaType}`);
+  return raw.toString('utf8');
+}
+
 /**
  * A route's JSON body: undefined when there is none; a 415 unless sent as JSON; a 400 if not JSON or
  * nested deeper than maxJsonDepth.
@@ -89,7 +104,7 @@ export function readBody(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64E
 function readJsonBody(event: ApiEvent): unknown {
   const raw = readBody(event);
   if (!raw.length) return undefined;
-  const type = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? '';
+  const type = contentTypeOf(event);
   if (!/^application\/([a-z.+-]*\+)?json\b/i.test(type)) {
     throw new UnsupportedMediaTypeError('send the body as application/json');
   }
@@ -124,7 +139,7 @@ export function toMiddyRoute<D>(spec: AnyRouteSpec<D>, deps: D): Route<APIGatewa
       const principal = authorize(event, spec.access);
       const params: unknown = parsePart(spec.params, event.pathParameters ?? {}, 'path');
       const query: unknown = parsePart(spec.query ?? noQuery, event.queryStringParameters ?? {}, 'query');
-      const bodyValue = spec.body ? readJsonBody(event) : undefined;
+      const bodyValue = spec.body ? (spec.textBody ? readTextBody(event, spec.textBody) : readJsonBody(event)) : undefined;
       const body: unknown = spec.body ? parsePart(spec.body, bodyValue ?? {}, 'body') : undefined;
       const result = await spec.handle({ body, query, params, principal, requestId: event.requestContext.requestId, deps });
       if (result.text !== undefined) return { statusCode: result.status, headers: { 'content-type': 'text/plain; charset=utf-8', ...result.headers }, body: result.text };

@@ -7,7 +7,7 @@ import type { AnyRouteSpec } from './kit.ts';
 
 type JsonSchema = Record<string, unknown>;
 /** What the description reads of a route (not its handler). */
-type Described = Pick<AnyRouteSpec<unknown>, 'method' | 'path' | 'access' | 'body' | 'query' | 'params' | 'summary' | 'successStatus' | 'errors' | 'responseType'>;
+type Described = Pick<AnyRouteSpec<unknown>, 'method' | 'path' | 'access' | 'body' | 'query' | 'params' | 'summary' | 'successStatus' | 'errors' | 'responseType' | 'textBody'>;
 
 export interface ApiInfo {
   title: string;
@@ -92,7 +92,7 @@ function operation(route: Described): JsonSchema {
     'x-roles': route.access === 'public' ? 'public' : roles,
     security: route.access === 'public' ? [] : [{ bearerAuth: [] }],
     parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query')],
-    ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: inputSchema(route.body) } } } } : {}),
+    ...(route.body ? { requestBody: { required: true, content: { [route.textBody?.mediaType ?? 'application/json']: { schema: inputSchema(route.body) } } } } : {}),
     responses,
   };
 }
@@ -155,7 +155,7 @@ export function docsPage(routes: readonly Described[], info: ApiInfo): string {
         `<section id="${operationId(r)}"><h2><code>${r.method} ${escapeHtml(r.path)}</code></h2>`,
         `<p>${escapeHtml(r.summary ?? '')}</p><p><b>Roles:</b> ${escapeHtml(roles)} · <b>Success:</b> ${r.successStatus ?? 200} · <b>Errors:</b> ${errorStatuses(r).join(', ')}</p>`,
         rows ? `<table><tr><th>parameter</th><th>in</th><th>required</th><th>schema</th></tr>${rows}</table>` : '',
-        r.body ? `<details><summary>Request body (application/json)</summary><pre>${escapeHtml(JSON.stringify(inputSchema(r.body), null, 2))}</pre></details>` : '',
+        r.body ? `<details><summary>Request body (${escapeHtml(r.textBody?.mediaType ?? 'application/json')})</summary><pre>${escapeHtml(JSON.stringify(inputSchema(r.body), null, 2))}</pre></details>` : '',
         '</section>',
       ].join('\n');
     })
