@@ -20,6 +20,13 @@ import { QuantifyStack } from '../../lib/quantify-stack.ts';
  * decoders, to reprocess quarantined messages), so growth is a decision, not an accident.
  */
 const BUDGET_KB = 400;
+/**
+ * The API Lambda carries every route module (registry, commands, quarantine, parking, the CSV import with
+ * csv-parse) and the OpenAPI generator (zod's toJSONSchema) that describes them at /openapi.json and /docs:
+ * ≈440 KB with issue 13's routes. Its bound is its own, so the other functions keep theirs.
+ */
+const API_BUDGET_KB = 480;
+const budgetOf = (fn: string) => (fn.endsWith('/Api/Handler') ? API_BUDGET_KB : BUDGET_KB);
 
 interface Measured {
   readonly fn: string;
@@ -63,7 +70,7 @@ beforeAll(() => {
     });
   const kb = (n: number) => (n / 1024).toFixed(1).padStart(7);
   console.log(
-    [`Lambda assets (budget ${BUDGET_KB} KB each):`, ...measured.map((m) => `${kb(m.bytes)} KB (bundle gzip ${kb(m.bundleGzipBytes)} KB)  ${m.fn}`)].join('\n'),
+    [`Lambda assets (budget ${BUDGET_KB} KB each, the API ${API_BUDGET_KB} KB):`, ...measured.map((m) => `${kb(m.bytes)} KB (bundle gzip ${kb(m.bundleGzipBytes)} KB)  ${m.fn}`)].join('\n'),
   );
 }, 120_000);
 
@@ -72,12 +79,12 @@ afterAll(() => {
 });
 
 describe('Lambda bundles', () => {
-  it('bundles all seven functions', () => {
-    expect(measured).toHaveLength(7);
+  it('bundles all eight functions', () => {
+    expect(measured).toHaveLength(8);
   });
 
-  it(`keeps every function's asset within ${BUDGET_KB} KB`, () => {
-    for (const m of measured) expect(m.bytes / 1024, m.fn).toBeLessThanOrEqual(BUDGET_KB);
+  it(`keeps every function's asset within ${BUDGET_KB} KB (the API within ${API_BUDGET_KB} KB)`, () => {
+    for (const m of measured) expect(m.bytes / 1024, m.fn).toBeLessThanOrEqual(budgetOf(m.fn));
   });
 
   it('ships no source map and does not ask Node to load one', () => {
