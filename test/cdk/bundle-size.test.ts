@@ -23,9 +23,9 @@ const BUDGET_KB = 400;
 /**
  * The API Lambda carries every route module (registry, commands, quarantine, parking, the CSV import with
  * csv-parse) and the OpenAPI generator (zod's toJSONSchema) that describes them at /openapi.json and /docs:
- * ≈440 KB with issue 13's routes. Its bound is its own, so the other functions keep theirs.
+ * ≈474 KB with issue 13's routes (from ≈381 KB). Its bound is its own, so the other functions keep theirs.
  */
-const API_BUDGET_KB = 480;
+const API_BUDGET_KB = 500;
 const budgetOf = (fn: string) => (fn.endsWith('/Api/Handler') ? API_BUDGET_KB : BUDGET_KB);
 
 interface Measured {

@@ -287,8 +287,8 @@ describe('commands', () => {
     expect(JSON.stringify(iot[0]?.Resource)).toMatch(/:topic\/smartmeter\/\*\/command\/balance"\]\]\}$/);
   });
 
-  it('lets the API, the ingest decoder and the sweeper enqueue commands, with the queue URL in their environment', () => {
-    for (const fn of [stack.api.handler, stack.ingest.decoder, stack.commands.sweeper]) {
+  it('lets the API, the ingest decoder, the sweeper and the parking reservations job enqueue commands, with the queue URL in their environment', () => {
+    for (const fn of [stack.api.handler, stack.ingest.decoder, stack.commands.sweeper, stack.parkingReservations]) {
       // Prepare
       const env = envOf(fn);
       const statements = statementsOf(logicalIdOf(fn.executionRole));
@@ -418,8 +418,8 @@ describe('function defaults', () => {
     );
     const ours = ofType('AWS::Lambda::Function').filter(([id]) => ourIds.has(id));
 
-    // Assess: api, decoder, http-integration, dispatcher, sweeper, offline-meters, migrate
-    expect(ours).toHaveLength(7);
+    // Assess: api, decoder, http-integration, dispatcher, sweeper, offline-meters, parking-reservations, migrate
+    expect(ours).toHaveLength(8);
     for (const [id, fn] of ours) {
       expect(fn.Properties, id).toMatchObject({
         Runtime: LAMBDA_RUNTIME.name,
@@ -441,7 +441,7 @@ describe('function defaults', () => {
 
     // Assess
     expect(required).toContain('DB_CLUSTER_ARN');
-    expect(functions).toHaveLength(7);
+    expect(functions).toHaveLength(8);
     for (const fn of functions) expect(Object.keys(envOf(fn)), fn.node.path).toEqual(expect.arrayContaining(required));
   });
 
