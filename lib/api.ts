@@ -147,7 +147,8 @@ export class Api extends Construct {
         id: 'AwsSolutions-APIG4',
         reason:
           `${route.method} ${route.path} is open at the gateway by design (route table: auth "none"): ` +
-          'health carries no data and integration callbacks verify their own shared token or signature.',
+          'health and the API description (/openapi.json, /docs) carry no data, and integration callbacks verify ' +
+          'their own shared token or signature.',
       });
     }
   }

@@ -32,6 +32,7 @@ export class QuantifyStack extends Stack {
   public readonly deviceAccess: DeviceAccess;
   public readonly offlineMeters: QuantifyFunction;
   public readonly payments: Payments;
+  public readonly parkingReservations: QuantifyFunction;
   public readonly alarms: readonly cw.Alarm[];
 
   constructor(scope: Construct, id: string, props: QuantifyStackProps = {}) {
@@ -95,8 +96,15 @@ export class QuantifyStack extends Stack {
       timeout: Duration.minutes(2),
     });
     this.database.grantDataApi(this.offlineMeters);
+    this.parkingReservations = new QuantifyFunction(this, 'ParkingReservations', {
+      entry: 'functions/jobs/parking-reservations.ts',
+      description: 'Starts and ends parking reservations, actuating displays through the command queue',
+      timeout: Duration.minutes(2),
+    });
+    this.database.grantDataApi(this.parkingReservations);
+    this.commands.allowEnqueue(this.parkingReservations);
     this.schedules = new Schedules(this, 'Schedules', {
-      jobs: { offline_meters: this.offlineMeters, command_sweeper: this.commands.sweeper, stk_query: this.payments.jobs, daraja_reconcile: this.payments.jobs },
+      jobs: { offline_meters: this.offlineMeters, command_sweeper: this.commands.sweeper, stk_query: this.payments.jobs, daraja_reconcile: this.payments.jobs, parking_reservations: this.parkingReservations },
     });
 
     this.deviceAccess = new DeviceAccess(this, 'DeviceAccess');

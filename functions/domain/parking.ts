@@ -17,3 +17,19 @@ export function displayedState(current: string | null, occupied: boolean): strin
   if (current === 'RESERVED' || current === 'MAINTENANCE') return current;
   return occupied ? 'OCCUPIED' : 'FREE';
 }
+
+/** What a space shows when nobody holds it: what its sensor last said (FREE when it never said). */
+export function restingState(sensorState: string | null): SpaceState {
+  return sensorState === 'occupied' ? 'OCCUPIED' : 'FREE';
+}
+
+/**
+ * What a space shows once an operator's hold ends (an override released, maintenance over): RESERVED if
+ * a reservation's window is open, else what its sensor says.
+ */
+export function releasedState(sensorState: string | null, reservationActive: boolean): SpaceState {
+  return reservationActive ? 'RESERVED' : restingState(sensorState);
+}
+
+/** Do [aFrom, aTo) and [bFrom, bTo) share an instant? (Back-to-back windows do not.) */
+export const windowsOverlap = (aFrom: Date, aTo: Date, bFrom: Date, bTo: Date): boolean => aFrom < bTo && bFrom < aTo;

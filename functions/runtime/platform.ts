@@ -31,6 +31,7 @@ import { httpIntegrationHandler } from '#app/ingest/http-integration';
 import type { InboundMessage } from '#app/ingest/inbound';
 import { routeFor, scheduledJobs, topicRoutes, type JobName } from '#shared/routes';
 import { markOfflineMeters } from '#app/jobs/offline-meters';
+import { runReservations } from '#app/parking/parking';
 import { ChirpStackClient } from '#adapters/chirpstack-client';
 import { mqttDevicePublisher } from '#adapters/device-publisher-mqtt';
 import { dispatch, type DispatchDeps } from '#app/commands/dispatcher';
@@ -373,6 +374,9 @@ function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue:
     },
     command_sweeper: async () => {
       await sweep({ db: db.db, logger, commandQueue }, new Date());
+    },
+    parking_reservations: async () => {
+      await runReservations({ db: db.db, logger, now: () => new Date(), commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS }, new Date());
     },
   };
   const tasks: ScheduledTask[] = [];

@@ -32,7 +32,7 @@ export function routeFor(topic: string): TopicRoute | undefined {
 }
 
 // Scheduled jobs: EventBridge Scheduler in the cloud, the in-process scheduler locally; same expressions.
-export type JobName = 'offline_meters' | 'command_sweeper' | 'stk_query' | 'daraja_reconcile';
+export type JobName = 'offline_meters' | 'command_sweeper' | 'stk_query' | 'daraja_reconcile' | 'parking_reservations';
 export interface ScheduledJob {
   name: JobName;
   /** EventBridge schedule expression: rate(N minute|minutes|hour|hours) or cron(min hour dom mon dow year). */
@@ -44,11 +44,13 @@ export const scheduledJobs: readonly ScheduledJob[] = [
   { name: 'command_sweeper', expression: 'rate(1 minute)', description: 'Re-enqueue stuck commands, release scheduled ones, expire stale ones' },
   { name: 'stk_query', expression: 'rate(2 minutes)', description: 'Query M-Pesa for STK Push requests pending past a few minutes' },
   { name: 'daraja_reconcile', expression: 'rate(15 minutes)', description: 'Pull Transactions for the last 2 hours: credit what callbacks missed, report mismatches' },
+  { name: 'parking_reservations', expression: 'rate(1 minute)', description: 'Start parking reservations whose window opened, end those whose window closed' },
 ];
 
 // HTTP routes in front of the Lambdas: API Gateway routes in the cloud, the local HTTP server's dispatch
 // table locally. `auth: 'jwt'` routes need a bearer token (Cognito in the cloud, the local key locally);
-// the others authenticate themselves (health is public, integrations check a shared token).
+// the others authenticate themselves (health and the API description are public, integrations check a
+// shared token).
 export type HttpTarget = 'api' | 'chirpstack_http' | 'daraja';
 export interface HttpRoute {
   method: 'GET' | 'POST' | 'ANY';
@@ -59,6 +61,8 @@ export interface HttpRoute {
 }
 export const httpRoutes: readonly HttpRoute[] = [
   { method: 'GET', path: '/health', target: 'api', auth: 'none' },
+  { method: 'GET', path: '/openapi.json', target: 'api', auth: 'none' },
+  { method: 'GET', path: '/docs', target: 'api', auth: 'none' },
   { method: 'POST', path: '/integrations/chirpstack', target: 'chirpstack_http', auth: 'none' },
   // Daraja's callbacks authenticate by the secret token in their path (app/payments/callbacks.ts).
   { method: 'POST', path: '/integrations/daraja/{proxy+}', target: 'daraja', auth: 'none' },

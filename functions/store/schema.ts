@@ -221,6 +221,36 @@ export interface ParkingSpacesTable {
   state_changed_at: Timestamp | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
+  // 0007_parking_operations.sql
+  retired_at: Timestamp | null;
+  override_reason: string | null;
+  override_by: string | null;
+}
+
+export interface ParkingSpaceDevicesTable {
+  id: Generated<number>;
+  space_id: string;
+  device_id: string;
+  role: 'sensor' | 'display';
+  valid_from: Timestamp;
+  valid_to: Timestamp | null;
+}
+
+export type ReservationStatus = 'scheduled' | 'active' | 'ended' | 'cancelled';
+
+export interface ParkingReservationsTable {
+  id: Generated<string>;
+  space_id: string;
+  starts_at: Timestamp;
+  ends_at: Timestamp;
+  reference: string;
+  status: Generated<ReservationStatus>;
+  created_by: string | null;
+  created_at: CreatedAt;
+  started_at: Timestamp | null;
+  ended_at: Timestamp | null;
+  cancelled_at: Timestamp | null;
+  cancel_reason: string | null;
 }
 
 export interface OccupancyEventsTable {
@@ -475,6 +505,8 @@ export interface Database {
   device_events: DeviceEventsTable;
   device_commands: DeviceCommandsTable;
   parking_spaces: ParkingSpacesTable;
+  parking_space_devices: ParkingSpaceDevicesTable;
+  parking_reservations: ParkingReservationsTable;
   occupancy_events: OccupancyEventsTable;
   actuations: ActuationsTable;
   payments: PaymentsTable;
@@ -504,6 +536,9 @@ export type MeterReading = Selectable<MeterReadingsTable>;
 export type DeviceCommand = Selectable<DeviceCommandsTable>;
 export type DeviceCommandUpdate = Updateable<DeviceCommandsTable>;
 export type ParkingSpace = Selectable<ParkingSpacesTable>;
+export type ParkingReservation = Selectable<ParkingReservationsTable>;
+export type OccupancyEvent = Selectable<OccupancyEventsTable>;
+export type Actuation = Selectable<ActuationsTable>;
 export type Quarantined = Selectable<QuarantineTable>;
 export type Tariff = Selectable<TariffsTable>;
 export type TariffVersionRow = Selectable<TariffVersionsTable>;

@@ -107,7 +107,8 @@ describe.each([
       const missingEui = await call({ method: 'POST', path: '/devices', body: { deviceType: 'browan_tabs' } });
       const notJson = await call({ method: 'POST', path: '/sites', rawBody: '{"code":' });
       const wrongType = await call({ method: 'POST', path: '/sites', rawBody: 'code=x', contentType: 'application/x-www-form-urlencoded' });
-      const badId = await call({ method: 'GET', path: '/meters/not-a-uuid' });
+      // A meter is named by its id or its meter number; a dot is in neither.
+      const badId = await call({ method: 'GET', path: '/meters/not.a.meter' });
       const unknown = await call({ method: 'GET', path: '/meters/00000000-0000-4000-8000-000000000000' });
       const noRoute = await call({ method: 'GET', path: '/nope' });
       const extraField = await call({ method: 'POST', path: '/sites', body: { code: 'abc', name: 'x', colour: 'red' } });

@@ -22,7 +22,14 @@ import { QuantifyStack } from '../../lib/quantify-stack.ts';
  * tariff domain, store, use cases and routes ≈30 KB, their zod schemas ≈9 KB), device access (issue 9),
  * payments (issue 10) and the operations API (issue 13): see BUDGET_KB for where it stands.
  */
-const BUDGET_KB = 470;
+const BUDGET_KB = 400;
+/**
+ * The API Lambda carries every route module (registry, commands, quarantine, parking, the CSV import with
+ * csv-parse) and the OpenAPI generator (zod's toJSONSchema) that describes them at /openapi.json and /docs:
+ * ≈474 KB with issue 13's routes (from ≈381 KB). Its bound is its own, so the other functions keep theirs.
+ */
+const API_BUDGET_KB = 500;
+const budgetOf = (fn: string) => (fn.endsWith('/Api/Handler') ? API_BUDGET_KB : BUDGET_KB);
 
 interface Measured {
   readonly fn: string;
@@ -66,7 +73,7 @@ beforeAll(() => {
     });
   const kb = (n: number) => (n / 1024).toFixed(1).padStart(7);
   console.log(
-    [`Lambda assets (budget ${BUDGET_KB} KB each):`, ...measured.map((m) => `${kb(m.bytes)} KB (bundle gzip ${kb(m.bundleGzipBytes)} KB)  ${m.fn}`)].join('\n'),
+    [`Lambda assets (budget ${BUDGET_KB} KB each, the API ${API_BUDGET_KB} KB):`, ...measured.map((m) => `${kb(m.bytes)} KB (bundle gzip ${kb(m.bundleGzipBytes)} KB)  ${m.fn}`)].join('\n'),
   );
 }, 120_000);
 
@@ -75,12 +82,12 @@ afterAll(() => {
 });
 
 describe('Lambda bundles', () => {
-  it('bundles all nine functions', () => {
-    expect(measured).toHaveLength(9);
+  it('bundles all ten functions', () => {
+    expect(measured).toHaveLength(10);
   });
 
-  it(`keeps every function's asset within ${BUDGET_KB} KB`, () => {
-    for (const m of measured) expect(m.bytes / 1024, m.fn).toBeLessThanOrEqual(BUDGET_KB);
+  it(`keeps every function's asset within ${BUDGET_KB} KB (the API within ${API_BUDGET_KB} KB)`, () => {
+    for (const m of measured) expect(m.bytes / 1024, m.fn).toBeLessThanOrEqual(budgetOf(m.fn));
   });
 
   it('ships no source map and does not ask Node to load one', () => {

@@ -3,11 +3,11 @@
 // relay takes an operator or admin; reading takes any role.
 import * as z from 'zod';
 import type { DeviceCommand } from '#store/schema';
-import { commandStatuses, describeCommand } from '#domain/commands';
+import { commandStatuses, commandTypes, describeCommand } from '#domain/commands';
 import { operators, readers } from '#domain/roles';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
-import { pagingQuery } from '../http/paging.ts';
+import { listBody, pagingQuery, queryDate } from '../http/paging.ts';
 import { isExposed, statusOf } from '../http/problem.ts';
 import type { Actor } from '../audit.ts';
 import {
@@ -16,6 +16,7 @@ import {
   cancelCommand,
   getCommand,
   listCommands,
+  listDeviceCommands,
   listMeterCommands,
   reasonSchema,
   relayRequestSchema,
@@ -27,17 +28,31 @@ import {
 
 const cancelRequestSchema = z.strictObject({ reason: reasonSchema.optional() });
 
-const commandListQuery = pagingQuery.extend({ status: z.enum(commandStatuses).optional() });
+const commandListQuery = pagingQuery.extend({
+  status: z.enum(commandStatuses).optional(),
+  type: z.enum(commandTypes).optional(),
+  /** Created at or after. */
+  from: queryDate.optional(),
+  /** Created before. */
+  to: queryDate.optional(),
+});
 
-/** `status=pending,queued,sent` (or repeated `status`, which API Gateway joins with commas): any of them. */
-const estateCommandListQuery = pagingQuery.extend({
+/**
+ * Across the fleet: `status=pending,queued,sent` (or repeated `status`, which API Gateway joins with
+ * commas) is any of them; `since`: only commands whose state changed at or after it (the portal's lists).
+ */
+const fleetCommandListQuery = pagingQuery.extend({
   status: z
     .string()
     .optional()
     .transform((s) => (s ? s.split(',').map((x) => x.trim()) : []))
     .pipe(z.array(z.enum(commandStatuses))),
-  /** Only commands whose state changed at or after this time. */
-  since: z.coerce.date().optional(),
+  type: z.enum(commandTypes).optional(),
+  /** Created at or after. */
+  from: queryDate.optional(),
+  /** Created before. */
+  to: queryDate.optional(),
+  since: queryDate.optional(),
 });
 
 const commandDto = (c: DeviceCommand, now: Date) => ({
@@ -114,6 +129,9 @@ export const commandRoutes: AnyRouteSpec<AppDeps>[] = [
     access: switchers,
     params: uuidParam,
     body: relayRequestSchema,
+    summary: "Switch a meter's relay on or off (audited, refusals too)",
+    successStatus: 202,
+    errors: [409],
     handle: async ({ params, body, deps, principal, requestId }) => {
       const actor = { principal, requestId };
       const { command } = await auditedRefusal(deps, actor, { ...body, meterId: params.id }, () => requestRelay(deps, params.id, body, actor));
@@ -125,6 +143,9 @@ export const commandRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/commands/bulk',
     access: switchers,
     body: bulkRelayRequestSchema,
+    summary: "Switch many meters' relays: all or nothing",
+    successStatus: 202,
+    errors: [409],
     handle: async ({ body, deps, principal, requestId }) => {
       const actor = { principal, requestId };
       const commands = await auditedRefusal(deps, actor, body, () => requestRelayBulk(deps, body, actor));
@@ -138,20 +159,33 @@ export const commandRoutes: AnyRouteSpec<AppDeps>[] = [
     access: readers,
     params: uuidParam,
     query: commandListQuery,
+    summary: "A meter's commands, newest first, by status, type and creation time",
     handle: async ({ params, query, deps }) => {
       const now = deps.now();
-      return { status: 200, body: { items: (await listMeterCommands(deps.db, params.id, query)).map((c) => commandDto(c, now)) } };
+      return { status: 200, body: listBody(await listMeterCommands(deps.db, params.id, query), query, (c) => commandDto(c, now)) };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/devices/{id}/commands',
+    access: readers,
+    params: uuidParam,
+    query: commandListQuery,
+    summary: "A device's commands (relay, display, balance), newest first",
+    handle: async ({ params, query, deps }) => {
+      const now = deps.now();
+      return { status: 200, body: listBody(await listDeviceCommands(deps.db, params.id, query), query, (c) => commandDto(c, now)) };
     },
   }),
   defineRoute({
     method: 'GET',
     path: '/commands',
     access: readers,
-    query: estateCommandListQuery,
+    query: fleetCommandListQuery,
+    summary: 'Commands across the fleet, newest first, by status (one or several), type, creation time [from, to) and last change (since)',
     handle: async ({ query, deps }) => {
       const now = deps.now();
-      const commands = await listCommands(deps.db, { statuses: query.status, since: query.since, limit: query.limit, offset: query.offset });
-      return { status: 200, body: { items: commands.map((c) => commandDto(c, now)) } };
+      return { status: 200, body: listBody(await listCommands(deps.db, query), query, (c) => commandDto(c, now)) };
     },
   }),
   defineRoute({
@@ -159,6 +193,7 @@ export const commandRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/commands/{id}',
     access: readers,
     params: uuidParam,
+    summary: 'One command with its lifecycle timestamps',
     handle: async ({ params, deps }) => ({ status: 200, body: commandDto(await getCommand(deps.db, params.id), deps.now()) }),
   }),
   defineRoute({
@@ -167,6 +202,8 @@ export const commandRoutes: AnyRouteSpec<AppDeps>[] = [
     access: switchers,
     params: uuidParam,
     body: cancelRequestSchema,
+    summary: 'Cancel a pending or queued command',
+    errors: [409],
     handle: async ({ params, body, deps, principal, requestId }) => ({
       status: 200,
       body: commandDto(await cancelCommand(deps, params.id, body.reason, { principal, requestId }), deps.now()),

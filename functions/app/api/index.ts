@@ -7,12 +7,14 @@ import { ping, type Db } from '#store/db';
 import { NotFoundError } from '#shared/errors';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, toMiddyRoute, type AnyRouteSpec } from '../http/kit.ts';
+import { docsPage, openApiDocument, type ApiInfo } from '../http/openapi.ts';
 import { problemJson } from '../http/problem.ts';
 import { accountRoutes } from './account-routes.ts';
 import { commandRoutes } from './command-routes.ts';
 import { deviceAccessRoutes } from './device-access-routes.ts';
 import { paymentRoutes } from './payment-routes.ts';
 import { portalRoutes } from './portal-routes.ts';
+import { parkingRoutes } from './parking-routes.ts';
 import { quarantineRoutes } from './quarantine-routes.ts';
 import { readingRoutes } from './reading-routes.ts';
 import { registryRoutes } from './registry-routes.ts';
@@ -55,6 +57,7 @@ const healthRoute = defineRoute<undefined, Record<string, never>, Record<string,
   method: 'GET',
   path: '/health',
   access: 'public',
+  summary: 'Database and broker reachability (503 when one does not answer)',
   handle: async ({ deps }) => {
     const names = ['database', ...Object.keys(deps.healthChecks)];
     const timeoutMs = deps.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS;
@@ -68,8 +71,42 @@ const healthRoute = defineRoute<undefined, Record<string, never>, Record<string,
   },
 });
 
+const apiInfo: ApiInfo = {
+  title: 'Quantify',
+  version: '0.1.0',
+  description: 'Prepaid utility metering and IoT device control: registry, readings, commands, parking, quarantine.',
+};
+
+/**
+ * GET /openapi.json and GET /docs, public like /health: the description of `all` (these two included),
+ * made once on first request from the route table, so every route module in it is described.
+ */
+function docRoutes(all: () => readonly AnyRouteSpec<AppDeps>[]): AnyRouteSpec<AppDeps>[] {
+  let document: unknown;
+  let page: string | undefined;
+  return [
+    defineRoute<undefined, Record<string, never>, Record<string, never>, AppDeps>({
+      method: 'GET',
+      path: '/openapi.json',
+      access: 'public',
+      summary: 'This API described as OpenAPI 3.1 (generated from the route table)',
+      handle: async () => ({ status: 200, body: (document ??= openApiDocument(all(), apiInfo)) }),
+    }),
+    defineRoute<undefined, Record<string, never>, Record<string, never>, AppDeps>({
+      method: 'GET',
+      path: '/docs',
+      access: 'public',
+      summary: 'This API as a readable page: every route with its roles, parameters, body and errors',
+      responseType: 'text/html',
+      handle: async () => ({ status: 200, rawBody: (page ??= docsPage(all(), apiInfo)), headers: { 'content-type': 'text/html; charset=utf-8' } }),
+    }),
+  ];
+}
+
 export function apiRoutes(extra: AnyRouteSpec<AppDeps>[] = []): AnyRouteSpec<AppDeps>[] {
-  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...deviceAccessRoutes, ...portalRoutes, ...tariffRoutes, ...accountRoutes, ...paymentRoutes, ...readingRoutes, ...extra];
+  const routes: AnyRouteSpec<AppDeps>[] = [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...parkingRoutes, ...deviceAccessRoutes, ...portalRoutes, ...tariffRoutes, ...accountRoutes, ...paymentRoutes, ...readingRoutes, ...extra];
+  routes.push(...docRoutes(() => routes));
+  return routes;
 }
 
 export function createApiHandler(deps: AppDeps, routes: AnyRouteSpec<AppDeps>[] = apiRoutes()) {

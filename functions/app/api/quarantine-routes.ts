@@ -43,6 +43,7 @@ export const quarantineRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/quarantine',
     access: readers,
     query: quarantineListQuery,
+    summary: 'Inbound messages that could not be processed, with their reason',
     handle: async ({ query, deps }) => ({ status: 200, body: { items: (await listQuarantine(deps.db, query)).map(quarantineDto) } }),
   }),
   defineRoute({
@@ -50,6 +51,8 @@ export const quarantineRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/quarantine/{id}/reprocess',
     access: operators,
     params: uuidParam,
+    summary: 'Run a quarantined message through ingestion again',
+    errors: [409],
     handle: async ({ params, deps, principal, requestId }) => {
       const ingest = withPostedReadings(deps.ingest, deps, principal);
       const outcome = await reprocessQuarantined(deps.db, ingest, params.id, { principal, requestId }, deps.now());
@@ -62,6 +65,8 @@ export const quarantineRoutes: AnyRouteSpec<AppDeps>[] = [
     access: operators,
     params: uuidParam,
     body: discardBody,
+    summary: 'Close a quarantined message with a reason',
+    errors: [409],
     handle: async ({ params, body, deps, principal, requestId }) => ({
       status: 200,
       body: quarantineDto(await discardQuarantined(deps.db, params.id, body.reason, { principal, requestId }, deps.now())),

@@ -10,7 +10,8 @@ import type { AppDeps } from '../deps.ts';
 import { csvResult, wantsCsv } from '../http/csv.ts';
 import { defineRoute, type AnyRouteSpec } from '../http/kit.ts';
 import { listAllReadings, MAX_BUCKETS, meterConsumption, meterSeries, postReadings, requireMeterRef } from '../readings/readings.ts';
-import { queryDate, readingDto } from './registry-routes.ts';
+import { queryDate } from '../http/paging.ts';
+import { readingDto } from './registry-routes.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const meterRef = z.string().refine((s) => UUID.test(s) || isMeterNo(s), 'a meter id (UUID) or meter number');

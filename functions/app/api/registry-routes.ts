@@ -2,51 +2,81 @@
 // the list queries and the DTOs (the request bodies are the use cases' inputs, in app/registry/registry.ts).
 import * as z from 'zod';
 import type { Device, Meter, MeterReading, Site } from '#store/schema';
+import type { DeviceEvent } from '#store/registry';
+import { lifecycles } from '#domain/device-config';
 import { deviceTypes } from '#domain/device-profiles';
 import { operators, readers } from '#domain/roles';
+import { devEuiSchema, meterNoSchema } from '#domain/topics';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
-import { pagingQuery } from '../http/paging.ts';
+import { listBody, pagingQuery, queryBoolean, queryDate } from '../http/paging.ts';
 import {
   attachDevice,
   createDevice,
   createMeter,
   createSite,
   deviceInput,
+  devicePatch,
   getDevice,
   getMeter,
+  listDeviceEvents,
   listDevices,
   listMeters,
   listReadings,
   listSites,
   meterInput,
+  meterPatch,
   siteInput,
+  updateDevice,
+  updateMeter,
 } from '../registry/registry.ts';
+import { importDevices, MAX_IMPORT_BYTES } from '../registry/import.ts';
 
 // ---- Queries ----
 
 const meterListQuery = pagingQuery.extend({
-  siteId: z.string().uuid().optional(),
+  siteId: z.uuid().optional(),
+  accountId: z.uuid().optional(),
   meterType: z.enum(['electricity', 'water']).optional(),
+  meterNo: meterNoSchema.optional(),
+  serialNumber: z.string().min(1).max(100).optional(),
   communicationStatus: z.enum(['online', 'offline', 'unknown']).optional(),
   relayState: z.enum(['on', 'off', 'unknown']).optional(),
   /** Part of the meter number, serial number or DevEUI (the portal's search box). */
   q: z.string().trim().min(1).max(64).optional(),
+  isActive: queryBoolean.optional(),
+  isPrepaid: queryBoolean.optional(),
 });
 
 const deviceListQuery = pagingQuery.extend({
   kind: z.enum(['lorawan', 'esp32', 'modbus_tcp']).optional(),
   deviceType: z.enum(deviceTypes).optional(),
-  siteId: z.string().uuid().optional(),
+  siteId: z.uuid().optional(),
+  devEui: devEuiSchema.optional(),
+  meterNo: meterNoSchema.optional(),
+  lifecycle: z.enum(lifecycles).optional(),
 });
 
-// Years PostgreSQL and JavaScript agree on; anything else is a typo, answered with a 400.
-export const queryDate = z.coerce
-  .date()
-  .refine((d) => d.getUTCFullYear() >= 1970 && d.getUTCFullYear() <= 9999, 'must be a date between 1970 and 9999');
+/** Event types as ingestion stores them: ChirpStack's (up, status, join, log, ack, txack...) and the ESP32's. */
+const eventType = z.string().regex(/^[a-z0-9_]{1,32}$/, 'an event type such as status, join, log, ack or txack');
+
+const deviceEventsQuery = pagingQuery.extend({
+  /** One type or several, comma-separated: `type=join,status`. */
+  type: z
+    .string()
+    .transform((v) => v.split(',').map((t) => t.trim()))
+    .pipe(z.array(eventType).min(1).max(20))
+    .optional(),
+  level: z.string().min(1).max(32).optional(),
+  from: queryDate.optional(),
+  to: queryDate.optional(),
+});
+
+/** A meter named by its id or its meter number (GET /meters/MTR-001). */
+const meterRefParam = z.strictObject({ id: meterNoSchema });
 
 /** Readings page by time, not offset: `from`/`to` bound the window, newest first, up to 5000 at once. */
-const readingsQuery = z.object({
+const readingsQuery = z.strictObject({
   from: queryDate.optional(),
   to: queryDate.optional(),
   limit: z.coerce.number().int().min(1).max(5000).default(100),
@@ -55,6 +85,19 @@ const readingsQuery = z.object({
 const attachDeviceBody = z.strictObject({ deviceId: z.string().uuid() });
 
 // ---- Responses ----
+
+const eventDto = (e: DeviceEvent) => ({
+  id: e.id,
+  deviceId: e.device_id,
+  devEui: e.dev_eui,
+  type: e.event_type,
+  time: e.event_time,
+  level: e.level,
+  code: e.code,
+  description: e.description,
+  details: e.details,
+  receivedAt: e.received_at,
+});
 
 const siteDto = (s: Site) => ({
   id: s.id,
@@ -83,6 +126,7 @@ const deviceDto = (d: Device) => ({
   batteryLevel: d.battery_level,
   joinedAt: d.joined_at,
   createdAt: d.created_at,
+  updatedAt: d.updated_at,
 });
 
 const meterDto = (m: Meter, device?: Device | null) => ({
@@ -104,6 +148,7 @@ const meterDto = (m: Meter, device?: Device | null) => ({
   relayStateAt: m.relay_state_at,
   relayStateSource: m.relay_state_source,
   createdAt: m.created_at,
+  updatedAt: m.updated_at,
   ...(device !== undefined ? { device: device ? deviceDto(device) : null } : {}),
 });
 
@@ -139,6 +184,9 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/sites',
     access: operators,
     body: siteInput,
+    summary: 'Register a site (estate, mini-grid, building)',
+    successStatus: 201,
+    errors: [409],
     handle: async ({ body, deps, principal, requestId }) => ({
       status: 201,
       body: siteDto(await createSite(deps.db, body, { principal, requestId })),
@@ -149,13 +197,17 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/sites',
     access: readers,
     query: pagingQuery,
-    handle: async ({ query, deps }) => ({ status: 200, body: { items: (await listSites(deps.db, query)).map(siteDto) } }),
+    summary: 'List sites by code',
+    handle: async ({ query, deps }) => ({ status: 200, body: listBody(await listSites(deps.db, query), query, siteDto) }),
   }),
   defineRoute({
     method: 'POST',
     path: '/meters',
     access: operators,
     body: meterInput,
+    summary: 'Register a meter, optionally with the device that serves it',
+    successStatus: 201,
+    errors: [409],
     handle: async ({ body, deps, principal, requestId }) => {
       const { meter, device } = await createMeter(deps.db, body, { principal, requestId }, deps.now());
       return { status: 201, body: meterDto(meter, device), headers: { location: `/meters/${meter.id}` } };
@@ -166,19 +218,33 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/meters',
     access: readers,
     query: meterListQuery,
+    summary: 'List meters in registration order, by meter number, serial, site, account, communication status, relay state, or a search (q)',
     handle: async ({ query, deps }) => {
       const { q, ...filter } = query;
       const meters = await listMeters(deps.db, { ...filter, ...(q ? { search: q } : {}) });
-      return { status: 200, body: { items: meters.map((m) => ({ ...meterDto(m), devEui: m.current_dev_eui })) } };
+      return { status: 200, body: listBody(meters, query, (m) => ({ ...meterDto(m), devEui: m.current_dev_eui })) };
     },
   }),
   defineRoute({
     method: 'GET',
     path: '/meters/{id}',
     access: readers,
-    params: uuidParam,
+    params: meterRefParam,
+    summary: 'One meter, by its id or its meter number, with its current device',
     handle: async ({ params, deps }) => {
       const { meter, device } = await getMeter(deps.db, params.id);
+      return { status: 200, body: meterDto(meter, device) };
+    },
+  }),
+  defineRoute({
+    method: 'PATCH',
+    path: '/meters/{id}',
+    access: operators,
+    params: meterRefParam,
+    body: meterPatch,
+    summary: "Change a meter's details, prepaid flag or active flag (audited before/after)",
+    handle: async ({ params, body, deps, principal, requestId }) => {
+      const { meter, device } = await updateMeter(deps.db, params.id, body, { principal, requestId });
       return { status: 200, body: meterDto(meter, device) };
     },
   }),
@@ -188,6 +254,7 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
     access: readers,
     params: uuidParam,
     query: readingsQuery,
+    summary: "A meter's readings, newest first, in [from, to)",
     handle: async ({ params, query, deps }) => ({
       status: 200,
       body: { items: (await listReadings(deps.db, params.id, query)).map(readingDto) },
@@ -199,6 +266,7 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
     access: operators,
     params: uuidParam,
     body: attachDeviceBody,
+    summary: 'Make a device serve a meter (a swap; history kept)',
     handle: async ({ params, body, deps, principal, requestId }) => ({
       status: 200,
       body: deviceDto(await attachDevice(deps.db, params.id, body.deviceId, { principal, requestId }, deps.now())),
@@ -209,9 +277,25 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/devices',
     access: operators,
     body: deviceInput,
+    summary: 'Register a device (config merged over its type defaults and checked)',
+    successStatus: 201,
+    errors: [409],
     handle: async ({ body, deps, principal, requestId }) => {
       const device = await createDevice(deps.db, body, { principal, requestId }, deps.now());
       return { status: 201, body: deviceDto(device), headers: { location: `/devices/${device.id}` } };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/devices/import',
+    access: operators,
+    body: z.string(),
+    textBody: { mediaType: 'text/csv', maxBytes: MAX_IMPORT_BYTES },
+    summary: 'Register devices from CSV (header: deviceType, devEui, meterNo, model, manufacturer, lifecycle, siteId, expectedUplinkIntervalS, meterId, config): all or nothing, errors by line',
+    successStatus: 201,
+    handle: async ({ body, deps, principal, requestId }) => {
+      const devices = await importDevices(deps.db, body, { principal, requestId }, deps.now());
+      return { status: 201, body: { imported: devices.length, items: devices.map(deviceDto) } };
     },
   }),
   defineRoute({
@@ -219,13 +303,34 @@ export const registryRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/devices',
     access: readers,
     query: deviceListQuery,
-    handle: async ({ query, deps }) => ({ status: 200, body: { items: (await listDevices(deps.db, query)).map(deviceDto) } }),
+    summary: 'List devices in registration order, by DevEUI, meter number, type, lifecycle, site',
+    handle: async ({ query, deps }) => ({ status: 200, body: listBody(await listDevices(deps.db, query), query, deviceDto) }),
   }),
   defineRoute({
     method: 'GET',
     path: '/devices/{id}',
     access: readers,
     params: uuidParam,
+    summary: 'One device',
     handle: async ({ params, deps }) => ({ status: 200, body: deviceDto(await getDevice(deps.db, params.id)) }),
+  }),
+  defineRoute({
+    method: 'PATCH',
+    path: '/devices/{id}',
+    access: operators,
+    params: uuidParam,
+    body: devicePatch,
+    summary: "Change a device: metadata, config (JSON merge patch, checked against its type), lifecycle (audited before/after)",
+    errors: [409],
+    handle: async ({ params, body, deps, principal, requestId }) => ({ status: 200, body: deviceDto(await updateDevice(deps.db, params.id, body, { principal, requestId })) }),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/devices/{id}/events',
+    access: readers,
+    params: uuidParam,
+    query: deviceEventsQuery,
+    summary: "A device's events (up, status, join, log, ack, txack, ESP32 status), newest first",
+    handle: async ({ params, query, deps }) => ({ status: 200, body: listBody(await listDeviceEvents(deps.db, params.id, { ...query, types: query.type }), query, eventDto) }),
   }),
 ];

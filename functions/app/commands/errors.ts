@@ -19,6 +19,13 @@ export class CommandMeterNotFoundError extends NotFoundError {
   }
 }
 
+export class CommandDeviceNotFoundError extends NotFoundError {
+  override name = 'CommandDeviceNotFoundError';
+  constructor(readonly deviceId: string) {
+    super(`device ${deviceId} does not exist`);
+  }
+}
+
 /** The command has been sent, or finished, or a dispatcher is sending it right now. */
 export class CommandNotCancellableError extends ConflictError {
   override name = 'CommandNotCancellableError';

@@ -13,19 +13,19 @@ import {
   commandsByIds,
   findCommand,
   insertCommands,
-  listCommands as storedCommands,
-  meterCommands,
+  listCommands as storeListCommands,
   meterTargets,
   type MeterTarget,
   type NewCommandRow,
 } from '#store/commands/requests';
-import { findMeter } from '#store/registry';
-import { balanceMessage, CommandConfigError, relayDownlink, type CommandStatus, type Downlink } from '#domain/commands';
+import { findDevice, findMeter } from '#store/registry';
+import { balanceMessage, CommandConfigError, relayDownlink, type CommandStatus, type CommandType, type Downlink } from '#domain/commands';
 import { audit, auditAll, type Actor } from '../audit.ts';
 import { enqueueOrLeaveToSweeper, releaseNext } from './enqueue.ts';
 import {
   BalanceNotPossibleError,
   BulkRelayRejectedError,
+  CommandDeviceNotFoundError,
   CommandMeterNotFoundError,
   CommandNotCancellableError,
   CommandNotFoundError,
@@ -310,19 +310,34 @@ export async function getCommand(db: Db, id: string): Promise<DeviceCommand> {
   return command;
 }
 
-/** Which of a meter's commands to list, newest first. */
+/** Which commands to list, newest first. */
 export interface CommandListFilter {
-  status?: CommandStatus | undefined;
+  /** One status, or any of several (all when empty). */
+  status?: CommandStatus | readonly CommandStatus[] | undefined;
+  type?: CommandType | undefined;
+  /** Whose state changed at or after this time. */
+  since?: Date | undefined;
+  from?: Date | undefined;
+  to?: Date | undefined;
   limit: number;
   offset: number;
 }
 
-export async function listMeterCommands(db: Db, meterId: string, filter: CommandListFilter): Promise<DeviceCommand[]> {
-  if (!(await findMeter(db, meterId))) throw new CommandMeterNotFoundError(meterId);
-  return meterCommands(db, meterId, filter);
+export interface CommandList {
+  items: DeviceCommand[];
+  total: number;
 }
 
-/** Commands across the estate (the portal's in-flight and failed lists), newest first. */
-export async function listCommands(db: Db, filter: { statuses: readonly CommandStatus[]; since?: Date | undefined; limit: number; offset: number }): Promise<DeviceCommand[]> {
-  return storedCommands(db, filter);
+export async function listMeterCommands(db: Db, meterId: string, filter: CommandListFilter): Promise<CommandList> {
+  if (!(await findMeter(db, meterId))) throw new CommandMeterNotFoundError(meterId);
+  return storeListCommands(db, { ...filter, meterId });
 }
+
+/** A device's commands (relay, display, balance...), newest first; an unknown device is a 404. */
+export async function listDeviceCommands(db: Db, deviceId: string, filter: CommandListFilter): Promise<CommandList> {
+  if (!(await findDevice(db, deviceId))) throw new CommandDeviceNotFoundError(deviceId);
+  return storeListCommands(db, { ...filter, deviceId });
+}
+
+/** Commands across the fleet, by status, type and creation time. */
+export const listCommands = (db: Db, filter: CommandListFilter): Promise<CommandList> => storeListCommands(db, filter);

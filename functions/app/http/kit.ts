@@ -42,6 +42,19 @@ export interface RouteSpec<B, Q, P, D> {
   body?: z.ZodType<B>;
   query?: z.ZodType<Q>;
   params?: z.ZodType<P>;
+  /** One line for the API description (/openapi.json, /docs). */
+  summary?: string;
+  /** The status of a success (200 unless given). */
+  successStatus?: number;
+  /** Client errors this route answers beyond those its shape implies (400, 401/403, 404 with path params...). */
+  errors?: readonly number[];
+  /** The success body's media type, when not application/json. */
+  responseType?: string;
+  /**
+   * A body read as text of this media type (e.g. text/csv) instead of JSON: it must be sent with that
+   * content-type (415 otherwise) and is handed to `body` (a string schema) as it is.
+   */
+  textBody?: { mediaType: string; maxBytes: number };
   handle: (ctx: RequestContext<B, Q, P, D>) => Promise<HttpResult>;
 }
 
@@ -53,6 +66,8 @@ export const defineRoute = <B = undefined, Q = Record<string, never>, P = Record
 ) => spec;
 
 const MAX_BODY_BYTES = 256 * 1024;
+/** A route without a query schema takes no query parameters: one given is a 400, never silently ignored. */
+const noQuery = z.strictObject({});
 const publicPrincipal: Principal = { subject: 'anonymous', roles: [] };
 
 function parsePart<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
@@ -74,6 +89,16 @@ export function readBody(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64E
   return raw;
 }
 
+const contentTypeOf = (event: ApiEvent) => Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? '';
+
+/** A route's text body (CSV...): a 415 unless sent as `mediaType`. */
+function readTextBody(event: ApiEvent, textBody: { mediaType: string; maxBytes: number }): string {
+  const raw = readBody(event, textBody.maxBytes);
+  const type = contentTypeOf(event).split(';')[0]?.trim().toLowerCase();
+  if (type !== textBody.mediaType) throw new UnsupportedMediaTypeError(`send the body as ${textBody.mediaType}`);
+  return raw.toString('utf8');
+}
+
 /**
  * A route's JSON body: undefined when there is none; a 415 unless sent as JSON; a 400 if not JSON or
  * nested deeper than maxJsonDepth.
@@ -81,7 +106,7 @@ export function readBody(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64E
 function readJsonBody(event: ApiEvent): unknown {
   const raw = readBody(event);
   if (!raw.length) return undefined;
-  const type = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? '';
+  const type = contentTypeOf(event);
   if (!/^application\/([a-z.+-]*\+)?json\b/i.test(type)) {
     throw new UnsupportedMediaTypeError('send the body as application/json');
   }
@@ -115,8 +140,8 @@ export function toMiddyRoute<D>(spec: AnyRouteSpec<D>, deps: D): Route<APIGatewa
       const event = raw as ApiEvent;
       const principal = authorize(event, spec.access);
       const params: unknown = parsePart(spec.params, event.pathParameters ?? {}, 'path');
-      const query: unknown = parsePart(spec.query, event.queryStringParameters ?? {}, 'query');
-      const bodyValue = spec.body ? readJsonBody(event) : undefined;
+      const query: unknown = parsePart(spec.query ?? noQuery, event.queryStringParameters ?? {}, 'query');
+      const bodyValue = spec.body ? (spec.textBody ? readTextBody(event, spec.textBody) : readJsonBody(event)) : undefined;
       const body: unknown = spec.body ? parsePart(spec.body, bodyValue ?? {}, 'body') : undefined;
       const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v ?? '']));
       const result = await spec.handle({ body, query, params, principal, requestId: event.requestContext.requestId, headers, deps });

@@ -24,6 +24,23 @@ export class DeviceDecommissionedError extends ValidationError {
   }
 }
 
+/** A device's config that its type's schema refuses (issues listed under `body.config...`). */
+export class DeviceConfigInvalidError extends ValidationError {
+  override name = 'DeviceConfigInvalidError';
+}
+
+/** A lifecycle move the device cannot make (decommissioned is final). */
+export class LifecycleTransitionError extends ConflictError {
+  override name = 'LifecycleTransitionError';
+  constructor(
+    readonly deviceId: string,
+    readonly from: string,
+    readonly to: string,
+  ) {
+    super(`device ${deviceId} cannot go from ${from} to ${to}${from === 'decommissioned' ? ': a decommissioned device stays decommissioned (register a new one)' : ''}`, { from, to });
+  }
+}
+
 export class QuarantineItemNotFoundError extends NotFoundError {
   override name = 'QuarantineItemNotFoundError';
   constructor(readonly itemId: string) {

@@ -5,10 +5,13 @@ import { inTransaction, type Db, type Executor, type Tx } from '#store/db';
 import * as store from '#store/registry';
 import { linkMeter as linkMeterToAccount } from '#store/accounts';
 import type { Device, Meter, MeterReading, Site } from '#store/schema';
-import { deviceTypes, profileOf } from '#domain/device-profiles';
+import { canMoveLifecycle, checkDeviceConfig, lifecycles, mergeConfig } from '#domain/device-config';
+import { deviceTypes, profileOf, type DeviceType } from '#domain/device-profiles';
+import { issueLines } from '#domain/issues';
 import { devEuiSchema, meterNoSchema } from '#domain/topics';
+import { ValidationError } from '#shared/errors';
 import { audit, type Actor } from '../audit.ts';
-import { DeviceDecommissionedError, DeviceNotFoundError, MeterNotFoundError } from './errors.ts';
+import { DeviceConfigInvalidError, DeviceDecommissionedError, DeviceNotFoundError, LifecycleTransitionError, MeterNotFoundError } from './errors.ts';
 
 const jsonObject = z.record(z.string(), z.unknown());
 
@@ -64,9 +67,20 @@ export async function createSite(db: Db, input: SiteInput, actor: Actor): Promis
   });
 }
 
+/** A device's config as its type's schema accepts it, or a 400 listing every issue under `where`. */
+function requireValidConfig(deviceType: DeviceType, config: Record<string, unknown>, where: string): void {
+  const checked = checkDeviceConfig(deviceType, config);
+  if (!checked.success) {
+    const errors = issueLines(checked.error).map((e) => ({ ...e, path: `${where}.${e.path}` }));
+    throw new DeviceConfigInvalidError(`config is not valid for a ${deviceType}: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });
+  }
+}
+
 /** A device as its type's profile fills it in: what the request leaves out comes from the catalogue. */
-async function insertDevice(trx: Tx, input: DeviceInput): Promise<Device> {
+async function insertDevice(trx: Tx, input: DeviceInput, where = 'body.config'): Promise<Device> {
   const profile = profileOf(input.deviceType);
+  const config = { ...profile.defaultConfig, ...input.config };
+  requireValidConfig(input.deviceType, config, where);
   return store.insertDevice(trx, {
     kind: profile.kind,
     device_type: input.deviceType,
@@ -76,7 +90,7 @@ async function insertDevice(trx: Tx, input: DeviceInput): Promise<Device> {
     model: input.model ?? profile.model,
     manufacturer: input.manufacturer ?? profile.manufacturer,
     capabilities: { ...profile.capabilities, ...input.capabilities },
-    config: { ...profile.defaultConfig, ...input.config },
+    config,
     lifecycle: input.lifecycle,
     site_id: input.siteId ?? null,
     expected_uplink_interval_s: input.expectedUplinkIntervalS ?? profile.defaultUplinkIntervalS ?? null,
@@ -110,7 +124,7 @@ export async function createMeter(db: Db, input: MeterInput, actor: Actor, now: 
     if (input.accountId) await linkMeterToAccount(trx, meter.id, input.accountId, now);
     let device: Device | null = null;
     if (input.device) {
-      device = await insertDevice(trx, { ...input.device, siteId: input.device.siteId ?? input.siteId });
+      device = await insertDevice(trx, { ...input.device, siteId: input.device.siteId ?? input.siteId }, 'body.device.config');
       await store.assignDevice(trx, meter.id, device.id, now);
     }
     await audit(trx, actor.principal, actor.requestId, { action: 'meter.create', targetType: 'meter', targetId: meter.id, details: input });
@@ -137,10 +151,11 @@ async function requireMeter(db: Executor, id: string): Promise<Meter> {
   return meter;
 }
 
-/** A meter with the device serving it now (null when none does). */
-export async function getMeter(db: Db, id: string): Promise<{ meter: Meter; device: Device | null }> {
-  const meter = await requireMeter(db, id);
-  return { meter, device: await store.currentDeviceOf(db, id) };
+/** A meter, named by its id or its meter number, with the device serving it now (null when none does). */
+export async function getMeter(db: Db, ref: string): Promise<{ meter: Meter; device: Device | null }> {
+  const meter = await store.findMeterByRef(db, ref);
+  if (!meter) throw new MeterNotFoundError(ref);
+  return { meter, device: await store.currentDeviceOf(db, meter.id) };
 }
 
 export async function getDevice(db: Db, id: string): Promise<Device> {
@@ -149,9 +164,114 @@ export async function getDevice(db: Db, id: string): Promise<Device> {
   return device;
 }
 
-export const listSites = (db: Db, page: store.Page): Promise<Site[]> => store.listSites(db, page);
-export const listMeters = (db: Db, filter: store.MeterFilter): Promise<store.ListedMeter[]> => store.listMeters(db, filter);
-export const listDevices = (db: Db, filter: store.DeviceFilter): Promise<Device[]> => store.listDevices(db, filter);
+export const listSites = (db: Db, page: store.Page): Promise<store.Listed<Site>> => store.listSites(db, page);
+export const listMeters = (db: Db, filter: store.MeterFilter): Promise<store.Listed<store.ListedMeter>> => store.listMeters(db, filter);
+export const listDevices = (db: Db, filter: store.DeviceFilter): Promise<store.Listed<Device>> => store.listDevices(db, filter);
+
+/** A device's events, newest first; an unknown device is a 404, not an empty list. */
+export async function listDeviceEvents(db: Db, deviceId: string, filter: store.DeviceEventFilter): Promise<store.Listed<store.DeviceEvent>> {
+  await getDevice(db, deviceId);
+  return store.listDeviceEvents(db, deviceId, filter);
+}
+
+// ---- Changes ----
+
+const nullable = <T extends z.ZodType>(schema: T) => schema.nullable().optional();
+
+export const devicePatch = z
+  .strictObject({
+    model: nullable(z.string().max(100)),
+    manufacturer: nullable(z.string().max(100)),
+    capabilities: z.record(z.string(), z.boolean()).optional(),
+    /** A JSON merge patch over the stored config: a key replaces, null removes, objects merge. */
+    config: z.record(z.string(), z.unknown()).optional(),
+    lifecycle: z.enum(lifecycles).optional(),
+    siteId: nullable(z.uuid()),
+    expectedUplinkIntervalS: nullable(z.number().int().positive().max(30 * 86_400)),
+  });
+export type DevicePatch = z.infer<typeof devicePatch>;
+
+export const meterPatch = z
+  .strictObject({
+    serialNumber: nullable(z.string().max(100)),
+    manufacturer: nullable(z.string().max(100)),
+    model: nullable(z.string().max(100)),
+    siteId: nullable(z.uuid()),
+    accountId: nullable(z.uuid()),
+    isPrepaid: z.boolean().optional(),
+    isActive: z.boolean().optional(),
+  });
+export type MeterPatch = z.infer<typeof meterPatch>;
+
+function requireSomething(patch: object): void {
+  if (Object.keys(patch).length === 0) throw new ValidationError('nothing to change: give at least one field', { errors: [{ path: 'body', message: 'give at least one field' }] });
+}
+
+/** The columns a change touches, before and after, for its audit row (unchanged columns left out). */
+function beforeAfter<T extends object>(before: T, after: T, columns: readonly (keyof T)[]): { before: Partial<T>; after: Partial<T> } {
+  const changed = columns.filter((c) => JSON.stringify(before[c]) !== JSON.stringify(after[c]));
+  return { before: Object.fromEntries(changed.map((c) => [c, before[c]])) as Partial<T>, after: Object.fromEntries(changed.map((c) => [c, after[c]])) as Partial<T> };
+}
+
+/**
+ * Change a device: metadata, config (merged over what is stored and checked against its type's schema, so a
+ * UC100's channel map can be fixed and its next uplink decoded with it), lifecycle (installed → active →
+ * decommissioned; decommissioned is final, and its uplinks are quarantined from then on). Audited with
+ * the columns it changed, before and after.
+ */
+export async function updateDevice(db: Db, id: string, patch: DevicePatch, actor: Actor): Promise<Device> {
+  requireSomething(patch);
+  return inTransaction(db, `device ${id}`, async (trx) => {
+    const before = await store.findDeviceForUpdate(trx, id);
+    if (!before) throw new DeviceNotFoundError(id);
+    if (patch.lifecycle && !canMoveLifecycle(before.lifecycle, patch.lifecycle)) throw new LifecycleTransitionError(id, before.lifecycle, patch.lifecycle);
+    if (before.lifecycle === 'decommissioned' && Object.keys(patch).some((k) => k !== 'lifecycle')) {
+      throw new DeviceDecommissionedError(id);
+    }
+    let config: Record<string, unknown> | undefined;
+    if (patch.config) {
+      config = mergeConfig(before.config, patch.config);
+      if (!(deviceTypes as readonly string[]).includes(before.device_type)) throw new DeviceConfigInvalidError(`device ${id} has an unknown type ${before.device_type}`);
+      requireValidConfig(before.device_type as DeviceType, config, 'body.config');
+    }
+    const after = await store.updateDevice(trx, id, {
+      ...(patch.model !== undefined ? { model: patch.model } : {}),
+      ...(patch.manufacturer !== undefined ? { manufacturer: patch.manufacturer } : {}),
+      ...(patch.capabilities ? { capabilities: { ...before.capabilities, ...patch.capabilities } } : {}),
+      ...(config ? { config } : {}),
+      ...(patch.lifecycle ? { lifecycle: patch.lifecycle } : {}),
+      ...(patch.siteId !== undefined ? { site_id: patch.siteId } : {}),
+      ...(patch.expectedUplinkIntervalS !== undefined ? { expected_uplink_interval_s: patch.expectedUplinkIntervalS } : {}),
+    });
+    const diff = beforeAfter(before, after, ['model', 'manufacturer', 'capabilities', 'config', 'lifecycle', 'site_id', 'expected_uplink_interval_s']);
+    const action = patch.lifecycle && patch.lifecycle !== before.lifecycle ? `device.${patch.lifecycle === 'decommissioned' ? 'decommission' : 'update'}` : 'device.update';
+    await audit(trx, actor.principal, actor.requestId, { action, targetType: 'device', targetId: id, details: { patch, ...diff } });
+    return after;
+  });
+}
+
+/** Change a meter's details, prepaid flag or active flag (its number and type are its identity). Audited before/after. */
+export async function updateMeter(db: Db, ref: string, patch: MeterPatch, actor: Actor): Promise<{ meter: Meter; device: Device | null }> {
+  requireSomething(patch);
+  return inTransaction(db, `meter ${ref}`, async (trx) => {
+    const found = await store.findMeterByRef(trx, ref);
+    if (!found) throw new MeterNotFoundError(ref);
+    const before = await store.findMeterForUpdate(trx, found.id);
+    if (!before) throw new MeterNotFoundError(ref);
+    const after = await store.updateMeter(trx, before.id, {
+      ...(patch.serialNumber !== undefined ? { serial_number: patch.serialNumber } : {}),
+      ...(patch.manufacturer !== undefined ? { manufacturer: patch.manufacturer } : {}),
+      ...(patch.model !== undefined ? { model: patch.model } : {}),
+      ...(patch.siteId !== undefined ? { site_id: patch.siteId } : {}),
+      ...(patch.accountId !== undefined ? { account_id: patch.accountId } : {}),
+      ...(patch.isPrepaid !== undefined ? { is_prepaid: patch.isPrepaid } : {}),
+      ...(patch.isActive !== undefined ? { is_active: patch.isActive } : {}),
+    });
+    const diff = beforeAfter(before, after, ['serial_number', 'manufacturer', 'model', 'site_id', 'account_id', 'is_prepaid', 'is_active']);
+    await audit(trx, actor.principal, actor.requestId, { action: 'meter.update', targetType: 'meter', targetId: before.id, details: { patch, ...diff } });
+    return { meter: after, device: await store.currentDeviceOf(trx, before.id) };
+  });
+}
 
 /** A meter's readings, newest first; an unknown meter is a 404, not an empty list. */
 export async function listReadings(db: Db, meterId: string, filter: store.ReadingFilter): Promise<MeterReading[]> {

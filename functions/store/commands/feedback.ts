@@ -137,6 +137,13 @@ export async function writeFeedback(db: Executor, rows: readonly FeedbackChangeR
           downlink_error = CASE WHEN upd.status = 'failed' THEN upd.error_message ELSE a.downlink_error END
       FROM upd
       WHERE a.command_id = upd.id
+      RETURNING a.space_id, a.new_state, upd.status, upd.confirmed_at
+    ), _display AS (
+      -- A space's display_state is what its display last confirmed showing (the latest confirmation wins).
+      UPDATE parking_spaces s
+      SET display_state = c.new_state, updated_at = ${now}
+      FROM (SELECT DISTINCT ON (space_id) space_id, new_state FROM _act WHERE status = 'confirmed' ORDER BY space_id, confirmed_at DESC) c
+      WHERE s.id = c.space_id
       RETURNING 1
     ), _meters AS (
       UPDATE meters m

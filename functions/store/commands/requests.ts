@@ -5,7 +5,7 @@
 import { sql } from 'kysely';
 import { json, type Executor, type Tx } from '#store/db';
 import type { DeviceCommand } from '#store/schema';
-import { cancellableStatuses, type CommandStatus } from '#domain/commands';
+import { cancellableStatuses, type CommandStatus, type CommandType } from '#domain/commands';
 
 /** A meter with the device that serves it now, as relay and balance requests need them. */
 export interface MeterTarget {
@@ -101,17 +101,37 @@ export async function findCommand(db: Executor, id: string): Promise<DeviceComma
   return db.selectFrom('device_commands').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/** A meter's commands, newest first. */
-export async function meterCommands(db: Executor, meterId: string, filter: { status?: CommandStatus | undefined; limit: number; offset: number }): Promise<DeviceCommand[]> {
-  let query = db.selectFrom('device_commands').selectAll().where('meter_id', '=', meterId);
-  if (filter.status) query = query.where('status', '=', filter.status);
-  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit).offset(filter.offset).execute();
+export interface CommandFilter {
+  deviceId?: string | undefined;
+  meterId?: string | undefined;
+  /** One status, or any of several (all when empty). */
+  status?: CommandStatus | readonly CommandStatus[] | undefined;
+  type?: CommandType | undefined;
+  /** Whose state changed at or after this time. */
+  since?: Date | undefined;
+  /** Created at or after. */
+  from?: Date | undefined;
+  /** Created before. */
+  to?: Date | undefined;
+  limit: number;
+  offset: number;
 }
 
-/** Commands of every meter, newest first, in any of `statuses` (all when empty) and, if given, updated at or after `since`. */
-export async function listCommands(db: Executor, filter: { statuses: readonly CommandStatus[]; since?: Date | undefined; limit: number; offset: number }): Promise<DeviceCommand[]> {
-  let query = db.selectFrom('device_commands').selectAll();
-  if (filter.statuses.length) query = query.where('status', 'in', filter.statuses);
+/** Commands across the fleet (or one device's, one meter's), newest first, with the filter's total. */
+export async function listCommands(db: Executor, filter: CommandFilter): Promise<{ items: DeviceCommand[]; total: number }> {
+  let query = db.selectFrom('device_commands');
+  if (filter.deviceId) query = query.where('device_id', '=', filter.deviceId);
+  if (filter.meterId) query = query.where('meter_id', '=', filter.meterId);
+  if (typeof filter.status === 'string') query = query.where('status', '=', filter.status);
+  else if (filter.status?.length) query = query.where('status', 'in', filter.status);
   if (filter.since) query = query.where('updated_at', '>=', filter.since);
-  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit).offset(filter.offset).execute();
+  if (filter.type) query = query.where('command_type', '=', filter.type);
+  if (filter.from) query = query.where('created_at', '>=', filter.from);
+  if (filter.to) query = query.where('created_at', '<', filter.to);
+  const [items, count] = await Promise.all([
+    query.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit).offset(filter.offset).execute(),
+    query.select(sql<number>`count(*)::integer`.as('total')).executeTakeFirstOrThrow(),
+  ]);
+  return { items, total: Number(count.total) };
 }
+
