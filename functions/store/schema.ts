@@ -221,7 +221,7 @@ export interface ParkingSpacesTable {
   state_changed_at: Timestamp | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
-  // 0007_parking_operations.sql
+  // 0012_parking_operations.sql
   retired_at: Timestamp | null;
   override_reason: string | null;
   override_by: string | null;
