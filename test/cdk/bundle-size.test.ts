@@ -16,19 +16,18 @@ import { QuantifyStack } from '../../lib/quantify-stack.ts';
  * schema/) may weigh. Issue 7 aimed at 250 KB; the functions that open the database cannot get there with
  * their libraries alone: kysely (≈147 KB minified, its query builder is one class graph), zod (≈90 KB
  * even imported as a namespace) and the Powertools logger (≈20 KB) are ≈257 KB before any of our code.
- * The bound therefore sits just above the largest function, so growth is a decision, not an accident. The API
- * (≈381 KB after issue 7: it also reaches the decoders, to reprocess quarantined messages) grew with the
- * portal's reads (issue 14, ≈1 KB), tariffs (issue 11: decimal.js for exact money arithmetic ≈32 KB, the
- * tariff domain, store, use cases and routes ≈30 KB, their zod schemas ≈9 KB), device access (issue 9),
- * payments (issue 10) and the operations API (issue 13): see BUDGET_KB for where it stands.
+ * The bound therefore sits just above the largest function, so growth is a decision, not an accident.
  */
 const BUDGET_KB = 400;
 /**
- * The API Lambda carries every route module (registry, commands, quarantine, parking, the CSV import with
- * csv-parse) and the OpenAPI generator (zod's toJSONSchema) that describes them at /openapi.json and /docs:
- * ≈474 KB with issue 13's routes (from ≈381 KB). Its bound is its own, so the other functions keep theirs.
+ * The API Lambda carries every route module and is measured on its own bound. From ≈381 KB after issue 7
+ * (it also reaches the decoders, to reprocess quarantined messages) it grew to ≈586 KB: tariffs (decimal.js
+ * for exact money ≈32 KB, the tariff domain, store, use cases and routes ≈30 KB), payments and accounts (the
+ * Daraja client, the ledger's use cases), the operations API (parking, the CSV import with csv-parse, the
+ * OpenAPI generator: zod's toJSONSchema), readings history, device access and the portal's reads. Splitting
+ * it by area (payments, parking) is the way back under 400 KB; until then its bound is 600 KB.
  */
-const API_BUDGET_KB = 500;
+const API_BUDGET_KB = 600;
 const budgetOf = (fn: string) => (fn.endsWith('/Api/Handler') ? API_BUDGET_KB : BUDGET_KB);
 
 interface Measured {

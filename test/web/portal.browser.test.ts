@@ -41,7 +41,7 @@ beforeAll(async () => {
   const created = await api<{ id: string }>('POST', '/meters', { meterNo, meterType: 'electricity', device: { deviceType: 'milesight_uc100', devEui } });
   expect(created.status).toBe(201);
   meter = { id: created.body.id, meterNo, devEui };
-  device = await mqtt.connectAsync(platform.mqttUrl, { clientId: `browser-test-${randomUUID().slice(0, 8)}` });
+  device = await mqtt.connectAsync(platform.mqttUrl, { clientId: `browser-test-${randomUUID().slice(0, 8)}`, ...platform.mqttAuth() });
   browser = await chromium.launch({
     executablePath,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
