@@ -105,6 +105,13 @@ export interface HistoryWindow {
 
 const unitOf = (interval: HistoryInterval) => sql.lit(interval);
 const stepOf = (interval: HistoryInterval) => sql.lit(`1 ${interval}`);
+
+/** The window's intervals as local wall-clock starts in its time zone (the buckets both histories join). */
+const bucketSeries = (w: HistoryWindow, unit: ReturnType<typeof unitOf>, step: ReturnType<typeof stepOf>) => sql`
+        SELECT generate_series(
+          date_trunc(${unit}, ${w.from}::timestamptz AT TIME ZONE ${w.timezone}),
+          (${w.to}::timestamptz AT TIME ZONE ${w.timezone}) - interval '1 microsecond',
+          ${step}::interval) AS bucket`;
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 /**
@@ -137,12 +144,7 @@ export async function consumptionPerInterval(db: Executor, w: HistoryWindow): Pr
                (array_agg(reading_value ORDER BY reading_date DESC))[1] AS last_value
         FROM deltas WHERE reading_date >= ${w.from}
         GROUP BY 1
-      ), buckets AS (
-        SELECT generate_series(
-          date_trunc(${unit}, ${w.from}::timestamptz AT TIME ZONE ${w.timezone}),
-          (${w.to}::timestamptz AT TIME ZONE ${w.timezone}) - interval '1 microsecond',
-          ${step}::interval) AS bucket
-      )
+      ), buckets AS (${bucketSeries(w, unit, step)})
       SELECT b.bucket AT TIME ZONE ${w.timezone} AS bucket_start, (b.bucket + ${step}::interval) AT TIME ZONE ${w.timezone} AS bucket_end,
              p.readings, p.consumption, p.resets, p.first_value, p.last_value
       FROM buckets b LEFT JOIN per p ON p.bucket = b.bucket
@@ -186,12 +188,7 @@ export async function seriesPerInterval(db: Executor, w: HistoryWindow, field: S
         FROM meter_readings
         WHERE meter_id = ${w.meterId} AND reading_date >= ${w.from} AND reading_date < ${w.to}
         GROUP BY 1
-      ), buckets AS (
-        SELECT generate_series(
-          date_trunc(${unit}, ${w.from}::timestamptz AT TIME ZONE ${w.timezone}),
-          (${w.to}::timestamptz AT TIME ZONE ${w.timezone}) - interval '1 microsecond',
-          ${step}::interval) AS bucket
-      )
+      ), buckets AS (${bucketSeries(w, unit, step)})
       SELECT b.bucket AT TIME ZONE ${w.timezone} AS bucket_start, (b.bucket + ${step}::interval) AT TIME ZONE ${w.timezone} AS bucket_end,
              p.samples, p.min, p.avg, p.max
       FROM buckets b LEFT JOIN per p ON p.bucket = b.bucket

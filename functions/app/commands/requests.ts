@@ -16,10 +16,11 @@ import {
   listCommands as storeListCommands,
   meterTargets,
   type MeterTarget,
+  type CommandFilter,
   type NewCommandRow,
 } from '#store/commands/requests';
 import { findDevice, findMeter } from '#store/registry';
-import { balanceMessage, CommandConfigError, relayDownlink, type CommandStatus, type CommandType, type Downlink } from '#domain/commands';
+import { balanceMessage, CommandConfigError, relayDownlink, type Downlink } from '#domain/commands';
 import { audit, auditAll, type Actor } from '../audit.ts';
 import { enqueueOrLeaveToSweeper, releaseNext } from './enqueue.ts';
 import {
@@ -311,17 +312,8 @@ export async function getCommand(db: Db, id: string): Promise<DeviceCommand> {
 }
 
 /** Which commands to list, newest first. */
-export interface CommandListFilter {
-  /** One status, or any of several (all when empty). */
-  status?: CommandStatus | readonly CommandStatus[] | undefined;
-  type?: CommandType | undefined;
-  /** Whose state changed at or after this time. */
-  since?: Date | undefined;
-  from?: Date | undefined;
-  to?: Date | undefined;
-  limit: number;
-  offset: number;
-}
+/** What a command list may filter on; the meter or device comes from the path. */
+export type CommandListFilter = Omit<CommandFilter, 'meterId' | 'deviceId'>;
 
 export interface CommandList {
   items: DeviceCommand[];

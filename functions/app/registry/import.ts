@@ -11,7 +11,7 @@ import { profileOf } from '#domain/device-profiles';
 import { issueLines } from '#domain/issues';
 import { ValidationError } from '#shared/errors';
 import { auditAll, type Actor } from '../audit.ts';
-import { deviceInput, type DeviceInput } from './registry.ts';
+import { deviceInput, deviceRow, type DeviceInput } from './registry.ts';
 
 export const importColumns = ['deviceType', 'devEui', 'meterNo', 'model', 'manufacturer', 'lifecycle', 'siteId', 'expectedUplinkIntervalS', 'meterId', 'config'] as const;
 export const MAX_IMPORT_LINES = 5_000;
@@ -121,23 +121,7 @@ export async function importDevices(db: Db, text: string, actor: Actor, now: Dat
   }
 
   return inTransaction(db, 'device import', async (trx) => {
-    const rows: NewDevice[] = parsed.map(({ input }) => {
-      const profile = profileOf(input.deviceType);
-      return {
-        kind: profile.kind,
-        device_type: input.deviceType,
-        dev_eui: input.devEui ?? null,
-        meter_no: input.meterNo ?? null,
-        decoder: profile.decoder,
-        model: input.model ?? profile.model,
-        manufacturer: input.manufacturer ?? profile.manufacturer,
-        capabilities: { ...profile.capabilities, ...input.capabilities },
-        config: { ...profile.defaultConfig, ...input.config },
-        lifecycle: input.lifecycle,
-        site_id: input.siteId ?? null,
-        expected_uplink_interval_s: input.expectedUplinkIntervalS ?? profile.defaultUplinkIntervalS ?? null,
-      };
-    });
+    const rows: NewDevice[] = parsed.map(({ input }) => deviceRow(input));
     const devices = await store.insertDevices(trx, rows);
     for (const [i, { input }] of parsed.entries()) {
       if (input.meterId) await store.assignDevice(trx, input.meterId, devices[i]!.id, now);

@@ -4,7 +4,7 @@ import * as z from 'zod';
 import { inTransaction, type Db, type Executor, type Tx } from '#store/db';
 import * as store from '#store/registry';
 import { linkMeter as linkMeterToAccount } from '#store/accounts';
-import type { Device, Meter, MeterReading, Site } from '#store/schema';
+import type { Device, Meter, MeterReading, NewDevice, Site } from '#store/schema';
 import { canMoveLifecycle, checkDeviceConfig, lifecycles, mergeConfig } from '#domain/device-config';
 import { deviceTypes, profileOf, type DeviceType } from '#domain/device-profiles';
 import { issueLines } from '#domain/issues';
@@ -76,12 +76,10 @@ function requireValidConfig(deviceType: DeviceType, config: Record<string, unkno
   }
 }
 
-/** A device as its type's profile fills it in: what the request leaves out comes from the catalogue. */
-async function insertDevice(trx: Tx, input: DeviceInput, where = 'body.config'): Promise<Device> {
+/** A device row as its type's profile fills it in: what the request leaves out comes from the catalogue. */
+export function deviceRow(input: DeviceInput): NewDevice {
   const profile = profileOf(input.deviceType);
-  const config = { ...profile.defaultConfig, ...input.config };
-  requireValidConfig(input.deviceType, config, where);
-  return store.insertDevice(trx, {
+  return {
     kind: profile.kind,
     device_type: input.deviceType,
     dev_eui: input.devEui ?? null,
@@ -90,11 +88,17 @@ async function insertDevice(trx: Tx, input: DeviceInput, where = 'body.config'):
     model: input.model ?? profile.model,
     manufacturer: input.manufacturer ?? profile.manufacturer,
     capabilities: { ...profile.capabilities, ...input.capabilities },
-    config,
+    config: { ...profile.defaultConfig, ...input.config },
     lifecycle: input.lifecycle,
     site_id: input.siteId ?? null,
     expected_uplink_interval_s: input.expectedUplinkIntervalS ?? profile.defaultUplinkIntervalS ?? null,
-  });
+  };
+}
+
+async function insertDevice(trx: Tx, input: DeviceInput, where = 'body.config'): Promise<Device> {
+  const row = deviceRow(input);
+  requireValidConfig(input.deviceType, { ...profileOf(input.deviceType).defaultConfig, ...input.config }, where);
+  return store.insertDevice(trx, row);
 }
 
 export async function createDevice(db: Db, input: DeviceInput, actor: Actor, now: Date): Promise<Device> {
