@@ -31,6 +31,7 @@ export class QuantifyStack extends Stack {
   public readonly schedules: Schedules;
   public readonly deviceAccess: DeviceAccess;
   public readonly offlineMeters: QuantifyFunction;
+  public readonly billing: QuantifyFunction;
   public readonly payments: Payments;
   public readonly alarms: readonly cw.Alarm[];
 
@@ -95,8 +96,15 @@ export class QuantifyStack extends Stack {
       timeout: Duration.minutes(2),
     });
     this.database.grantDataApi(this.offlineMeters);
+    this.billing = new QuantifyFunction(this, 'Billing', {
+      entry: 'functions/jobs/billing.ts',
+      description: 'Bills prepaid meters by tariff into the ledger; queues balance-driven relay commands',
+      timeout: Duration.minutes(10),
+    });
+    this.database.grantDataApi(this.billing);
+    this.commands.allowEnqueue(this.billing);
     this.schedules = new Schedules(this, 'Schedules', {
-      jobs: { offline_meters: this.offlineMeters, command_sweeper: this.commands.sweeper, stk_query: this.payments.jobs, daraja_reconcile: this.payments.jobs },
+      jobs: { offline_meters: this.offlineMeters, command_sweeper: this.commands.sweeper, stk_query: this.payments.jobs, daraja_reconcile: this.payments.jobs, billing: this.billing },
     });
 
     this.deviceAccess = new DeviceAccess(this, 'DeviceAccess');

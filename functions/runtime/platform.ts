@@ -31,6 +31,7 @@ import { httpIntegrationHandler } from '#app/ingest/http-integration';
 import type { InboundMessage } from '#app/ingest/inbound';
 import { routeFor, scheduledJobs, topicRoutes, type JobName } from '#shared/routes';
 import { markOfflineMeters } from '#app/jobs/offline-meters';
+import { billingJob } from '#app/billing/job';
 import { ChirpStackClient } from '#adapters/chirpstack-client';
 import { mqttDevicePublisher } from '#adapters/device-publisher-mqtt';
 import { dispatch, type DispatchDeps } from '#app/commands/dispatcher';
@@ -353,6 +354,9 @@ function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue:
     daraja_reconcile: async () => {
       await reconcile(payments);
     },
+    billing: async () => {
+      await billingJob({ db: db.db, logger, now: () => new Date(), commandQueue }, { trigger: 'schedule' });
+    },
     offline_meters: async () => {
       await markOfflineMeters({ db: db.db, logger }, new Date());
     },
@@ -371,7 +375,8 @@ function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue:
         await run();
         outage.succeeded();
       };
-      tasks.push(schedule(job.expression, runAndRecover, (error) => outage.failed(error, { job: job.name }, 'scheduled job failed')));
+      const expression = job.name === 'billing' ? `rate(${config.BILLING_INTERVAL_MIN} minutes)` : job.expression;
+      tasks.push(schedule(expression, runAndRecover, (error) => outage.failed(error, { job: job.name }, 'scheduled job failed')));
     }
   }
   return {

@@ -88,6 +88,8 @@ export const localConfigSchema = z.object({
   /** GET /health waits this long for the database to answer before reporting it unreachable (PGlite too). */
   DATABASE_HEALTH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3_000),
   SCHEDULER_ENABLED: bool.default(true),
+  /** The billing job runs this often (minutes) locally; EventBridge runs it every 15 minutes in the cloud. */
+  BILLING_INTERVAL_MIN: z.coerce.number().int().min(1).max(1440).default(15),
   ...clockSettings,
   ...darajaSettings,
   DARAJA_CONSUMER_KEY: z.string().min(1).optional(),

@@ -9,6 +9,7 @@ import type { AppDeps } from '../deps.ts';
 import { defineRoute, toMiddyRoute, type AnyRouteSpec } from '../http/kit.ts';
 import { problemJson } from '../http/problem.ts';
 import { accountRoutes } from './account-routes.ts';
+import { billingRoutes } from './billing-routes.ts';
 import { commandRoutes } from './command-routes.ts';
 import { deviceAccessRoutes } from './device-access-routes.ts';
 import { paymentRoutes } from './payment-routes.ts';
@@ -68,7 +69,7 @@ const healthRoute = defineRoute<undefined, Record<string, never>, Record<string,
 });
 
 export function apiRoutes(extra: AnyRouteSpec<AppDeps>[] = []): AnyRouteSpec<AppDeps>[] {
-  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...deviceAccessRoutes, ...portalRoutes, ...tariffRoutes, ...accountRoutes, ...paymentRoutes, ...extra];
+  return [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...deviceAccessRoutes, ...portalRoutes, ...tariffRoutes, ...accountRoutes, ...paymentRoutes, ...billingRoutes, ...extra];
 }
 
 export function createApiHandler(deps: AppDeps, routes: AnyRouteSpec<AppDeps>[] = apiRoutes()) {
