@@ -36,6 +36,8 @@ export interface BalanceChange {
 export interface BillingResult {
   run: store.BillingRun;
   balances: BalanceChange[];
+  /** Where the run's time went (milliseconds): reading chunks, rating, posting. */
+  timings: { readMs: number; rateMs: number; postMs: number };
 }
 
 type SkipReason = 'no_account' | 'no_tariff' | 'no_reading' | 'negative_consumption' | 'rating_failed' | 'stale';
@@ -60,9 +62,17 @@ export async function runBilling(deps: BillingDeps, options: BillingOptions): Pr
   const balances = new Map<string, number>();
   const tariffs = new Map<string, TariffVersion[]>();
   const chunkSize = options.chunkSize ?? BILLING_CHUNK;
+  const timings = { readMs: 0, rateMs: 0, postMs: 0 };
+  let mark = performance.now();
+  const lap = (key: keyof typeof timings) => {
+    const t = performance.now();
+    timings[key] += t - mark;
+    mark = t;
+  };
   try {
     let after: string | null = null;
     for (;;) {
+      mark = performance.now();
       const meters = await store.billableMeters(deps.db, after, chunkSize);
       if (!meters.length) break;
       after = meters[meters.length - 1]!.meterId;
@@ -75,13 +85,17 @@ export async function runBilling(deps: BillingDeps, options: BillingOptions): Pr
           tariffs.set(row.tariff_id, list);
         }
       }
+      lap('readMs');
       const items: store.BillingItem[] = [];
       for (const meter of meters) {
         const item = billingItem(meter, tariffs, report);
         if (item) items.push(item);
       }
       const amounts = new Map(items.map((i) => [i.meterId, i.amountMinor]));
-      for (const outcome of await store.applyBilling(deps.db, run.id, items)) {
+      lap('rateMs');
+      const outcomes = await store.applyBilling(deps.db, run.id, items);
+      lap('postMs');
+      for (const outcome of outcomes) {
         if (outcome.outcome === 'stale') {
           report.skip('stale', outcome.meterId);
           continue;
@@ -98,11 +112,11 @@ export async function runBilling(deps: BillingDeps, options: BillingOptions): Pr
     const message = error instanceof Error ? error.message : String(error);
     deps.logger.error('billing run failed', { runId: run.id, error: message });
     const failed = await store.finishRun(deps.db, run.id, report, message);
-    return { run: failed, balances: [...balances].map(([accountId, balanceAfterMinor]) => ({ accountId, balanceAfterMinor })) };
+    return { run: failed, timings, balances: [...balances].map(([accountId, balanceAfterMinor]) => ({ accountId, balanceAfterMinor })) };
   }
   const done = await store.finishRun(deps.db, run.id, report, null);
   deps.logger.info('billing run', { runId: run.id, meters: done.metersSeen, entries: done.entriesPosted, amountMinor: done.amountMinor, skipped: Object.fromEntries(Object.entries(done.skipped).map(([k, v]) => [k, v.count])) });
-  return { run: done, balances: [...balances].map(([accountId, balanceAfterMinor]) => ({ accountId, balanceAfterMinor })) };
+  return { run: done, timings, balances: [...balances].map(([accountId, balanceAfterMinor]) => ({ accountId, balanceAfterMinor })) };
 }
 
 /** What one meter owes since it was last billed, or why it is not billed (recorded in the report). */
