@@ -43,14 +43,23 @@ interface ChunkRow {
 
 /** Prepaid, active meters after `afterMeterId` in id order, at most `limit`. */
 export async function billableMeters(db: Executor, afterMeterId: string | null, limit: number): Promise<BillableMeter[]> {
+  // The chunk's ids first (an index range scan), so every join below is per meter of the chunk.
   const { rows } = await sql<ChunkRow>`
+    WITH chunk AS (
+      SELECT id FROM meters
+      WHERE is_prepaid AND is_active AND (CAST(${afterMeterId} AS uuid) IS NULL OR id > CAST(${afterMeterId} AS uuid))
+      ORDER BY id LIMIT ${limit})
     SELECT m.id AS meter_id, m.meter_no, m.unit, m.account_id, mt.tariff_id, COALESCE(st.timezone, 'UTC') AS timezone,
            s.last_reading_id, CAST(s.last_value AS text) AS last_value, s.last_at, CAST(s.carry_minor AS text) AS carry_minor,
            s.month_key, CAST(s.month_units AS text) AS month_units,
            l.id AS latest_id, CAST(l.reading_value AS text) AS latest_value, l.reading_date AS latest_at,
            b.id AS base_id, CAST(b.reading_value AS text) AS base_value, b.reading_date AS base_at
-    FROM meters m
-    JOIN meter_tariff mt ON mt.meter_id = m.id
+    FROM chunk
+    JOIN meters m ON m.id = chunk.id
+    LEFT JOIN account_tariffs at ON at.account_id = m.account_id AND at.meter_type = m.meter_type
+    LEFT JOIN site_tariffs sit ON sit.site_id = m.site_id AND sit.meter_type = m.meter_type
+    -- The meter_tariff view's resolution (meter, else account, else site default), per meter of the chunk.
+    CROSS JOIN LATERAL (SELECT COALESCE(m.tariff_id, at.tariff_id, sit.tariff_id) AS tariff_id) mt
     LEFT JOIN sites st ON st.id = m.site_id
     LEFT JOIN billing_state s ON s.meter_id = m.id
     LEFT JOIN LATERAL (
@@ -63,9 +72,7 @@ export async function billableMeters(db: Executor, afterMeterId: string | null, 
         AND r.reading_date >= COALESCE((SELECT am.valid_from FROM account_meters am WHERE am.meter_id = m.id AND am.valid_to IS NULL),
                                        CAST('-infinity' AS timestamptz))
       ORDER BY r.reading_date, r.id LIMIT 1) b ON true
-    WHERE m.is_prepaid AND m.is_active AND (CAST(${afterMeterId} AS uuid) IS NULL OR m.id > CAST(${afterMeterId} AS uuid))
-    ORDER BY m.id
-    LIMIT ${limit}`.execute(db);
+    ORDER BY m.id`.execute(db);
   return rows.map((r) => ({
     meterId: r.meter_id,
     meterNo: r.meter_no,
@@ -212,4 +219,72 @@ export async function listRuns(db: Executor, page: { limit: number; offset: numb
   const { rows } = await sql<RunRow>`
     SELECT * FROM billing_runs ORDER BY started_at DESC, id LIMIT ${page.limit} OFFSET ${page.offset}`.execute(db);
   return rows.map(toRun);
+}
+
+// ---- Balance-driven control ----
+
+export interface ControlTarget {
+  accountId: string;
+  balanceMinor: number;
+  emergencyCreditMinor: number;
+  reconnectThresholdMinor: number;
+  exemptReason: string | null;
+  /** The account's latest payment entry: a new one starts a new disconnect episode. */
+  lastCreditEntryId: number | null;
+  meterId: string;
+  meterNo: string;
+  relayState: 'on' | 'off' | 'unknown';
+  deviceKind: string | null;
+  capabilities: Record<string, unknown> | null;
+  deviceConfig: Record<string, unknown> | null;
+  /** The meter's latest relay command. */
+  lastRelay: { id: string; type: 'relay_on' | 'relay_off'; status: string; reason: string | null } | null;
+}
+
+/** The active meters of the given accounts with what balance control decides on; one statement. */
+export async function controlTargets(db: Executor, accountIds: readonly string[]): Promise<ControlTarget[]> {
+  if (!accountIds.length) return [];
+  const { rows } = await sql<{
+    account_id: string; balance_minor: string | number; emergency_credit_minor: string | number; reconnect_threshold_minor: string | number;
+    control_exempt_reason: string | null; last_credit_id: string | number | null; meter_id: string; meter_no: string; relay_state: ControlTarget['relayState'];
+    kind: string | null; capabilities: Record<string, unknown> | null; config: Record<string, unknown> | null;
+    cmd_id: string | null; command_type: 'relay_on' | 'relay_off' | null; status: string | null; reason: string | null;
+  }>`
+    SELECT a.id AS account_id, a.balance_minor, a.emergency_credit_minor, a.reconnect_threshold_minor, a.control_exempt_reason,
+           (SELECT max(e.id) FROM ledger_entries e WHERE e.account_id = a.id AND e.entry_type = 'payment') AS last_credit_id,
+           m.id AS meter_id, m.meter_no, m.relay_state, d.kind, d.capabilities, d.config,
+           c.id AS cmd_id, c.command_type, c.status, c.reason
+    FROM accounts a
+    JOIN meters m ON m.account_id = a.id AND m.is_active
+    LEFT JOIN meter_current_device md ON md.meter_id = m.id
+    LEFT JOIN devices d ON d.id = md.device_id
+    LEFT JOIN LATERAL (
+      SELECT c.id, c.command_type, c.status, c.reason FROM device_commands c
+      WHERE c.meter_id = m.id AND c.command_type IN ('relay_on', 'relay_off')
+      ORDER BY c.created_at DESC, c.id DESC LIMIT 1) c ON true
+    WHERE a.id IN (SELECT CAST(value AS uuid) FROM jsonb_array_elements_text(${json(accountIds)}))
+    ORDER BY a.id, m.id`.execute(db);
+  return rows.map((r) => ({
+    accountId: r.account_id,
+    balanceMinor: Number(r.balance_minor),
+    emergencyCreditMinor: Number(r.emergency_credit_minor),
+    reconnectThresholdMinor: Number(r.reconnect_threshold_minor),
+    exemptReason: r.control_exempt_reason,
+    lastCreditEntryId: r.last_credit_id === null ? null : Number(r.last_credit_id),
+    meterId: r.meter_id,
+    meterNo: r.meter_no,
+    relayState: r.relay_state,
+    deviceKind: r.kind,
+    capabilities: r.capabilities,
+    deviceConfig: r.config,
+    lastRelay: r.cmd_id && r.command_type && r.status ? { id: r.cmd_id, type: r.command_type, status: r.status, reason: r.reason } : null,
+  }));
+}
+
+/** A meter's billing month-to-date units (for the unit price an ESP32 balance in units is divided by). */
+export async function monthToDate(db: Executor, meterId: string): Promise<{ monthKey: string | null; units: string } | undefined> {
+  const { rows } = await sql<{ month_key: string | null; units: string }>`
+    SELECT month_key, CAST(month_units AS text) AS units FROM billing_state WHERE meter_id = CAST(${meterId} AS uuid)`.execute(db);
+  const r = rows[0];
+  return r ? { monthKey: r.month_key, units: r.units } : undefined;
 }
