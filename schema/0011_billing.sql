@@ -109,3 +109,12 @@ BEGIN
 
   RETURN QUERY SELECT i.meter_id, i.account_id, i.outcome, i.entry_id, i.balance_after_minor FROM billing_apply_items i ORDER BY i.account_id, i.meter_id;
 END $$;
+
+-- ---- Balance-driven control (per account) ----
+-- Disconnect when the balance is at or below -emergency_credit_minor (0: at zero); reconnect when a
+-- credit brings it above reconnect_threshold_minor. An exempt account (medical, institutional) is never
+-- disconnected; the reason says why (set through the audited API).
+ALTER TABLE accounts ADD COLUMN emergency_credit_minor bigint NOT NULL DEFAULT 0 CHECK (emergency_credit_minor >= 0);
+ALTER TABLE accounts ADD COLUMN reconnect_threshold_minor bigint NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN control_exempt_reason text;
+CREATE INDEX device_commands_meter_relay_idx ON device_commands (meter_id, created_at DESC) WHERE command_type IN ('relay_on', 'relay_off');
