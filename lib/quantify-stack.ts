@@ -103,6 +103,9 @@ export class QuantifyStack extends Stack {
     });
     this.database.grantDataApi(this.billing);
     this.commands.allowEnqueue(this.billing);
+    // Payments reconnect meters (balance control) when they credit an account.
+    this.commands.allowEnqueue(this.payments.callbacks);
+    this.commands.allowEnqueue(this.payments.jobs);
     this.schedules = new Schedules(this, 'Schedules', {
       jobs: { offline_meters: this.offlineMeters, command_sweeper: this.commands.sweeper, stk_query: this.payments.jobs, daraja_reconcile: this.payments.jobs, billing: this.billing },
     });
