@@ -118,3 +118,29 @@ ALTER TABLE accounts ADD COLUMN emergency_credit_minor bigint NOT NULL DEFAULT 0
 ALTER TABLE accounts ADD COLUMN reconnect_threshold_minor bigint NOT NULL DEFAULT 0;
 ALTER TABLE accounts ADD COLUMN control_exempt_reason text;
 CREATE INDEX device_commands_meter_relay_idx ON device_commands (meter_id, created_at DESC) WHERE command_type IN ('relay_on', 'relay_off');
+
+-- ---- Balance alerts and the notifications outbox ----
+-- An account's alert state moves ok → low → critical → exhausted as its balance falls; each crossing into
+-- a worse state queues one notification, and a top-up (back to a better state) re-arms it.
+ALTER TABLE accounts ADD COLUMN alert_state text NOT NULL DEFAULT 'ok' CHECK (alert_state IN ('ok', 'low', 'critical', 'exhausted'));
+ALTER TABLE accounts ADD COLUMN alert_state_at timestamptz;
+
+CREATE TABLE notifications (
+  id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  account_id           uuid REFERENCES accounts(id),
+  recipient            text,
+  channel              text NOT NULL DEFAULT 'sms' CHECK (channel IN ('sms')),
+  template             text NOT NULL CHECK (template IN ('payment_received', 'low_balance', 'disconnected', 'reconnected')),
+  body                 text NOT NULL CHECK (length(body) <= 160),
+  status               text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed', 'undeliverable')),
+  attempts             integer NOT NULL DEFAULT 0,
+  provider_message_id  text,
+  last_error           text,
+  -- One notification per event (a crossing, a payment): the key says which.
+  dedupe_key           text NOT NULL UNIQUE,
+  next_attempt_at      timestamptz NOT NULL DEFAULT now(),
+  created_at           timestamptz NOT NULL DEFAULT now(),
+  sent_at              timestamptz
+);
+CREATE INDEX notifications_due_idx ON notifications (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX notifications_account_idx ON notifications (account_id, created_at DESC);

@@ -68,40 +68,57 @@ describe('balance-driven control', () => {
     const espMeter = await api<{ id: string }>('POST', '/meters', { meterNo: espNo, meterType: 'electricity', device: { deviceType: 'esp32_meter', meterNo: espNo } });
     for (const m of [relayMeter.body.id, espMeter.body.id]) expect((await api('POST', `/meters/${m}/account`, { accountId: account.body.id })).status).toBe(200);
 
-    // 6 kWh at 10 KES: 60 KES against 50 KES of credit.
-    // Readings since the meter joined its account (billing starts from the first of them).
+    // Alerts: low at or below 25 KES (set as an operator would in the database; no API for it yet).
+    await sql`UPDATE accounts SET low_balance_threshold_minor = 2500 WHERE id = CAST(${account.body.id} AS uuid)`.execute(platform.db.db);
+    const notifications = async () => (await platform.db.db.selectFrom('notifications' as never).selectAll().where('account_id' as never, '=', account.body.id as never).orderBy('created_at' as never).execute()) as unknown as { template: string; status: string; body: string; provider_message_id: string | null }[];
     const t0 = new Date(Date.now() + 1_000);
+    const at = (min: number) => new Date(t0.getTime() + min * 60_000);
+    const bill = async () => (await adminApi<{ entriesPosted: number; status: string }>('POST', '/billing/runs')).body;
+    // 3 kWh at 10 KES: 30 KES of 50 → 20 KES: low, once.
     await reading(relayMeter.body.id, t0, '100');
-    await reading(relayMeter.body.id, new Date(t0.getTime() + 1_800_000), '106');
-    const run = await adminApi<{ entriesPosted: number; status: string }>('POST', '/billing/runs');
-    expect(run.body).toMatchObject({ status: 'completed', entriesPosted: 1 });
+    await reading(relayMeter.body.id, at(30), '103');
+    expect(await bill()).toMatchObject({ status: 'completed', entriesPosted: 1 });
+    await reading(relayMeter.body.id, at(40), '103.5');
+    await bill();
+    expect((await notifications()).map((n) => n.template)).toEqual(['low_balance']);
+    expect((await commandsOf(relayMeter.body.id)).filter((c) => c.type === 'relay_off')).toHaveLength(0);
+    // 2 kWh more: 15 - 20 = -5 KES, exhausted: one disconnect, one "disconnected" SMS.
+    await reading(relayMeter.body.id, at(50), '105.5');
+    await bill();
     const balance = await api<{ balanceMinor: number }>('GET', `/accounts/${account.body.id}`);
-    expect(balance.body.balanceMinor).toBe(-1_000);
-
+    expect(balance.body.balanceMinor).toBe(-500);
     const offs = (await commandsOf(relayMeter.body.id)).filter((c) => c.type === 'relay_off');
     expect(offs).toHaveLength(1);
     expect(offs[0]).toMatchObject({ reason: 'credit_exhausted' });
-    // The ESP32 meter keeps no relay of ours: it was told its balance instead.
+    expect((await notifications()).map((n) => n.template)).toEqual(['low_balance', 'disconnected']);
+    // The ESP32 meter keeps no relay of ours: it is told its balance after each run that moved it.
     const espAfterBilling = (await commandsOf(espMeter.body.id)).filter((c) => c.type === 'balance_update');
-    expect(espAfterBilling.map((c) => c.data['balance'])).toEqual([-10]);
+    expect(espAfterBilling.map((c) => c.data['balance']).sort()).toEqual([-5, 15, 20].sort());
 
     // More consumption, another run: still one disconnect.
-    await reading(relayMeter.body.id, new Date(t0.getTime() + 2_400_000), '107');
-    await adminApi('POST', '/billing/runs');
+    await reading(relayMeter.body.id, at(60), '106');
+    await bill();
     expect((await commandsOf(relayMeter.body.id)).filter((c) => c.type === 'relay_off')).toHaveLength(1);
     // The disconnect leaves for the network server (Class A: it waits there for the device's next uplink).
     await eventually('disconnect sent', async () => ((await commandsOf(relayMeter.body.id)).find((c) => c.id === offs[0]!.id && c.status === 'sent') ? true : undefined));
 
-    // An M-Pesa payment of 100 KES: balance 100 - 20 = 80 KES > 0.
+    // An M-Pesa payment of 100 KES: balance 100 - 10 = 90 KES > 0.
     const c2b = await sim.simulateC2b({ amount: 100, msisdn: '254712000111', billRef: accountNo });
     expect(c2b.confirmation?.status).toBe(200);
     const on = await eventually('reconnect queued', async () => (await commandsOf(relayMeter.body.id)).find((c) => c.type === 'relay_on'));
     expect(on).toMatchObject({ reason: 'credit_restored' });
     const espBalances = await eventually('ESP32 balance after payment', async () => {
       const list = (await commandsOf(espMeter.body.id)).filter((c) => c.type === 'balance_update');
-      return list.length >= 3 ? list : undefined;
+      return list.some((c) => c.data['balance'] === 90) ? list : undefined;
     });
-    expect(espBalances.map((c) => c.data['balance'])).toContain(80);
+    expect(espBalances).toHaveLength(5);
+    // SMS: payment received and reconnected, and everything queued so far sent through the local sink.
+    const sms = await eventually('SMS sent', async () => {
+      const list = await notifications();
+      return list.length === 4 && list.every((n) => n.status === 'sent') ? list : undefined;
+    });
+    expect(sms.map((n) => n.template)).toEqual(['low_balance', 'disconnected', 'payment_received', 'reconnected']);
+    expect(sms.every((n) => n.body.length <= 160 && n.provider_message_id?.startsWith('local-'))).toBe(true);
     expect(await invariantViolations(platform.db.db)).toEqual([]);
   });
 });

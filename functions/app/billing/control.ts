@@ -18,6 +18,10 @@ import type { CommandDeps } from '../commands/ports.ts';
 import { cancelCommand, requestBalanceUpdate, requestRelay } from '../commands/requests.ts';
 import { CommandNotCancellableError, RelayNotPossibleError, BalanceNotPossibleError } from '../commands/errors.ts';
 import { toTariffVersion } from '../tariffs/tariffs.ts';
+import { drainNotifications, notifyReconnected, updateAlerts, type SmsSender } from '../notifications/notifications.ts';
+
+/** The command system's deps, and where SMS go (none: they wait in the outbox). */
+export type ControlDeps = CommandDeps & { sms?: SmsSender | undefined };
 
 export const CREDIT_EXHAUSTED = 'credit_exhausted';
 export const CREDIT_RESTORED = 'credit_restored';
@@ -64,7 +68,7 @@ export function relayDecision(t: store.ControlTarget): ControlAction[] {
 }
 
 /** Apply balance control to the given accounts (their current balances are read again). */
-export async function controlAccounts(deps: CommandDeps, accountIds: readonly string[], trigger: ControlTrigger): Promise<ControlReport> {
+export async function controlAccounts(deps: ControlDeps, accountIds: readonly string[], trigger: ControlTrigger): Promise<ControlReport> {
   const report: ControlReport = { disconnects: [], reconnects: [], cancelled: [], balanceUpdates: [], refused: [] };
   const targets = await store.controlTargets(deps.db, [...new Set(accountIds)]);
   const actor = { principal: system, requestId: `${trigger.kind}:${trigger.ref}` };
@@ -85,6 +89,7 @@ export async function controlAccounts(deps: CommandDeps, accountIds: readonly st
           const off = action.kind === 'disconnect';
           await requestRelay(deps, t.meterId, { action: off ? 'off' : 'on', reason: off ? CREDIT_EXHAUSTED : CREDIT_RESTORED, priority: off ? 5 : 7, idempotencyKey: action.key }, actor);
           (off ? report.disconnects : report.reconnects).push(t.meterId);
+          if (!off) await notifyReconnected(deps, t.accountId, `${t.accountId}:${trigger.ref}`);
         }
       } catch (error) {
         if (!(error instanceof RelayNotPossibleError)) throw error;
@@ -93,6 +98,8 @@ export async function controlAccounts(deps: CommandDeps, accountIds: readonly st
     }
   }
   await sendBalances(deps, targets.filter((t) => t.deviceKind === 'esp32' && t.capabilities?.['balance'] === true), trigger, report);
+  await updateAlerts(deps, [...new Set(accountIds)], `${trigger.kind}:${trigger.ref}`);
+  if (deps.sms) await drainNotifications({ ...deps, sms: deps.sms });
   if (report.disconnects.length || report.reconnects.length || report.cancelled.length || report.refused.length) {
     deps.logger.info('balance control', { trigger: trigger.kind, ref: trigger.ref, ...report });
   }

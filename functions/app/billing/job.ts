@@ -1,12 +1,12 @@
 // The scheduled billing job (and POST /billing/runs): run billing, then act on the balances it moved
 // (balance control: disconnect at zero, ESP32 balances). Payments reach balance control through
 // balanceControlEvents, the PaymentEvents listener.
-import type { CommandDeps } from '../commands/ports.ts';
 import type { AccountCredited, PaymentEvents } from '../payments/ports.ts';
 import { runBilling, type BillingOptions, type BillingResult } from './billing.ts';
-import { controlAccounts, type ControlReport } from './control.ts';
+import { notifyPayment } from '../notifications/notifications.ts';
+import { controlAccounts, type ControlDeps, type ControlReport } from './control.ts';
 
-export type BillingJobDeps = CommandDeps;
+export type BillingJobDeps = ControlDeps;
 
 export async function billingJob(deps: BillingJobDeps, options: BillingOptions): Promise<BillingResult & { control?: ControlReport }> {
   const result = await runBilling(deps, options);
@@ -22,10 +22,11 @@ export async function billingJob(deps: BillingJobDeps, options: BillingOptions):
 }
 
 /** Reconnect (and push the ESP32 balance) when a payment credits an account; then tell `next`, if any. */
-export function balanceControlEvents(deps: CommandDeps, next?: PaymentEvents): PaymentEvents {
+export function balanceControlEvents(deps: ControlDeps, next?: PaymentEvents): PaymentEvents {
   return {
     async accountCredited(event: AccountCredited) {
       try {
+        await notifyPayment(deps, event);
         await controlAccounts(deps, [event.accountId], { kind: 'payment', ref: event.paymentId });
       } finally {
         if (next) await next.accountCredited(event);
