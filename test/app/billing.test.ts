@@ -157,6 +157,22 @@ describe('billing job', () => {
     expect(-entries.reduce((s, e) => s + e, 0) + Number(state.rows[0]!.carry)).toBeCloseTo(1.5, 10);
   });
 
+  it('a credit arriving during a billing run lands once, and the balance is the sum of both', async () => {
+    const t = await tariff([{ from: '2026-01-01T00:00:00Z', rateMinor: '1000' }]);
+    const a = await account(1_000);
+    const meters = [await meter(a, t), await meter(a, t)];
+    for (const m of meters) {
+      await reading(m, '2026-03-08T00:00:00Z', '0');
+      await reading(m, '2026-03-08T01:00:00Z', '2');
+    }
+    await Promise.all([
+      runBilling(deps(), { trigger: 'schedule', chunkSize: 1 }),
+      post(testDb.db, { accountId: a, entryType: 'adjustment', amountMinor: 7_000, idempotencyKey: `credit:${a}`, reason: 'counter payment' }),
+    ]);
+    const acc = await testDb.db.selectFrom('accounts').select('balance_minor').where('id', '=', a).executeTakeFirstOrThrow();
+    expect(Number(acc.balance_minor)).toBe(1_000 + 7_000 - 4_000);
+  });
+
   it('reports a meter without an account and bills nothing for it', async () => {
     const t = await tariff([{ from: '2026-01-01T00:00:00Z', rateMinor: '1000' }]);
     const m = await meter(null, t);
