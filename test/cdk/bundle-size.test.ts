@@ -20,9 +20,11 @@ import { QuantifyStack } from '../../lib/quantify-stack.ts';
  * (≈381 KB after issue 7: it also reaches the decoders, to reprocess quarantined messages) grew with the
  * portal's reads (issue 14, ≈1 KB), tariffs (issue 11: decimal.js for exact money arithmetic ≈32 KB, the
  * tariff domain, store, use cases and routes ≈30 KB, their zod schemas ≈9 KB), device access (issue 9),
- * payments (issue 10) and the operations API (issue 13): see BUDGET_KB for where it stands.
+ * payments (issue 10) and the operations API (issue 13), then billing (issue 11 part B: POST /billing/runs
+ * runs the billing job and balance control; payments run balance control on credit) to ≈516 KB: see
+ * BUDGET_KB for where it stands.
  */
-const BUDGET_KB = 470;
+const BUDGET_KB = 520;
 
 interface Measured {
   readonly fn: string;
@@ -75,8 +77,8 @@ afterAll(() => {
 });
 
 describe('Lambda bundles', () => {
-  it('bundles all nine functions', () => {
-    expect(measured).toHaveLength(9);
+  it('bundles all ten functions', () => {
+    expect(measured).toHaveLength(10);
   });
 
   it(`keeps every function's asset within ${BUDGET_KB} KB`, () => {

@@ -40,7 +40,7 @@ describe('tariff store (RDS Data API path)', () => {
   it("resolves many meters' tariffs and time zones in one call", async () => {
     const site = await testDb.db.insertInto('sites').values({ code: `S${randomUUID().slice(0, 8)}`, name: 'S', timezone: 'Africa/Nairobi' }).returning('id').executeTakeFirstOrThrow();
     const customer = await testDb.db.insertInto('customers').values({ name: 'C' }).returning('id').executeTakeFirstOrThrow();
-    const account = await testDb.db.insertInto('accounts').values({ customer_id: customer.id, account_no: randomUUID() }).returning('id').executeTakeFirstOrThrow();
+    const account = await testDb.db.insertInto('accounts').values({ customer_id: customer.id, account_no: `A${randomUUID().slice(0, 8)}` }).returning('id').executeTakeFirstOrThrow();
     const tariff = (name: string) => testDb.db.insertInto('tariffs').values({ name, meter_type: 'electricity', currency: 'KES' }).returning('id').executeTakeFirstOrThrow();
     const [t1, t2, t3] = [await tariff('site'), await tariff('account'), await tariff('meter')];
     const meter = (n: string, accountId: string | null) =>
