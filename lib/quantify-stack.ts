@@ -31,6 +31,7 @@ export class QuantifyStack extends Stack {
   public readonly schedules: Schedules;
   public readonly deviceAccess: DeviceAccess;
   public readonly offlineMeters: QuantifyFunction;
+  public readonly billing: QuantifyFunction;
   public readonly payments: Payments;
   public readonly parkingReservations: QuantifyFunction;
   public readonly alarms: readonly cw.Alarm[];
@@ -103,8 +104,18 @@ export class QuantifyStack extends Stack {
     });
     this.database.grantDataApi(this.parkingReservations);
     this.commands.allowEnqueue(this.parkingReservations);
+    this.billing = new QuantifyFunction(this, 'Billing', {
+      entry: 'functions/jobs/billing.ts',
+      description: 'Bills prepaid meters by tariff into the ledger; queues balance-driven relay commands',
+      timeout: Duration.minutes(10),
+    });
+    this.database.grantDataApi(this.billing);
+    this.commands.allowEnqueue(this.billing);
+    // Payments reconnect meters (balance control) when they credit an account.
+    this.commands.allowEnqueue(this.payments.callbacks);
+    this.commands.allowEnqueue(this.payments.jobs);
     this.schedules = new Schedules(this, 'Schedules', {
-      jobs: { offline_meters: this.offlineMeters, command_sweeper: this.commands.sweeper, stk_query: this.payments.jobs, daraja_reconcile: this.payments.jobs, parking_reservations: this.parkingReservations },
+      jobs: { offline_meters: this.offlineMeters, command_sweeper: this.commands.sweeper, stk_query: this.payments.jobs, daraja_reconcile: this.payments.jobs, parking_reservations: this.parkingReservations, billing: this.billing },
     });
 
     this.deviceAccess = new DeviceAccess(this, 'DeviceAccess');

@@ -4,6 +4,7 @@ import { cloudDb } from '#adapters/cloud';
 import { cloudDarajaClient } from '#adapters/daraja-cloud';
 import { sqsCommandQueue } from '#adapters/command-queue';
 import { apiRoutes, createApiHandler } from '#app/api/index';
+import { balanceControlEvents } from '#app/billing/job';
 import { ingestBatch } from '#app/ingest/ingest';
 import { ingestWithCommands } from '#app/ingest/with-commands';
 import type { PaymentProvider } from '#app/payments/ports';
@@ -41,7 +42,7 @@ export const handler = createApiHandler(
     ingest: (messages) => ingestBatch(ingestDeps, messages),
     commandQueue,
     commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
-    payments: { provider, currency: config.PAYMENTS_CURRENCY },
+    payments: { provider, currency: config.PAYMENTS_CURRENCY, events: balanceControlEvents({ db, logger, now, commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS }) },
   },
   apiRoutes(),
 );

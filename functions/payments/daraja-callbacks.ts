@@ -1,6 +1,9 @@
 // Lambda entry: Daraja's callbacks (C2B validation/confirmation, STK callback, results) behind API Gateway
 // without the JWT authorizer; the secret path token comes from Secrets Manager.
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { cloudDb } from '#adapters/cloud';
+import { sqsCommandQueue } from '#adapters/command-queue';
+import { balanceControlEvents } from '#app/billing/job';
 import { darajaSecret } from '#adapters/daraja-cloud';
 import { darajaCallbackHandler } from '#app/payments/callbacks';
 import { lambdaConfig } from '#shared/config';
@@ -8,6 +11,8 @@ import { logger } from '#shared/logger';
 
 const config = lambdaConfig();
 const db = cloudDb(config);
+// A credit reconnects the account's meters and pushes ESP32 balances (balance control).
+const commandQueue = sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL);
 
 export const handler = darajaCallbackHandler({
   db,
@@ -17,4 +22,5 @@ export const handler = darajaCallbackHandler({
   token: async () => (await darajaSecret(config))?.callbackToken,
   ...(config.DARAJA_ALLOWED_IPS ? { allowedIps: config.DARAJA_ALLOWED_IPS } : {}),
   currency: config.PAYMENTS_CURRENCY,
+  events: balanceControlEvents({ db, logger, now: () => new Date(), commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS }),
 });

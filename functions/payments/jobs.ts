@@ -1,7 +1,10 @@
 // Lambda entry: the M-Pesa jobs EventBridge Scheduler runs (see scheduledJobs): STK Query for requests
 // pending past a few minutes, and the Pull Transactions reconciliation.
 import * as z from 'zod';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { cloudDb } from '#adapters/cloud';
+import { sqsCommandQueue } from '#adapters/command-queue';
+import { balanceControlEvents } from '#app/billing/job';
 import { cloudDarajaClient } from '#adapters/daraja-cloud';
 import { queryPendingStk, reconcile } from '#app/payments/stk';
 import { lambdaConfig } from '#shared/config';
@@ -9,6 +12,7 @@ import { logger } from '#shared/logger';
 
 const config = lambdaConfig();
 const db = cloudDb(config);
+const commandQueue = sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL);
 const eventSchema = z.object({ job: z.enum(['stk_query', 'daraja_reconcile']) });
 
 export async function handler(event: unknown): Promise<unknown> {
@@ -18,7 +22,8 @@ export async function handler(event: unknown): Promise<unknown> {
     logger.warn('M-Pesa is not configured (DARAJA_BASE_URL, DARAJA_PUBLIC_URL and the Daraja secret); job skipped', { job });
     return { skipped: true };
   }
-  const deps = { db, logger, now: () => new Date(), provider, currency: config.PAYMENTS_CURRENCY };
+  const now = () => new Date();
+  const deps = { db, logger, now, provider, currency: config.PAYMENTS_CURRENCY, events: balanceControlEvents({ db, logger, now, commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS }) };
   if (job === 'stk_query') return queryPendingStk(deps);
   const report = await reconcile(deps);
   return { seen: report.seen, credited: report.credited, suspense: report.suspense, mismatches: report.mismatches.length };

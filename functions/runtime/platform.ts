@@ -32,6 +32,8 @@ import type { InboundMessage } from '#app/ingest/inbound';
 import { routeFor, scheduledJobs, topicRoutes, type JobName } from '#shared/routes';
 import { markOfflineMeters } from '#app/jobs/offline-meters';
 import { runReservations } from '#app/parking/parking';
+import { balanceControlEvents, billingJob } from '#app/billing/job';
+import { localSmsSink } from './sms-sink.ts';
 import { ChirpStackClient } from '#adapters/chirpstack-client';
 import { mqttDevicePublisher } from '#adapters/device-publisher-mqtt';
 import { dispatch, type DispatchDeps } from '#app/commands/dispatcher';
@@ -122,7 +124,7 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
     // and before the simulator and the MQTT client, since a draining dispatcher still sends.
     shutdown.add(commands);
     const daraja = shutdown.add(await startDaraja(config, dataDir, logger));
-    const paymentDeps: StkDeps = { db: db.db, logger, now: ctx.now, provider: daraja.client, currency: config.PAYMENTS_CURRENCY, ...(options.paymentEvents ? { events: options.paymentEvents } : {}) };
+    const paymentDeps: StkDeps = { db: db.db, logger, now: ctx.now, provider: daraja.client, currency: config.PAYMENTS_CURRENCY, events: balanceControlEvents({ ...commands.deps, sms: localSmsSink(logger) }, options.paymentEvents) };
     shutdown.add(startScheduler(ctx, db, commands.queue, paymentDeps));
     const http = shutdown.add(await startHttp(ctx, { db, client, ingestDeps, ingest: ingest.batcher, commandQueue: commands.queue, payments: paymentDeps, callbackToken: daraja.token }));
     await daraja.listening(http.url);
@@ -369,6 +371,9 @@ function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue:
     daraja_reconcile: async () => {
       await reconcile(payments);
     },
+    billing: async () => {
+      await billingJob({ db: db.db, logger, now: () => new Date(), commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, sms: localSmsSink(logger) }, { trigger: 'schedule' });
+    },
     offline_meters: async () => {
       await markOfflineMeters({ db: db.db, logger }, new Date());
     },
@@ -390,7 +395,8 @@ function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue:
         await run();
         outage.succeeded();
       };
-      tasks.push(schedule(job.expression, runAndRecover, (error) => outage.failed(error, { job: job.name }, 'scheduled job failed')));
+      const expression = job.name === 'billing' ? `rate(${config.BILLING_INTERVAL_MIN} minutes)` : job.expression;
+      tasks.push(schedule(expression, runAndRecover, (error) => outage.failed(error, { job: job.name }, 'scheduled job failed')));
     }
   }
   return {

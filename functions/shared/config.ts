@@ -90,6 +90,8 @@ export const localConfigSchema = z.object({
   SCHEDULER_ENABLED: bool.default(true),
   /** Run the Modbus collector inside the platform (configured by the collector's own variables: MODBUS_HOST, METER_IDS, …). */
   COLLECTOR_ENABLED: bool.default(false),
+  /** The billing job runs this often (minutes) locally; EventBridge runs it every 15 minutes in the cloud. */
+  BILLING_INTERVAL_MIN: z.coerce.number().int().min(1).max(1440).default(15),
   ...clockSettings,
   ...darajaSettings,
   DARAJA_CONSUMER_KEY: z.string().min(1).optional(),

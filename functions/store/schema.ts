@@ -493,6 +493,33 @@ export interface SchemaMigrationsTable {
   applied_at: CreatedAt;
 }
 
+export interface BillingStateTable {
+  meter_id: string;
+  last_reading_id: number | null;
+  last_value: string | null;
+  last_at: Timestamp | null;
+  carry_minor: Generated<string>;
+  month_key: string | null;
+  month_units: Generated<string>;
+  last_run_id: string | null;
+  updated_at: UpdatedAt;
+}
+
+export interface BillingRunsTable {
+  id: Generated<string>;
+  trigger: 'schedule' | 'manual';
+  requested_by: string | null;
+  status: Generated<'running' | 'completed' | 'failed'>;
+  meters_seen: Generated<number>;
+  meters_billed: Generated<number>;
+  entries_posted: Generated<number>;
+  amount_minor: Generated<Num>;
+  skipped: Generated<unknown>;
+  error: string | null;
+  started_at: CreatedAt;
+  finished_at: Timestamp | null;
+}
+
 export interface Database {
   sites: SitesTable;
   devices: DevicesTable;
@@ -520,6 +547,8 @@ export interface Database {
   account_tariffs: AccountTariffsTable;
   site_tariffs: SiteTariffsTable;
   meter_tariff: MeterTariffView;
+  billing_state: BillingStateTable;
+  billing_runs: BillingRunsTable;
   quarantine: QuarantineTable;
   audit_log: AuditLogTable;
   mqtt_credentials: MqttCredentialsTable;

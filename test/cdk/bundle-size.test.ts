@@ -24,7 +24,8 @@ const BUDGET_KB = 400;
  * (it also reaches the decoders, to reprocess quarantined messages) it grew to ≈586 KB: tariffs (decimal.js
  * for exact money ≈32 KB, the tariff domain, store, use cases and routes ≈30 KB), payments and accounts (the
  * Daraja client, the ledger's use cases), the operations API (parking, the CSV import with csv-parse, the
- * OpenAPI generator: zod's toJSONSchema), readings history, device access and the portal's reads. Splitting
+ * OpenAPI generator: zod's toJSONSchema), readings history, device access, billing (POST /billing/runs runs the job and balance control) and
+ * the portal's reads. Splitting
  * it by area (payments, parking) is the way back under 400 KB; until then its bound is 600 KB.
  */
 const API_BUDGET_KB = 600;
@@ -81,8 +82,8 @@ afterAll(() => {
 });
 
 describe('Lambda bundles', () => {
-  it('bundles all ten functions', () => {
-    expect(measured).toHaveLength(10);
+  it('bundles all eleven functions', () => {
+    expect(measured).toHaveLength(11);
   });
 
   it(`keeps every function's asset within ${BUDGET_KB} KB (the API within ${API_BUDGET_KB} KB)`, () => {

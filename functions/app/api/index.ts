@@ -10,6 +10,7 @@ import { defineRoute, toMiddyRoute, type AnyRouteSpec } from '../http/kit.ts';
 import { docsPage, openApiDocument, type ApiInfo } from '../http/openapi.ts';
 import { problemJson } from '../http/problem.ts';
 import { accountRoutes } from './account-routes.ts';
+import { billingRoutes } from './billing-routes.ts';
 import { commandRoutes } from './command-routes.ts';
 import { deviceAccessRoutes } from './device-access-routes.ts';
 import { paymentRoutes } from './payment-routes.ts';
@@ -104,7 +105,7 @@ function docRoutes(all: () => readonly AnyRouteSpec<AppDeps>[]): AnyRouteSpec<Ap
 }
 
 export function apiRoutes(extra: AnyRouteSpec<AppDeps>[] = []): AnyRouteSpec<AppDeps>[] {
-  const routes: AnyRouteSpec<AppDeps>[] = [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...parkingRoutes, ...deviceAccessRoutes, ...portalRoutes, ...tariffRoutes, ...accountRoutes, ...paymentRoutes, ...readingRoutes, ...extra];
+  const routes: AnyRouteSpec<AppDeps>[] = [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...parkingRoutes, ...deviceAccessRoutes, ...portalRoutes, ...tariffRoutes, ...accountRoutes, ...paymentRoutes, ...readingRoutes, ...billingRoutes, ...extra];
   routes.push(...docRoutes(() => routes));
   return routes;
 }

@@ -27,4 +27,4 @@ export {
   type Reading,
 } from './rate.ts';
 export { roundAllWithCarry, roundWithCarry, type RoundedEntry } from './rounding.ts';
-export { isTimeZone, localDay, monthStart, TimeZoneError } from './zone.ts';
+export { isTimeZone, localDay, monthStart, TimeZoneError, wallParts } from './zone.ts';

@@ -1,0 +1,72 @@
+// Balance alerts: the state an account's balance puts it in, and the SMS texts (each within one 160-
+// character GSM-7 message). Pure.
+export const alertStates = ['ok', 'low', 'critical', 'exhausted'] as const;
+export type AlertState = (typeof alertStates)[number];
+
+export interface AlertPolicy {
+  /** At or below this balance (minor units) the account is low, whatever its spend. */
+  lowBalanceMinor: number;
+  /** Days of credit left at or below which the account is low, and critical. */
+  lowDays: number;
+  criticalDays: number;
+  /** At or below minus this the account is exhausted (0: at zero). */
+  emergencyCreditMinor: number;
+}
+
+export const DEFAULT_LOW_DAYS = 3;
+export const DEFAULT_CRITICAL_DAYS = 1;
+
+/** Days of credit left at the average daily spend (undefined when nothing was spent). */
+export function daysLeft(balanceMinor: number, dailySpendMinor: number): number | undefined {
+  if (dailySpendMinor <= 0) return undefined;
+  return Math.max(0, balanceMinor) / dailySpendMinor;
+}
+
+export function alertStateOf(balanceMinor: number, dailySpendMinor: number, policy: AlertPolicy): AlertState {
+  if (balanceMinor <= -policy.emergencyCreditMinor || balanceMinor <= 0) return 'exhausted';
+  const days = daysLeft(balanceMinor, dailySpendMinor);
+  if (days !== undefined && days <= policy.criticalDays) return 'critical';
+  if (balanceMinor <= policy.lowBalanceMinor || (days !== undefined && days <= policy.lowDays)) return 'low';
+  return 'ok';
+}
+
+export const severity = (s: AlertState): number => alertStates.indexOf(s);
+
+const GSM7 = /^[@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ !"#¤%&'()*+,\-./0-9:;<=>?¡A-ZÄÖÑÜ§¿a-zäöñüà^{}\\[~\]|€]*$/;
+
+/** Money as customers read it: "KES 1,234.50". */
+export function formatMoney(minor: number, currency: string): string {
+  const sign = minor < 0 ? '-' : '';
+  const abs = Math.abs(minor);
+  const major = Math.floor(abs / 100).toLocaleString('en-US');
+  return `${sign}${currency} ${major}.${String(abs % 100).padStart(2, '0')}`;
+}
+
+export type Template =
+  | { template: 'payment_received'; accountNo: string; amountMinor: number; balanceMinor: number; currency: string }
+  | { template: 'low_balance'; accountNo: string; balanceMinor: number; currency: string; days?: number | undefined }
+  | { template: 'disconnected'; accountNo: string; balanceMinor: number; currency: string }
+  | { template: 'reconnected'; accountNo: string; balanceMinor: number; currency: string };
+
+/** The SMS text: at most 160 characters, GSM-7 only (non-GSM characters of an account number are replaced). */
+export function renderSms(t: Template): string {
+  const acc = t.accountNo.replace(/[^A-Za-z0-9-]/g, '?').slice(0, 20);
+  const bal = formatMoney(t.balanceMinor, t.currency);
+  let text: string;
+  switch (t.template) {
+    case 'payment_received':
+      text = `Quantify: payment of ${formatMoney(t.amountMinor, t.currency)} received for account ${acc}. New balance ${bal}. Thank you.`;
+      break;
+    case 'low_balance':
+      text = `Quantify: account ${acc} balance is low: ${bal}${t.days !== undefined ? `, about ${Math.max(0, Math.floor(t.days))} day(s) left` : ''}. Top up by M-Pesa to avoid disconnection.`;
+      break;
+    case 'disconnected':
+      text = `Quantify: account ${acc} has run out of credit (balance ${bal}). Supply is being disconnected. Pay by M-Pesa to reconnect.`;
+      break;
+    case 'reconnected':
+      text = `Quantify: account ${acc} has credit again (balance ${bal}). Supply is being reconnected.`;
+      break;
+  }
+  if (text.length > 160 || !GSM7.test(text)) throw new RangeError(`SMS text is not one GSM-7 message: ${text}`);
+  return text;
+}

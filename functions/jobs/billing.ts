@@ -1,0 +1,16 @@
+// Lambda entry: the scheduled billing job (EventBridge Scheduler, see scheduledJobs).
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { cloudDb } from '#adapters/cloud';
+import { sqsCommandQueue } from '#adapters/command-queue';
+import { billingJob } from '#app/billing/job';
+import { lambdaConfig } from '#shared/config';
+import { logger } from '#shared/logger';
+
+const config = lambdaConfig();
+const db = cloudDb(config);
+const commandQueue = sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL);
+
+export async function handler(): Promise<{ runId: string; status: string; meters: number; entriesPosted: number }> {
+  const { run } = await billingJob({ db, logger, now: () => new Date(), commandQueue }, { trigger: 'schedule' });
+  return { runId: run.id, status: run.status, meters: run.metersSeen, entriesPosted: run.entriesPosted };
+}

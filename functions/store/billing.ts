@@ -1,0 +1,290 @@
+// The billing job's store: the meters of one chunk with where their billing stopped and their latest
+// reading (one statement per chunk), billing_apply (one statement per chunk: lock the meters' state,
+// post through ledger_post, move the state), and the billing runs.
+import { sql } from 'kysely';
+import { json, type Executor } from './db.ts';
+import { mapDbError } from './errors.ts';
+
+export interface BillableMeter {
+  meterId: string;
+  meterNo: string;
+  unit: string;
+  accountId: string | null;
+  tariffId: string | null;
+  timezone: string;
+  /** Where billing stopped (undefined: never billed). */
+  state?: { readingId: number; value: string; at: Date; carry: string; monthKey: string | null; monthUnits: string };
+  /** The first reading since the meter joined its account: where a never-billed meter starts. */
+  baseline?: { readingId: number; value: string; at: Date };
+  /** The meter's latest reading (by reading time). */
+  latest?: { readingId: number; value: string; at: Date };
+}
+
+interface ChunkRow {
+  meter_id: string;
+  meter_no: string;
+  unit: string;
+  account_id: string | null;
+  tariff_id: string | null;
+  timezone: string;
+  last_reading_id: string | number | null;
+  last_value: string | null;
+  last_at: Date | null;
+  carry_minor: string | null;
+  month_key: string | null;
+  month_units: string | null;
+  latest_id: string | number | null;
+  latest_value: string | null;
+  latest_at: Date | null;
+  base_id: string | number | null;
+  base_value: string | null;
+  base_at: Date | null;
+}
+
+/** Prepaid, active meters after `afterMeterId` in id order, at most `limit`. */
+export async function billableMeters(db: Executor, afterMeterId: string | null, limit: number): Promise<BillableMeter[]> {
+  // The chunk's ids first (an index range scan), so every join below is per meter of the chunk.
+  const { rows } = await sql<ChunkRow>`
+    WITH chunk AS (
+      SELECT id FROM meters
+      WHERE is_prepaid AND is_active AND (CAST(${afterMeterId} AS uuid) IS NULL OR id > CAST(${afterMeterId} AS uuid))
+      ORDER BY id LIMIT ${limit})
+    SELECT m.id AS meter_id, m.meter_no, m.unit, m.account_id, mt.tariff_id, COALESCE(st.timezone, 'UTC') AS timezone,
+           s.last_reading_id, CAST(s.last_value AS text) AS last_value, s.last_at, CAST(s.carry_minor AS text) AS carry_minor,
+           s.month_key, CAST(s.month_units AS text) AS month_units,
+           l.id AS latest_id, CAST(l.reading_value AS text) AS latest_value, l.reading_date AS latest_at,
+           b.id AS base_id, CAST(b.reading_value AS text) AS base_value, b.reading_date AS base_at
+    FROM chunk
+    JOIN meters m ON m.id = chunk.id
+    LEFT JOIN account_tariffs at ON at.account_id = m.account_id AND at.meter_type = m.meter_type
+    LEFT JOIN site_tariffs sit ON sit.site_id = m.site_id AND sit.meter_type = m.meter_type
+    -- The meter_tariff view's resolution (meter, else account, else site default), per meter of the chunk.
+    CROSS JOIN LATERAL (SELECT COALESCE(m.tariff_id, at.tariff_id, sit.tariff_id) AS tariff_id) mt
+    LEFT JOIN sites st ON st.id = m.site_id
+    LEFT JOIN billing_state s ON s.meter_id = m.id
+    LEFT JOIN LATERAL (
+      SELECT r.id, r.reading_value, r.reading_date FROM meter_readings r
+      WHERE r.meter_id = m.id AND r.reading_value IS NOT NULL
+      ORDER BY r.reading_date DESC, r.id DESC LIMIT 1) l ON true
+    LEFT JOIN LATERAL (
+      SELECT r.id, r.reading_value, r.reading_date FROM meter_readings r
+      WHERE s.last_reading_id IS NULL AND m.account_id IS NOT NULL AND r.meter_id = m.id AND r.reading_value IS NOT NULL
+        AND r.reading_date >= COALESCE((SELECT am.valid_from FROM account_meters am WHERE am.meter_id = m.id AND am.valid_to IS NULL),
+                                       CAST('-infinity' AS timestamptz))
+      ORDER BY r.reading_date, r.id LIMIT 1) b ON true
+    ORDER BY m.id`.execute(db);
+  return rows.map((r) => ({
+    meterId: r.meter_id,
+    meterNo: r.meter_no,
+    unit: r.unit,
+    accountId: r.account_id,
+    tariffId: r.tariff_id,
+    timezone: r.timezone,
+    ...(r.last_reading_id !== null && r.last_value !== null && r.last_at
+      ? {
+          state: {
+            readingId: Number(r.last_reading_id),
+            value: r.last_value,
+            at: new Date(r.last_at),
+            carry: r.carry_minor ?? '0',
+            monthKey: r.month_key,
+            monthUnits: r.month_units ?? '0',
+          },
+        }
+      : {}),
+    ...(r.base_id !== null && r.base_value !== null && r.base_at ? { baseline: { readingId: Number(r.base_id), value: r.base_value, at: new Date(r.base_at) } } : {}),
+    ...(r.latest_id !== null && r.latest_value !== null && r.latest_at ? { latest: { readingId: Number(r.latest_id), value: r.latest_value, at: new Date(r.latest_at) } } : {}),
+  }));
+}
+
+export interface BillingItem {
+  meterId: string;
+  accountId: string;
+  /** The state's reading id the run read (null: never billed); the item is skipped if it moved since. */
+  expectedReadingId: number | null;
+  toReadingId: number;
+  toValue: string;
+  toAt: string;
+  carry: string;
+  monthKey: string;
+  monthUnits: string;
+  /** The debit in whole minor units (>= 0; 0 only moves the state). */
+  amountMinor: number;
+  idempotencyKey: string;
+  sourceRef: string;
+  description: string;
+}
+
+export interface BillingOutcome {
+  meterId: string;
+  accountId: string;
+  outcome: 'posted' | 'duplicate' | 'advanced' | 'stale';
+  entryId: number | null;
+  balanceAfterMinor: number | null;
+}
+
+/** Post a chunk's consumption entries and move its meters' state, in one statement. */
+export async function applyBilling(db: Executor, runId: string, items: readonly BillingItem[]): Promise<BillingOutcome[]> {
+  if (!items.length) return [];
+  try {
+    const { rows } = await sql<{ out_meter_id: string; out_account_id: string; out_outcome: BillingOutcome['outcome']; out_entry_id: string | number | null; out_balance_after_minor: string | number | null }>`
+      SELECT * FROM billing_apply(CAST(${runId} AS uuid), ${json(items)})`.execute(db);
+    return rows.map((r) => ({
+      meterId: r.out_meter_id,
+      accountId: r.out_account_id,
+      outcome: r.out_outcome,
+      entryId: r.out_entry_id === null ? null : Number(r.out_entry_id),
+      balanceAfterMinor: r.out_balance_after_minor === null ? null : Number(r.out_balance_after_minor),
+    }));
+  } catch (error) {
+    throw mapDbError(error, 'billing');
+  }
+}
+
+// ---- Runs ----
+
+export interface SkippedReport {
+  [reason: string]: { count: number; meters: string[] };
+}
+
+export interface BillingRun {
+  id: string;
+  trigger: 'schedule' | 'manual';
+  requestedBy: string | null;
+  status: 'running' | 'completed' | 'failed';
+  metersSeen: number;
+  metersBilled: number;
+  entriesPosted: number;
+  amountMinor: number;
+  skipped: SkippedReport;
+  error: string | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+}
+
+interface RunRow {
+  id: string;
+  trigger: BillingRun['trigger'];
+  requested_by: string | null;
+  status: BillingRun['status'];
+  meters_seen: number;
+  meters_billed: number;
+  entries_posted: number;
+  amount_minor: string | number;
+  skipped: SkippedReport | string;
+  error: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+}
+
+const toRun = (r: RunRow): BillingRun => ({
+  id: r.id,
+  trigger: r.trigger,
+  requestedBy: r.requested_by,
+  status: r.status,
+  metersSeen: Number(r.meters_seen),
+  metersBilled: Number(r.meters_billed),
+  entriesPosted: Number(r.entries_posted),
+  amountMinor: Number(r.amount_minor),
+  skipped: typeof r.skipped === 'string' ? (JSON.parse(r.skipped) as SkippedReport) : r.skipped,
+  error: r.error,
+  startedAt: new Date(r.started_at),
+  finishedAt: r.finished_at ? new Date(r.finished_at) : null,
+});
+
+export async function startRun(db: Executor, trigger: BillingRun['trigger'], requestedBy: string | null): Promise<BillingRun> {
+  const { rows } = await sql<RunRow>`
+    INSERT INTO billing_runs (trigger, requested_by) VALUES (${trigger}, ${requestedBy}) RETURNING *`.execute(db);
+  return toRun(rows[0]!);
+}
+
+export interface RunTotals {
+  metersSeen: number;
+  metersBilled: number;
+  entriesPosted: number;
+  amountMinor: number;
+  skipped: SkippedReport;
+}
+
+export async function finishRun(db: Executor, id: string, totals: RunTotals, error: string | null): Promise<BillingRun> {
+  const { rows } = await sql<RunRow>`
+    UPDATE billing_runs SET status = ${error ? 'failed' : 'completed'}, meters_seen = ${totals.metersSeen}, meters_billed = ${totals.metersBilled},
+      entries_posted = ${totals.entriesPosted}, amount_minor = ${totals.amountMinor}, skipped = ${json(totals.skipped)}, error = ${error},
+      finished_at = now()
+    WHERE id = CAST(${id} AS uuid) RETURNING *`.execute(db);
+  return toRun(rows[0]!);
+}
+
+export async function listRuns(db: Executor, page: { limit: number; offset: number }): Promise<BillingRun[]> {
+  const { rows } = await sql<RunRow>`
+    SELECT * FROM billing_runs ORDER BY started_at DESC, id LIMIT ${page.limit} OFFSET ${page.offset}`.execute(db);
+  return rows.map(toRun);
+}
+
+// ---- Balance-driven control ----
+
+export interface ControlTarget {
+  accountId: string;
+  balanceMinor: number;
+  emergencyCreditMinor: number;
+  reconnectThresholdMinor: number;
+  exemptReason: string | null;
+  /** The account's latest payment entry: a new one starts a new disconnect episode. */
+  lastCreditEntryId: number | null;
+  meterId: string;
+  meterNo: string;
+  relayState: 'on' | 'off' | 'unknown';
+  deviceKind: string | null;
+  capabilities: Record<string, unknown> | null;
+  deviceConfig: Record<string, unknown> | null;
+  /** The meter's latest relay command. */
+  lastRelay: { id: string; type: 'relay_on' | 'relay_off'; status: string; reason: string | null } | null;
+}
+
+/** The active meters of the given accounts with what balance control decides on; one statement. */
+export async function controlTargets(db: Executor, accountIds: readonly string[]): Promise<ControlTarget[]> {
+  if (!accountIds.length) return [];
+  const { rows } = await sql<{
+    account_id: string; balance_minor: string | number; emergency_credit_minor: string | number; reconnect_threshold_minor: string | number;
+    control_exempt_reason: string | null; last_credit_id: string | number | null; meter_id: string; meter_no: string; relay_state: ControlTarget['relayState'];
+    kind: string | null; capabilities: Record<string, unknown> | null; config: Record<string, unknown> | null;
+    cmd_id: string | null; command_type: 'relay_on' | 'relay_off' | null; status: string | null; reason: string | null;
+  }>`
+    SELECT a.id AS account_id, a.balance_minor, a.emergency_credit_minor, a.reconnect_threshold_minor, a.control_exempt_reason,
+           (SELECT max(e.id) FROM ledger_entries e WHERE e.account_id = a.id AND e.entry_type = 'payment') AS last_credit_id,
+           m.id AS meter_id, m.meter_no, m.relay_state, d.kind, d.capabilities, d.config,
+           c.id AS cmd_id, c.command_type, c.status, c.reason
+    FROM accounts a
+    JOIN meters m ON m.account_id = a.id AND m.is_active
+    LEFT JOIN meter_current_device md ON md.meter_id = m.id
+    LEFT JOIN devices d ON d.id = md.device_id
+    LEFT JOIN LATERAL (
+      SELECT c.id, c.command_type, c.status, c.reason FROM device_commands c
+      WHERE c.meter_id = m.id AND c.command_type IN ('relay_on', 'relay_off')
+      ORDER BY c.created_at DESC, c.id DESC LIMIT 1) c ON true
+    WHERE a.id IN (SELECT CAST(value AS uuid) FROM jsonb_array_elements_text(${json(accountIds)}))
+    ORDER BY a.id, m.id`.execute(db);
+  return rows.map((r) => ({
+    accountId: r.account_id,
+    balanceMinor: Number(r.balance_minor),
+    emergencyCreditMinor: Number(r.emergency_credit_minor),
+    reconnectThresholdMinor: Number(r.reconnect_threshold_minor),
+    exemptReason: r.control_exempt_reason,
+    lastCreditEntryId: r.last_credit_id === null ? null : Number(r.last_credit_id),
+    meterId: r.meter_id,
+    meterNo: r.meter_no,
+    relayState: r.relay_state,
+    deviceKind: r.kind,
+    capabilities: r.capabilities,
+    deviceConfig: r.config,
+    lastRelay: r.cmd_id && r.command_type && r.status ? { id: r.cmd_id, type: r.command_type, status: r.status, reason: r.reason } : null,
+  }));
+}
+
+/** A meter's billing month-to-date units (for the unit price an ESP32 balance in units is divided by). */
+export async function monthToDate(db: Executor, meterId: string): Promise<{ monthKey: string | null; units: string } | undefined> {
+  const { rows } = await sql<{ month_key: string | null; units: string }>`
+    SELECT month_key, CAST(month_units AS text) AS units FROM billing_state WHERE meter_id = CAST(${meterId} AS uuid)`.execute(db);
+  const r = rows[0];
+  return r ? { monthKey: r.month_key, units: r.units } : undefined;
+}

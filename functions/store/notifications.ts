@@ -1,0 +1,125 @@
+// Balance alerts and the notifications outbox: the accounts' alert inputs (one statement for many), the
+// conditional move of an account's alert state together with its notification (one statement, so two
+// runs at once notify once), and the outbox drained with retries.
+import { sql } from 'kysely';
+import { json, type Executor } from './db.ts';
+
+export interface AlertTarget {
+  accountId: string;
+  accountNo: string;
+  currency: string;
+  balanceMinor: number;
+  lowBalanceMinor: number;
+  emergencyCreditMinor: number;
+  alertState: 'ok' | 'low' | 'critical' | 'exhausted';
+  phone: string | null;
+  /** Consumption per day over the last 14 days, minor units. */
+  dailySpendMinor: number;
+}
+
+export async function alertTargets(db: Executor, accountIds: readonly string[], now: Date): Promise<AlertTarget[]> {
+  if (!accountIds.length) return [];
+  const { rows } = await sql<{
+    id: string; account_no: string; currency: string; balance_minor: string | number; low_balance_threshold_minor: string | number;
+    emergency_credit_minor: string | number; alert_state: AlertTarget['alertState']; phone: string | null; spent: string | number | null;
+  }>`
+    SELECT a.id, a.account_no, a.currency, a.balance_minor, a.low_balance_threshold_minor, a.emergency_credit_minor, a.alert_state, c.phone,
+           (SELECT -sum(e.amount_minor) FROM ledger_entries e
+            WHERE e.account_id = a.id AND e.entry_type = 'consumption' AND e.created_at >= ${new Date(now.getTime() - 14 * 86_400_000)}) AS spent
+    FROM accounts a JOIN customers c ON c.id = a.customer_id
+    WHERE a.id IN (SELECT CAST(value AS uuid) FROM jsonb_array_elements_text(${json(accountIds)}))`.execute(db);
+  return rows.map((r) => ({
+    accountId: r.id,
+    accountNo: r.account_no,
+    currency: r.currency.trim(),
+    balanceMinor: Number(r.balance_minor),
+    lowBalanceMinor: Number(r.low_balance_threshold_minor),
+    emergencyCreditMinor: Number(r.emergency_credit_minor),
+    alertState: r.alert_state,
+    phone: r.phone,
+    dailySpendMinor: Number(r.spent ?? 0) / 14,
+  }));
+}
+
+export interface NewNotification {
+  accountId: string;
+  recipient: string | null;
+  template: 'payment_received' | 'low_balance' | 'disconnected' | 'reconnected';
+  body: string;
+  dedupeKey: string;
+}
+
+/**
+ * Move an account's alert state from `from` to `to`, queueing `notification` with it; nothing happens
+ * (false) if the state is no longer `from` (another run moved it).
+ */
+export async function moveAlertState(db: Executor, accountId: string, from: string, to: string, notification: NewNotification | null): Promise<boolean> {
+  const n = notification;
+  const { rows } = await sql<{ moved: boolean }>`
+    WITH moved AS (
+      UPDATE accounts SET alert_state = ${to}, alert_state_at = now()
+      WHERE id = CAST(${accountId} AS uuid) AND alert_state = ${from}
+      RETURNING id),
+    queued AS (
+      INSERT INTO notifications (account_id, recipient, template, body, dedupe_key)
+      SELECT id, ${n?.recipient ?? null}, ${n?.template ?? 'low_balance'}, ${n?.body ?? ''}, ${n?.dedupeKey ?? ''} FROM moved
+      WHERE ${n !== null}
+      ON CONFLICT (dedupe_key) DO NOTHING
+      RETURNING id)
+    SELECT EXISTS (SELECT 1 FROM moved) AS moved, (SELECT count(*) FROM queued) AS queued`.execute(db);
+  return rows[0]?.moved === true;
+}
+
+/** Queue a notification once per key. */
+export async function enqueueNotification(db: Executor, n: NewNotification): Promise<void> {
+  await sql`
+    INSERT INTO notifications (account_id, recipient, template, body, dedupe_key)
+    VALUES (CAST(${n.accountId} AS uuid), ${n.recipient}, ${n.template}, ${n.body}, ${n.dedupeKey})
+    ON CONFLICT (dedupe_key) DO NOTHING`.execute(db);
+}
+
+export interface OutboxItem {
+  id: string;
+  accountId: string | null;
+  recipient: string | null;
+  template: string;
+  body: string;
+  attempts: number;
+}
+
+/** Claim up to `limit` due notifications: each attempt is counted and the next one pushed back by `retryAfterS`. */
+export async function claimDue(db: Executor, now: Date, limit: number, retryAfterS: number): Promise<OutboxItem[]> {
+  const { rows } = await sql<{ id: string; account_id: string | null; recipient: string | null; template: string; body: string; attempts: number }>`
+    UPDATE notifications SET attempts = attempts + 1, next_attempt_at = ${new Date(now.getTime() + retryAfterS * 1000)}
+    WHERE id IN (SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= ${now}
+                 ORDER BY next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+    RETURNING id, account_id, recipient, template, body, attempts`.execute(db);
+  return rows.map((r) => ({ id: r.id, accountId: r.account_id, recipient: r.recipient, template: r.template, body: r.body, attempts: Number(r.attempts) }));
+}
+
+export async function markNotification(db: Executor, id: string, outcome: { status: 'sent'; providerMessageId: string } | { status: 'pending' | 'failed' | 'undeliverable'; error: string }): Promise<void> {
+  if (outcome.status === 'sent') {
+    await sql`UPDATE notifications SET status = 'sent', provider_message_id = ${outcome.providerMessageId}, sent_at = now(), last_error = NULL
+              WHERE id = CAST(${id} AS uuid)`.execute(db);
+  } else {
+    await sql`UPDATE notifications SET status = ${outcome.status}, last_error = ${outcome.error} WHERE id = CAST(${id} AS uuid)`.execute(db);
+  }
+}
+
+export interface NotificationRow {
+  id: string;
+  accountId: string | null;
+  recipient: string | null;
+  template: string;
+  body: string;
+  status: string;
+  attempts: number;
+  providerMessageId: string | null;
+  createdAt: Date;
+}
+
+export async function notificationsOf(db: Executor, accountId: string): Promise<NotificationRow[]> {
+  const { rows } = await sql<{ id: string; account_id: string | null; recipient: string | null; template: string; body: string; status: string; attempts: number; provider_message_id: string | null; created_at: Date }>`
+    SELECT * FROM notifications WHERE account_id = CAST(${accountId} AS uuid) ORDER BY created_at, id`.execute(db);
+  return rows.map((r) => ({ id: r.id, accountId: r.account_id, recipient: r.recipient, template: r.template, body: r.body, status: r.status, attempts: Number(r.attempts), providerMessageId: r.provider_message_id, createdAt: new Date(r.created_at) }));
+}

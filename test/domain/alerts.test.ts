@@ -1,0 +1,41 @@
+// Balance alert states and the SMS templates (one GSM-7 message each).
+import { describe, expect, it } from 'vitest';
+import { alertStateOf, formatMoney, renderSms } from '#domain/alerts';
+
+const policy = { lowBalanceMinor: 10_000, lowDays: 3, criticalDays: 1, emergencyCreditMinor: 0 };
+
+describe('alertStateOf', () => {
+  it('moves ok → low → critical → exhausted as the balance falls', () => {
+    expect(alertStateOf(100_000, 1_000, policy)).toBe('ok');
+    expect(alertStateOf(10_000, 1_000, policy)).toBe('low'); // at the money threshold
+    expect(alertStateOf(20_000, 7_000, policy)).toBe('low'); // under 3 days left
+    expect(alertStateOf(1_000, 1_000, policy)).toBe('critical'); // a day left
+    expect(alertStateOf(0, 1_000, policy)).toBe('exhausted');
+    expect(alertStateOf(-1, 0, policy)).toBe('exhausted');
+  });
+  it('counts days only when there was spend', () => {
+    expect(alertStateOf(20_000, 0, policy)).toBe('ok');
+  });
+});
+
+describe('renderSms', () => {
+  it('fits every template in 160 characters with a long account number and a large amount', () => {
+    const base = { accountNo: 'ABCDEFGHIJKLMNOPQRST', currency: 'KES', balanceMinor: -123_456_789_00 };
+    for (const t of [
+      { ...base, template: 'payment_received' as const, amountMinor: 999_999_999_99 },
+      { ...base, template: 'low_balance' as const, days: 2.7 },
+      { ...base, template: 'disconnected' as const },
+      { ...base, template: 'reconnected' as const },
+    ]) {
+      const text = renderSms(t);
+      expect(text.length).toBeLessThanOrEqual(160);
+    }
+    expect(renderSms({ template: 'low_balance', accountNo: 'QA1', currency: 'KES', balanceMinor: 2_050, days: 2.7 })).toBe(
+      'Quantify: account QA1 balance is low: KES 20.50, about 2 day(s) left. Top up by M-Pesa to avoid disconnection.',
+    );
+  });
+  it('formats money in major units', () => {
+    expect(formatMoney(123_456, 'KES')).toBe('KES 1,234.56');
+    expect(formatMoney(-5, 'KES')).toBe('-KES 0.05');
+  });
+});
