@@ -2,14 +2,18 @@
 // without the JWT authorizer; the secret path token comes from Secrets Manager.
 import { cloudDb } from '#adapters/cloud';
 import { darajaSecret } from '#adapters/daraja-cloud';
+import { emfMetrics, withMetrics } from '#adapters/emf-metrics';
 import { darajaCallbackHandler } from '#app/payments/callbacks';
 import { lambdaConfig } from '#shared/config';
 import { logger } from '#shared/logger';
 
 const config = lambdaConfig();
 const db = cloudDb(config);
+const metrics = emfMetrics();
 
-export const handler = darajaCallbackHandler({
+export const handler = withMetrics(
+  metrics,
+  darajaCallbackHandler({
   db,
   logger,
   now: () => new Date(),
@@ -17,4 +21,6 @@ export const handler = darajaCallbackHandler({
   token: async () => (await darajaSecret(config))?.callbackToken,
   ...(config.DARAJA_ALLOWED_IPS ? { allowedIps: config.DARAJA_ALLOWED_IPS } : {}),
   currency: config.PAYMENTS_CURRENCY,
-});
+  metrics,
+  }),
+);

@@ -3,22 +3,26 @@
 import * as z from 'zod';
 import { cloudDb } from '#adapters/cloud';
 import { cloudDarajaClient } from '#adapters/daraja-cloud';
+import { emfMetrics, withMetrics } from '#adapters/emf-metrics';
 import { queryPendingStk, reconcile } from '#app/payments/stk';
 import { lambdaConfig } from '#shared/config';
 import { logger } from '#shared/logger';
 
 const config = lambdaConfig();
 const db = cloudDb(config);
+const metrics = emfMetrics();
 const eventSchema = z.object({ job: z.enum(['stk_query', 'daraja_reconcile']) });
 
-export async function handler(event: unknown): Promise<unknown> {
+export const handler = withMetrics(metrics, run);
+
+async function run(event: unknown): Promise<unknown> {
   const { job } = eventSchema.parse(event);
   const provider = await cloudDarajaClient(config);
   if (!provider) {
     logger.warn('M-Pesa is not configured (DARAJA_BASE_URL, DARAJA_PUBLIC_URL and the Daraja secret); job skipped', { job });
     return { skipped: true };
   }
-  const deps = { db, logger, now: () => new Date(), provider, currency: config.PAYMENTS_CURRENCY };
+  const deps = { db, logger, now: () => new Date(), provider, currency: config.PAYMENTS_CURRENCY, metrics };
   if (job === 'stk_query') return queryPendingStk(deps);
   const report = await reconcile(deps);
   return { seen: report.seen, credited: report.credited, suspense: report.suspense, mismatches: report.mismatches.length };
