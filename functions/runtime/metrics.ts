@@ -17,7 +17,7 @@ export function prometheusMetrics(db: Db): PrometheusMetrics {
     ingest_messages: new Counter({ name: 'quantify_ingest_messages_total', help: 'Messages ingested (committed), by kind: uplink, join, status, txack, ack, ..., esp32, unparsed', labelNames: ['kind'], registers: [registry] }),
     ingest_quarantined: new Counter({ name: 'quantify_ingest_quarantined_total', help: 'Messages added to the quarantine', labelNames: [], registers: [registry] }),
     commands: new Counter({ name: 'quantify_commands_total', help: 'Command state transitions: sent, retry, unknown, failed by dispatch; confirmed, failed by device feedback', labelNames: ['state'], registers: [registry] }),
-    payments_applied: new Counter({ name: 'quantify_payments_applied_total', help: 'Payments applied to an account, by channel (stk, c2b, pull, allocation)', labelNames: ['channel'], registers: [registry] }),
+    payments_applied: new Counter({ name: 'quantify_payments_applied_total', help: 'Payments applied to an account, by channel (stk, c2b, pull, manual)', labelNames: ['channel'], registers: [registry] }),
   };
   const observations: Record<ObservationName, Histogram<string>> = {
     command_dispatch_latency_seconds: new Histogram({
