@@ -13,6 +13,7 @@ import { Database } from './database.ts';
 import { DeviceAccess } from './device-access.ts';
 import { Ingest } from './ingest.ts';
 import { IotDataEndpoint } from './iot-endpoint.ts';
+import { Observability } from './observability.ts';
 import { QuantifyFunction } from './quantify-function.ts';
 import { Payments } from './payments.ts';
 import { Schedules } from './schedules.ts';
@@ -35,6 +36,7 @@ export class QuantifyStack extends Stack {
   public readonly payments: Payments;
   public readonly parkingReservations: QuantifyFunction;
   public readonly alarms: readonly cw.Alarm[];
+  public readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: QuantifyStackProps = {}) {
     super(scope, id, props);
@@ -120,7 +122,9 @@ export class QuantifyStack extends Stack {
 
     this.deviceAccess = new DeviceAccess(this, 'DeviceAccess');
 
-    this.alarms = [...this.ingest.alarms, this.commands.work.deadLetterAlarm];
+    const queueAlarms = [...this.ingest.alarms, this.commands.work.deadLetterAlarm];
+    this.observability = new Observability(this, 'Observability', { queues: { ingest: this.ingest.work, commands: this.commands.work }, existingAlarms: queueAlarms });
+    this.alarms = [...queueAlarms, ...this.observability.alarms];
     if (config.alarmTopicArn) {
       const topic = sns.Topic.fromTopicArn(this, 'AlarmTopic', config.alarmTopicArn);
       for (const alarm of this.alarms) alarm.addAlarmAction(new SnsAction(topic));

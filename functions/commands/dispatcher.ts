@@ -3,6 +3,7 @@
 // IoT data plane.
 import { ChirpStackClient } from '#adapters/chirpstack-client';
 import { cloudDb } from '#adapters/cloud';
+import { emfMetrics, withMetrics } from '#adapters/emf-metrics';
 import { secretText } from '#adapters/secrets';
 import { iotDataClient, iotDevicePublisher } from '#adapters/device-publisher';
 import { createCommandQueueHandler } from '#app/commands/queue-handler';
@@ -10,6 +11,7 @@ import { lambdaConfig } from '#shared/config';
 import { logger } from '#shared/logger';
 
 const config = lambdaConfig();
+const metrics = emfMetrics();
 const db = cloudDb(config);
 const publisher = iotDevicePublisher(iotDataClient(config.IOT_DATA_ENDPOINT));
 const chirpstackUrl = config.CHIRPSTACK_API_URL;
@@ -26,7 +28,10 @@ async function network(): Promise<ChirpStackClient | undefined> {
   return client.api;
 }
 
-export const handler = createCommandQueueHandler(async () => {
+export const handler = withMetrics(
+  metrics,
+  createCommandQueueHandler(async () => {
   const api = await network();
-  return { db, logger, now: () => new Date(), publisher, ...(api ? { network: api } : {}) };
-}, logger);
+  return { db, logger, now: () => new Date(), publisher, metrics, ...(api ? { network: api } : {}) };
+}, logger),
+);

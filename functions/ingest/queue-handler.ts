@@ -3,6 +3,7 @@
 // command lifecycle; display commands created by occupancy changes go straight onto the command queue.
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { cloudDb } from '#adapters/cloud';
+import { emfMetrics, withMetrics } from '#adapters/emf-metrics';
 import { sqsCommandQueue } from '#adapters/command-queue';
 import { createIngestQueueHandler } from '#app/ingest/queue';
 import { ingestWithCommands } from '#app/ingest/with-commands';
@@ -10,8 +11,11 @@ import { clockPolicyOf, lambdaConfig } from '#shared/config';
 import { logger } from '#shared/logger';
 
 const config = lambdaConfig();
+const metrics = emfMetrics();
 
-export const handler = createIngestQueueHandler(
+export const handler = withMetrics(
+  metrics,
+  createIngestQueueHandler(
   ingestWithCommands({
     db: cloudDb(config),
     logger,
@@ -19,5 +23,7 @@ export const handler = createIngestQueueHandler(
     commandQueue: sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL),
     commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
     clock: clockPolicyOf(config),
+    metrics,
   }),
+  ),
 );

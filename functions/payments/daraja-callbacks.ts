@@ -5,6 +5,7 @@ import { cloudDb } from '#adapters/cloud';
 import { sqsCommandQueue } from '#adapters/command-queue';
 import { balanceControlEvents } from '#app/billing/job';
 import { darajaSecret } from '#adapters/daraja-cloud';
+import { emfMetrics, withMetrics } from '#adapters/emf-metrics';
 import { darajaCallbackHandler } from '#app/payments/callbacks';
 import { lambdaConfig } from '#shared/config';
 import { logger } from '#shared/logger';
@@ -13,8 +14,11 @@ const config = lambdaConfig();
 const db = cloudDb(config);
 // A credit reconnects the account's meters and pushes ESP32 balances (balance control).
 const commandQueue = sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL);
+const metrics = emfMetrics();
 
-export const handler = darajaCallbackHandler({
+export const handler = withMetrics(
+  metrics,
+  darajaCallbackHandler({
   db,
   logger,
   now: () => new Date(),
@@ -23,4 +27,6 @@ export const handler = darajaCallbackHandler({
   ...(config.DARAJA_ALLOWED_IPS ? { allowedIps: config.DARAJA_ALLOWED_IPS } : {}),
   currency: config.PAYMENTS_CURRENCY,
   events: balanceControlEvents({ db, logger, now: () => new Date(), commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS }),
-});
+  metrics,
+  }),
+);

@@ -6,6 +6,7 @@ import { cloudDb } from '#adapters/cloud';
 import { sqsCommandQueue } from '#adapters/command-queue';
 import { balanceControlEvents } from '#app/billing/job';
 import { cloudDarajaClient } from '#adapters/daraja-cloud';
+import { emfMetrics, withMetrics } from '#adapters/emf-metrics';
 import { queryPendingStk, reconcile } from '#app/payments/stk';
 import { lambdaConfig } from '#shared/config';
 import { logger } from '#shared/logger';
@@ -13,9 +14,12 @@ import { logger } from '#shared/logger';
 const config = lambdaConfig();
 const db = cloudDb(config);
 const commandQueue = sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL);
+const metrics = emfMetrics();
 const eventSchema = z.object({ job: z.enum(['stk_query', 'daraja_reconcile']) });
 
-export async function handler(event: unknown): Promise<unknown> {
+export const handler = withMetrics(metrics, run);
+
+async function run(event: unknown): Promise<unknown> {
   const { job } = eventSchema.parse(event);
   const provider = await cloudDarajaClient(config);
   if (!provider) {
@@ -23,7 +27,7 @@ export async function handler(event: unknown): Promise<unknown> {
     return { skipped: true };
   }
   const now = () => new Date();
-  const deps = { db, logger, now, provider, currency: config.PAYMENTS_CURRENCY, events: balanceControlEvents({ db, logger, now, commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS }) };
+  const deps = { db, logger, now, provider, currency: config.PAYMENTS_CURRENCY, metrics, events: balanceControlEvents({ db, logger, now, commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS }) };
   if (job === 'stk_query') return queryPendingStk(deps);
   const report = await reconcile(deps);
   return { seen: report.seen, credited: report.credited, suspense: report.suspense, mismatches: report.mismatches.length };

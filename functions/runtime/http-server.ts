@@ -85,6 +85,16 @@ function send(res: http.ServerResponse, result: APIGatewayProxyResultV2): void {
   res.writeHead(result.statusCode ?? 200, headers).end(result.isBase64Encoded ? Buffer.from(body, 'base64') : body);
 }
 
+async function bearerClaims(auth: LocalAuth, header: string | undefined): Promise<JWTPayload> {
+  const token = /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
+  if (!token) throw new UnauthorizedError('a bearer token is required (npm run token -- <role>)');
+  try {
+    return await auth.verify(token);
+  } catch {
+    throw new UnauthorizedError('the bearer token is invalid or expired');
+  }
+}
+
 interface LocalHttpServer {
   url: string;
   /** The node server, for WebSocket upgrades (the portal's live channel). */
@@ -100,6 +110,8 @@ export async function startHttpServer(options: {
   logger: Logger;
   /** The operator portal's built files, served at `/` and `/assets/` without a token. */
   portalDir?: string;
+  /** GET /metrics (Prometheus text), for a bearer token of any role. */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
 }): Promise<LocalHttpServer> {
   const { auth, handlers, logger } = options;
   const inFlight = new Set<Promise<void>>();
@@ -111,22 +123,18 @@ export async function startHttpServer(options: {
           await servePortal(req, res, options.portalDir, path);
           return;
         }
+        if (options.metrics && req.method === 'GET' && path === '/metrics') {
+          await bearerClaims(auth, req.headers.authorization);
+          const { contentType, body } = await options.metrics();
+          res.writeHead(200, { 'content-type': contentType }).end(body);
+          return;
+        }
         const route = httpRouteFor(req.method ?? 'GET', path);
         if (!route) {
           send(res, problemResponse({ type: 'about:blank', title: 'Not found', status: 404, detail: `no route for ${req.method} ${path}` }));
           return;
         }
-        let claims: JWTPayload | undefined;
-        const header = req.headers.authorization;
-        if (route.auth === 'jwt') {
-          const token = /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
-          if (!token) throw new UnauthorizedError('a bearer token is required (npm run token -- <role>)');
-          try {
-            claims = await auth.verify(token);
-          } catch {
-            throw new UnauthorizedError('the bearer token is invalid or expired');
-          }
-        }
+        const claims = route.auth === 'jwt' ? await bearerClaims(auth, req.headers.authorization) : undefined;
         const body = await readBody(req);
         const routeKey = `${route.method} ${route.path}`;
         send(res, await handlers[route.target](toApiEvent(req, body, claims, routeKey)));

@@ -47,6 +47,7 @@ import { OutageLog } from './outage.ts';
 import { schedule, type ScheduledTask } from './scheduler.ts';
 import { startDaraja } from './daraja.ts';
 import type { DarajaSimulator } from './daraja-sim/index.ts';
+import { prometheusMetrics, type PrometheusMetrics } from './metrics.ts';
 import { darajaCallbackHandler } from '#app/payments/callbacks';
 import { queryPendingStk, reconcile, type StkDeps } from '#app/payments/stk';
 import type { PaymentEvents } from '#app/payments/ports';
@@ -93,6 +94,8 @@ interface Context {
   /** The one clock of the wiring. */
   now: () => Date;
   dataDir: string;
+  /** The app's metrics, served at GET /metrics. */
+  metrics: PrometheusMetrics;
 }
 
 export interface PlatformOptions {
@@ -107,24 +110,23 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
   try {
     const dataDir = path.resolve(config.DATA_DIR);
     await mkdir(dataDir, { recursive: true });
-    const ctx: Context = { config, logger, now: () => new Date(), dataDir };
-
     shutdown.add(await lockDataDir(dataDir));
-    const db = shutdown.add(await openDatabase(ctx)).handle;
+    const db = shutdown.add(await openDatabase({ config, logger, dataDir })).handle;
+    const ctx: Context = { config, logger, now: () => new Date(), dataDir, metrics: prometheusMetrics(db.db) };
     const broker = shutdown.add(await startBroker(ctx, db));
     const mqttClient = shutdown.add(await connectMqtt(ctx, broker));
     const client = mqttClient.client;
     const chirpstack = shutdown.add(await connectChirpstack(ctx, client));
     // Created before ingest (which hands it the commands it creates), but stopped before ingest: see below.
     const commands = commandDispatcher(ctx, db, chirpstack.network, client);
-    const ingestDeps = ingestWithCommands({ db: db.db, logger, now: ctx.now, commandQueue: commands.deps.commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, clock: clockPolicyOf(config) });
+    const ingestDeps = ingestWithCommands({ db: db.db, logger, now: ctx.now, commandQueue: commands.deps.commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, clock: clockPolicyOf(config), metrics: ctx.metrics });
     const ingest = shutdown.add(ingestBatcher(ctx, db, ingestDeps));
     shutdown.add(await subscribeIngest(ctx, mqttClient, ingest.batcher));
     // Stopped while still subscribed (so confirmations of what it sends while draining are ingested),
     // and before the simulator and the MQTT client, since a draining dispatcher still sends.
     shutdown.add(commands);
     const daraja = shutdown.add(await startDaraja(config, dataDir, logger));
-    const paymentDeps: StkDeps = { db: db.db, logger, now: ctx.now, provider: daraja.client, currency: config.PAYMENTS_CURRENCY, events: balanceControlEvents({ ...commands.deps, sms: localSmsSink(logger) }, options.paymentEvents) };
+    const paymentDeps: StkDeps = { db: db.db, logger, now: ctx.now, metrics: ctx.metrics, provider: daraja.client, currency: config.PAYMENTS_CURRENCY, events: balanceControlEvents({ ...commands.deps, sms: localSmsSink(logger) }, options.paymentEvents) };
     shutdown.add(startScheduler(ctx, db, commands.queue, paymentDeps));
     const http = shutdown.add(await startHttp(ctx, { db, client, ingestDeps, ingest: ingest.batcher, commandQueue: commands.queue, payments: paymentDeps, callbackToken: daraja.token }));
     await daraja.listening(http.url);
@@ -193,7 +195,7 @@ class Shutdown {
 }
 
 /** PGlite in DATA_DIR, or PostgreSQL at DATABASE_URL; migrated to the schema in schema/. */
-async function openDatabase({ config, dataDir, logger }: Context) {
+async function openDatabase({ config, dataDir, logger }: Pick<Context, 'config' | 'dataDir' | 'logger'>) {
   const handle = config.DATABASE_URL
     ? await openPostgres(config.DATABASE_URL, {
         connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
@@ -304,8 +306,8 @@ async function connectChirpstack({ config, logger }: Context, client: MqttClient
 }
 
 /** The in-process command queue feeding the dispatcher; stopping it drains what it holds. */
-function commandDispatcher({ config, logger, now }: Context, db: DbHandle, network: DeviceQueueApi, client: MqttClient) {
-  const dispatchDeps: DispatchDeps = { db: db.db, logger, now, network, publisher: mqttDevicePublisher(client), concurrency: 32 };
+function commandDispatcher({ config, logger, now, metrics }: Context, db: DbHandle, network: DeviceQueueApi, client: MqttClient) {
+  const dispatchDeps: DispatchDeps = { db: db.db, logger, now, network, publisher: mqttDevicePublisher(client), concurrency: 32, metrics };
   const queue: LocalCommandQueue = new LocalCommandQueue({
     dispatch: (ids) => dispatch(dispatchDeps, ids),
     // Commands due later come back through the same path as new ones (marked, then pushed).
@@ -412,7 +414,7 @@ const portalDir = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
 /** API Gateway's job (and CloudFront's for the portal): the HTTP API, the ChirpStack HTTP integration and the portal's files. */
 async function startHttp(
-  { config, logger, now, dataDir }: Context,
+  { config, logger, now, dataDir, metrics }: Context,
   parts: { db: DbHandle; client: MqttClient; ingestDeps: IngestDeps; ingest: MicroBatcher<InboundMessage>; commandQueue: LocalCommandQueue; payments: StkDeps; callbackToken: string },
 ) {
   const { db, client, ingestDeps, ingest, commandQueue, payments } = parts;
@@ -424,6 +426,7 @@ async function startHttp(
     ...(config.DARAJA_ALLOWED_IPS ? { allowedIps: config.DARAJA_ALLOWED_IPS } : {}),
     currency: payments.currency,
     ...(payments.events ? { events: payments.events } : {}),
+    metrics,
   });
   const chirpstackHttp = httpIntegrationHandler({
     logger,
@@ -451,6 +454,7 @@ async function startHttp(
     auth,
     logger,
     portalDir,
+    metrics: () => metrics.scrape(),
     handlers: {
       api: (event) => api(event, lambdaContext()),
       chirpstack_http: chirpstackHttp,

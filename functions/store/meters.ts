@@ -24,3 +24,10 @@ export async function markSilentMetersOffline(db: Executor, now: Date, missedUpl
     RETURNING m.meter_no`.execute(db);
   return result.rows.map((r) => r.meter_no);
 }
+
+/** Meters by communication status (online, offline, unknown), for the connected-meters gauge at GET /metrics. */
+export async function meterCountsByStatus(db: Executor): Promise<Record<string, number>> {
+  const result = await sql<{ communication_status: string; n: string | number }>`
+    SELECT communication_status, count(*) AS n FROM meters GROUP BY communication_status`.execute(db);
+  return Object.fromEntries(result.rows.map((r) => [r.communication_status, Number(r.n)]));
+}

@@ -28,6 +28,7 @@ import type { Logger } from '#shared/logger';
 import { claimCommands, heldQueueItemIds, nextDueCommands, recordOutcomes, unclaimedState, type ClaimedCommand, type DispatchOutcome } from '#store/commands/dispatch';
 import { DeviceQueueError } from './errors.ts';
 import { applyStoredConfirmations } from './feedback.ts';
+import type { Metrics } from '../metrics.ts';
 import type { DevicePublisher, DeviceQueueApi } from './ports.ts';
 
 export interface DispatchDeps {
@@ -43,6 +44,8 @@ export interface DispatchDeps {
   leaseMs?: number;
   /** Devices sent to at once; one device's commands always go one after another, oldest first. */
   concurrency?: number;
+  /** Commands by the state dispatch left them in, and the wait from creation to sending. */
+  metrics?: Metrics;
 }
 
 export interface DispatchResult {
@@ -359,6 +362,7 @@ async function dispatchChunk(deps: DispatchDeps, run: DispatchRun, ids: string[]
     } else result.later.push({ id: o.id, at: new Date(now.getTime() + RECHECK_MS) });
   }
   result.sent.push(...sentNow);
+  countDispatched(deps.metrics, outcomes, recorded, new Map(claimed.map((c) => [c.id, c.created_at])));
   await applyConfirmationsThatCameFirst(deps, sentNow);
   const failed = outcomes.filter((o) => o.outcome === 'failed' || o.outcome === 'retry' || o.outcome === 'unknown');
   if (failed.length) {
@@ -399,4 +403,17 @@ export async function dispatch(deps: DispatchDeps, commandIds: readonly string[]
     result.released.push(...round_.sent, ...round_.failed, ...round_.unknown.map((u) => u.id), ...round_.retrying.map((r) => r.id));
   }
   return result;
+}
+
+function countDispatched(metrics: Metrics | undefined, outcomes: DispatchOutcome[], recorded: Map<string, { contested: boolean }>, createdAt: Map<string, Date>): void {
+  if (!metrics) return;
+  const byState = new Map<string, number>();
+  for (const o of outcomes) {
+    const record = recorded.get(o.id);
+    if (!record || record.contested) continue;
+    byState.set(o.outcome, (byState.get(o.outcome) ?? 0) + 1);
+    const created = createdAt.get(o.id);
+    if (o.outcome === 'sent' && created) metrics.observe('command_dispatch_latency_seconds', Math.max(0, (new Date(o.at).getTime() - created.getTime()) / 1000));
+  }
+  for (const [state, n] of byState) metrics.count('commands', n, state);
 }

@@ -8,11 +8,14 @@ import type { Db } from '#store/db';
 import { feedbackCandidates, storedConfirmations, writeFeedback, type FeedbackCandidate, type FeedbackChangeRow } from '#store/commands/feedback';
 import { applyDeliveryEvent, type BatchFeedback, type CommandChange, type DeliveryEvent, type TrackedCommand } from '#domain/commands';
 import type { Logger } from '#shared/logger';
+import type { Metrics } from '../metrics.ts';
 
 export interface FeedbackDeps {
   db: Db;
   logger: Logger;
   now: () => Date;
+  /** Commands confirmed or failed by device feedback. */
+  metrics?: Metrics;
 }
 
 export interface FeedbackResult {
@@ -119,11 +122,14 @@ export async function applyFeedback(deps: FeedbackDeps, feedback: BatchFeedback,
   });
   const written = await writeFeedback(deps.db, rows, deps.now());
   if (unmatched) deps.logger.debug('delivery events that matched no open command', { count: unmatched });
-  return {
+  const result = {
     updated: written.length,
     confirmed: written.filter((w) => w.status === 'confirmed').length,
     failed: written.filter((w) => w.status === 'failed').length,
   };
+  if (result.confirmed) deps.metrics?.count('commands', result.confirmed, 'confirmed');
+  if (result.failed) deps.metrics?.count('commands', result.failed, 'failed');
+  return result;
 }
 
 /**

@@ -16,6 +16,7 @@ import type { Db } from '#store/db';
 import type { Logger } from '#shared/logger';
 import { isDataError } from '#store/errors';
 import { loadDevices, type IngestDevice } from '#store/ingest/devices';
+import type { Metrics } from '../metrics.ts';
 import { BatchWriter, type BatchFeedback, type Outcome } from './batch-writer.ts';
 import { classify, topicDevice } from './classify.ts';
 import { handleEsp32, handleNetworkEvent } from './events.ts';
@@ -36,6 +37,8 @@ export interface IngestDeps {
   onCommandsCreated?: (ids: string[]) => Promise<void>;
   /** How far ahead of its receive time a message may be dated, and what happens beyond (default: 300 s, correct). */
   clock?: ClockPolicy;
+  /** Messages ingested by kind, quarantine additions (GET /metrics locally, CloudWatch in the cloud). */
+  metrics?: Metrics;
 }
 
 export interface IngestResult {
@@ -118,6 +121,7 @@ export async function ingestBatch(deps: IngestDeps, messages: InboundMessage[]):
       });
     }
     if (deps.onFeedback && w.hasFeedback()) await deps.onFeedback(w.feedback);
+    countIngested(deps.metrics, parsed, newQuarantine.length);
     return {
       received: messages.length,
       readings: inserted,
@@ -166,7 +170,9 @@ async function isolateRejected(deps: IngestDeps, messages: InboundMessage[], err
     ...topicDevice(msg.topic),
   });
   try {
-    await w.write(deps.db);
+    const { newQuarantine } = await w.write(deps.db);
+    deps.metrics?.count('ingest_messages', 1, 'unparsed');
+    if (newQuarantine.length) deps.metrics?.count('ingest_quarantined', newQuarantine.length);
     deps.logger.warn('ingest: message quarantined, its values were refused by the database', { topic: msg.topic, reason: reason.slice(0, 200) });
     return { received: 1, readings: 0, events: 0, quarantined: 1, retry: [], outcomes: w.outcomes };
   } catch (quarantineError) {
@@ -186,4 +192,16 @@ async function isolateRejected(deps: IngestDeps, messages: InboundMessage[], err
     deps.logger.error('ingest: could not quarantine a refused message; it will be redelivered', { error: quarantineError as Error });
     return { received: 1, readings: 0, events: 0, quarantined: 0, retry: [msg.id], outcomes: new Map() };
   }
+}
+
+/** Counted once a batch is committed (a batch to be redelivered counts when it is): kind is uplink, ChirpStack event type, esp32 or unparsed. */
+function countIngested(metrics: Metrics | undefined, parsed: ReturnType<typeof classify>[], quarantineAdded: number): void {
+  if (!metrics) return;
+  const byKind = new Map<string, number>();
+  for (const p of parsed) {
+    const kind = p.kind === 'chirpstack' ? (p.value.type === 'up' ? 'uplink' : p.value.type) : p.kind === 'esp32' ? 'esp32' : 'unparsed';
+    byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
+  }
+  for (const [kind, n] of byKind) metrics.count('ingest_messages', n, kind);
+  if (quarantineAdded) metrics.count('ingest_quarantined', quarantineAdded);
 }

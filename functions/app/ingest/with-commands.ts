@@ -8,6 +8,7 @@ import type { CommandQueue } from '#app/commands/ports';
 import type { ClockPolicy } from '#domain/clock';
 import type { Logger } from '#shared/logger';
 import type { Db } from '#store/db';
+import type { Metrics } from '../metrics.ts';
 import type { IngestDeps } from './ingest.ts';
 
 export interface IngestWithCommandsOptions {
@@ -19,17 +20,19 @@ export interface IngestWithCommandsOptions {
   commandExpiryHours: number;
   /** Tolerance and policy for message times ahead of their receive time (INGEST_MAX_CLOCK_AHEAD_S, INGEST_FUTURE_TIME_POLICY). */
   clock?: ClockPolicy;
+  metrics?: Metrics;
 }
 
 export function ingestWithCommands(options: IngestWithCommandsOptions): IngestDeps {
-  const { db, logger, now, commandQueue, commandExpiryHours, clock } = options;
+  const { db, logger, now, commandQueue, commandExpiryHours, clock, metrics } = options;
   return {
     db,
     logger,
     now,
     commandExpiryHours,
     ...(clock ? { clock } : {}),
-    onFeedback: async (feedback) => void (await applyFeedback({ db, logger, now }, feedback)),
+    ...(metrics ? { metrics } : {}),
+    onFeedback: async (feedback) => void (await applyFeedback({ db, logger, now, ...(metrics ? { metrics } : {}) }, feedback)),
     onCommandsCreated: (ids) => enqueueOrLeaveToSweeper({ db, logger, now, commandQueue }, ids),
   };
 }

@@ -22,6 +22,7 @@ import type { Db } from '#store/db';
 import * as payments from '#store/payments';
 import { accountForReference } from '#store/accounts';
 import type { DarajaCallbackKind } from '#store/schema';
+import type { Metrics } from '../metrics.ts';
 import type { Logger } from '#shared/logger';
 import { PayloadTooLargeError, ValidationError } from '#shared/errors';
 import { readBody } from '../http/kit.ts';
@@ -53,6 +54,8 @@ export interface DarajaCallbackDeps {
   allowedIps?: readonly string[];
   currency: string;
   events?: PaymentEvents;
+  /** Payments applied (GET /metrics locally, CloudWatch in the cloud). */
+  metrics?: Metrics;
 }
 
 function sameToken(given: string, expected: string): boolean {

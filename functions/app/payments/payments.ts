@@ -9,6 +9,7 @@ import * as accounts from '#store/accounts';
 import * as ledger from '#store/ledger';
 import * as payments from '#store/payments';
 import type { Account, Customer, Payment } from '#store/schema';
+import type { Metrics } from '../metrics.ts';
 import type { Logger } from '#shared/logger';
 import { audit, type Actor } from '../audit.ts';
 import { MeterNotFoundError } from '../registry/errors.ts';
@@ -59,7 +60,8 @@ export function creditedEvent(r: payments.RecordedPayment, receipt: string, chan
   return { accountId: r.accountId ?? '', paymentId: r.paymentId, receipt, channel, amountMinor: r.amountMinor, balanceAfterMinor: r.balanceAfterMinor ?? 0, at };
 }
 
-export async function notifyCredited(deps: { logger: Logger; events?: PaymentEvents }, event: AccountCredited): Promise<void> {
+export async function notifyCredited(deps: { logger: Logger; events?: PaymentEvents; metrics?: Metrics }, event: AccountCredited): Promise<void> {
+  deps.metrics?.count('payments_applied', 1, event.channel);
   if (!deps.events) return;
   try {
     await deps.events.accountCredited(event);

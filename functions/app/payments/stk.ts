@@ -7,6 +7,7 @@ import type { Db } from '#store/db';
 import * as accounts from '#store/accounts';
 import * as payments from '#store/payments';
 import type { StkRequest } from '#store/schema';
+import type { Metrics } from '../metrics.ts';
 import type { Logger } from '#shared/logger';
 import { isUnavailable } from '#store/errors';
 import type { Actor } from '../audit.ts';
@@ -22,6 +23,8 @@ export interface StkDeps {
   provider: PaymentProvider;
   currency: string;
   events?: PaymentEvents;
+  /** Payments applied (GET /metrics locally, CloudWatch in the cloud). */
+  metrics?: Metrics;
 }
 
 export const stkPushInput = z.strictObject({
