@@ -22,7 +22,11 @@ export interface ResolvedMeter {
 
 const UUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 
-/** The meters a list of references names (our id, any case, or a meter number), with their current device. */
+/**
+ * The meters a list of references names (our id, any case, or a meter number), with their current device.
+ * The same rule as registry's findMeterByRef: a reference that is a meter's id names that meter, else the
+ * meter with that number (a meter number may itself look like a UUID).
+ */
 export async function resolveMeterRefs(db: Executor, refs: string[]): Promise<ResolvedMeter[]> {
   if (refs.length === 0) return [];
   try {
@@ -37,7 +41,7 @@ export async function resolveMeterRefs(db: Executor, refs: string[]): Promise<Re
       FROM found f
       LEFT JOIN meter_current_device c ON c.meter_id = f.id
       LEFT JOIN sites s ON s.id = f.site_id
-      ORDER BY f.ref, (f.meter_no = f.ref) DESC`.execute(db);
+      ORDER BY f.ref, (f.id::text = lower(f.ref)) DESC`.execute(db);
     return result.rows;
   } catch (error) {
     throw mapDbError(error, 'meters');
