@@ -106,7 +106,6 @@ export class Portal extends Construct {
       comment: 'Quantify operator portal',
       defaultRootObject: 'index.html',
       httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
-      minimumProtocolVersion: cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
       enableLogging: true,
       logBucket: this.logBucket,
       logFilePrefix: 'cloudfront/',
@@ -144,8 +143,8 @@ export class Portal extends Construct {
       {
         id: 'AwsSolutions-CFR4',
         reason:
-          'The distribution uses the default *.cloudfront.net certificate, for which CloudFront fixes the TLS policy; with a custom ' +
-          'domain and certificate, TLSv1.2_2021 (set here) applies.',
+          'The distribution uses the default *.cloudfront.net certificate, for which CloudFront fixes the TLS policy (no custom ' +
+          'domain is configured); HTTPS is still required for every request (viewer protocol policy HTTPS only).',
       },
     );
     new CfnOutput(this, 'Url', { value: `https://${this.distribution.distributionDomainName}`, description: 'The operator portal' });
