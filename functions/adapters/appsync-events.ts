@@ -11,7 +11,7 @@ import { liveChannelOf, type LiveEvent, type LiveEventSink } from '#app/portal/l
 export const MAX_EVENTS_PER_REQUEST = 5;
 
 /** SHA-256 (and HMAC-SHA-256 with a secret) from node:crypto, in the shape the signer asks for. */
-class Sha256 implements Checksum {
+export class Sha256 implements Checksum {
   private hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
   constructor(private readonly secret?: SourceData) {
     this.hash = this.fresh();
