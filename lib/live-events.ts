@@ -3,7 +3,7 @@
 // the portal shows may publish (IAM auth, a grant on the one channel namespace). It speaks the protocol the
 // local platform's /event/realtime speaks (functions/runtime/live-events.ts), so the browser has one code
 // path. It is a separate service from IoT Core: devices' MQTT topics are not reachable from it at all.
-import { CfnOutput } from 'aws-cdk-lib';
+import { CfnOutput, Stack } from 'aws-cdk-lib';
 import * as appsync from 'aws-cdk-lib/aws-appsync';
 import type * as cognito from 'aws-cdk-lib/aws-cognito';
 import { Construct } from 'constructs';
@@ -26,7 +26,7 @@ export class LiveEvents extends Construct {
     const USER_POOL = appsync.AppSyncAuthorizationType.USER_POOL;
     const IAM = appsync.AppSyncAuthorizationType.IAM;
     this.api = new appsync.EventApi(this, 'Api', {
-      apiName: `${id}-portal-live`,
+      apiName: `${Stack.of(this).stackName}-portal-live`,
       authorizationConfig: {
         authProviders: [{ authorizationType: USER_POOL, cognitoConfig: { userPool: props.userPool } }, { authorizationType: IAM }],
         // Browsers connect and subscribe with a Cognito token; nothing subscribes with IAM, nothing publishes
