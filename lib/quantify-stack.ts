@@ -88,8 +88,8 @@ export class QuantifyStack extends Stack {
 
     // The app client's callback URL names the portal's distribution, which is made after the API (its CSP
     // and /api behaviour name the API, the hosted UI and the live endpoint): resolved at synth.
-    let portal: Portal | undefined;
-    const portalUrl = Lazy.string({ produce: () => portal?.url ?? '' });
+    const made: { portal?: Portal } = {};
+    const portalUrl = Lazy.string({ produce: () => made.portal?.url ?? '' });
     this.api = new Api(this, 'Api', {
       database: this.database,
       portalUrls: [portalUrl, ...config.portalDevUrls],
@@ -139,12 +139,12 @@ export class QuantifyStack extends Stack {
       this.live.allowPublish(fn);
     }
     const cognitoDomainUrl = this.api.userPoolDomain.baseUrl();
-    portal = new Portal(this, 'Portal', {
+    const portal = new Portal(this, 'Portal', {
       apiDomain: `${this.api.httpApi.apiId}.execute-api.${this.region}.${this.urlSuffix}`,
       cognitoDomainUrl,
       liveUrl: this.live.realtimeUrl,
     });
-    this.portal = portal;
+    this.portal = made.portal = portal;
     portal.deploy({
       mode: 'cloud',
       apiBase: API_PREFIX,

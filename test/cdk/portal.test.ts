@@ -61,8 +61,9 @@ describe('portal hosting', () => {
   });
 
   it('sends a CSP that admits this origin, the hosted UI and the live endpoint only, with HSTS and no framing', () => {
-    const [[, policy] = ['', { Properties: {} }]] = ofType('AWS::CloudFront::ResponseHeadersPolicy');
-    const headers = (policy.Properties.ResponseHeadersPolicyConfig as { SecurityHeadersConfig: Json }).SecurityHeadersConfig as Record<string, Json>;
+    const policies = ofType('AWS::CloudFront::ResponseHeadersPolicy');
+    expect(policies).toHaveLength(1);
+    const headers = (policies[0]?.[1].Properties.ResponseHeadersPolicyConfig as { SecurityHeadersConfig: Json }).SecurityHeadersConfig as Record<string, Json>;
     const csp = JSON.stringify(headers.ContentSecurityPolicy?.ContentSecurityPolicy);
     expect(csp).toContain("default-src 'self'; script-src 'self'");
     expect(csp).toMatch(/connect-src 'self' https:\/\/",\{"Ref":"ApiUsersHostedUi[0-9A-F]+"\},".auth.",\{"Ref":"AWS::Region"\},".amazoncognito.com wss:\/\/",\{"Fn::GetAtt":\["LiveApi[0-9A-F]+","Dns.Realtime"\]\},"\/event\/realtime;/);
