@@ -49,7 +49,9 @@ async function body(req: http.IncomingMessage): Promise<Buffer> {
 }
 
 async function fakeCognito(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
-  const json = (status: number, value: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+  const json = (status: number, value: unknown): void => {
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+  };
   const cognitoPath = url.pathname.slice('/cognito'.length);
   if (cognitoPath === '/oauth2/authorize') {
     const q = url.searchParams;
@@ -148,6 +150,9 @@ beforeEach(() => {
   tokenTtl = 3600;
 });
 
+/** What the page keeps in localStorage under a key (the test is compiled without the DOM's types). */
+const stored = (page: Page, key: string) => page.evaluate<string | null>(`localStorage.getItem(${JSON.stringify(key)})`);
+
 async function openPortal(): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
   await page.goto(`${hostUrl}/`);
@@ -180,7 +185,7 @@ describe.skipIf(!available)('the portal signed in through the hosted UI (cloud m
       { path: '/oauth2/revoke', form: { token: 'refresh-1', client_id: clientId } },
       { path: '/logout', form: { client_id: clientId, logout_uri: `${hostUrl}/` } },
     ]);
-    expect(await page.evaluate(() => [localStorage.getItem('quantify.token'), localStorage.getItem('quantify.refresh')])).toEqual([null, null]);
+    expect([await stored(page, 'quantify.token'), await stored(page, 'quantify.refresh')]).toEqual([null, null]);
     await page.context().close();
   }, 60_000);
 
@@ -190,10 +195,11 @@ describe.skipIf(!available)('the portal signed in through the hosted UI (cloud m
     const page = await openPortal();
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('[data-tile="meters"]').waitFor();
-    const first = await page.evaluate(() => localStorage.getItem('quantify.token'));
+    const first = await stored(page, 'quantify.token');
+    expect(first).toMatch(/^ey/);
 
     await expect.poll(() => calls.filter((c) => c.form?.grant_type === 'refresh_token').length, { timeout: 30_000 }).toBeGreaterThan(0);
-    await expect.poll(() => page.evaluate(() => localStorage.getItem('quantify.token')), { timeout: 10_000 }).not.toBe(first);
+    await expect.poll(() => stored(page, 'quantify.token'), { timeout: 10_000 }).not.toBe(first);
     expect(calls.find((c) => c.form?.grant_type === 'refresh_token')?.form).toEqual({ client_id: clientId, grant_type: 'refresh_token', refresh_token: 'refresh-1' });
     await page.context().close();
   }, 60_000);
