@@ -123,6 +123,8 @@ export class Portal extends Construct {
           allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
           cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
           // The Authorization header and the query string reach the API; the Host header is the API's own.
+          // (An origin request policy forwards Authorization only with caching disabled, as here: AWS
+          // re:Post knowledge center, "cloudfront-authorization-header".)
           originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
           responseHeadersPolicy: headers,
           functionAssociations: viewerRequest(fn('StripApiPrefix', STRIP_API_PREFIX)),
