@@ -1,7 +1,7 @@
 // The HTTP capability: an API Gateway HTTP API whose routes come from the shared HTTP route table (the
 // local server dispatches the same table), a Cognito user pool whose groups are Quantify's roles, and a
 // JWT authorizer on every route the table marks `jwt`. Routes marked `none` authenticate themselves.
-import { CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpUserPoolAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
@@ -29,7 +29,17 @@ export interface ApiProps {
   readonly corsAllowOrigins?: readonly string[];
   /** Keep the user pool (and its users) when the stack is deleted. @default true */
   readonly deletionProtection?: boolean;
+  /**
+   * Where Cognito's hosted UI may send an operator back after sign-in and sign-out (the portal's URL, and
+   * http://127.0.0.1:3000/ for development).
+   */
+  readonly portalUrls: readonly string[];
+  /** The hosted UI domain prefix (<prefix>.auth.<region>.amazoncognito.com). @default <stack name>-<account> */
+  readonly cognitoDomainPrefix?: string;
 }
+
+/** The OAuth scopes the portal asks the hosted UI for (the ID token carries the groups either way). */
+export const PORTAL_SCOPES = ['openid', 'email', 'profile'] as const;
 
 export class Api extends Construct {
   public readonly httpApi: apigwv2.HttpApi;
@@ -38,6 +48,7 @@ export class Api extends Construct {
   public readonly userPool: cognito.UserPool;
   public readonly userPoolClient: cognito.UserPoolClient;
   public readonly authorizer: HttpUserPoolAuthorizer;
+  public readonly userPoolDomain: cognito.UserPoolDomain;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -77,9 +88,24 @@ export class Api extends Construct {
         description: `Quantify ${role}`,
       });
     });
+    const stack = Stack.of(this);
+    this.userPoolDomain = this.userPool.addDomain('HostedUi', {
+      cognitoDomain: { domainPrefix: props.cognitoDomainPrefix ?? `${stack.stackName.toLowerCase()}-${stack.account}` },
+    });
+    const portalUrls = [...props.portalUrls];
     this.userPoolClient = this.userPool.addClient('PortalClient', {
       authFlows: { userSrp: true },
+      // A public client (a browser app keeps no secret): the authorization code flow with PKCE, which
+      // Cognito requires of public clients that send a code_challenge; the implicit flow stays off.
       generateSecret: false,
+      supportedIdentityProviders: [cognito.UserPoolClientIdentityProvider.COGNITO],
+      oAuth: {
+        flows: { authorizationCodeGrant: true, implicitCodeGrant: false },
+        scopes: PORTAL_SCOPES.map((s) => cognito.OAuthScope.custom(s)),
+        callbackUrls: portalUrls,
+        logoutUrls: portalUrls,
+      },
+      enableTokenRevocation: true,
       preventUserExistenceErrors: true,
       idTokenValidity: Duration.hours(1),
       accessTokenValidity: Duration.hours(1),
@@ -133,6 +159,7 @@ export class Api extends Construct {
     new CfnOutput(this, 'Url', { value: this.stage.url, description: 'Quantify HTTP API base URL' });
     new CfnOutput(this, 'UserPoolId', { value: this.userPool.userPoolId });
     new CfnOutput(this, 'UserPoolClientId', { value: this.userPoolClient.userPoolClientId });
+    new CfnOutput(this, 'HostedUiUrl', { value: this.userPoolDomain.baseUrl(), description: 'Cognito hosted UI (portal sign-in)' });
   }
 
   private addRoute(route: HttpRoute, integration: HttpLambdaIntegration): void {

@@ -1,7 +1,7 @@
 // The one Quantify stack: composes the capabilities and wires what crosses between them (who may enqueue
 // commands, which function each scheduled job runs, where alarms go). Environment-agnostic and free of
 // lookups, so `cdk synth` runs offline with no AWS account.
-import { CfnOutput, CfnParameter, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, CfnParameter, Duration, Lazy, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as cw from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -13,11 +13,14 @@ import { Database } from './database.ts';
 import { DeviceAccess } from './device-access.ts';
 import { Ingest } from './ingest.ts';
 import { IotDataEndpoint } from './iot-endpoint.ts';
+import { LiveEvents } from './live-events.ts';
 import { Observability } from './observability.ts';
 import { QuantifyFunction } from './quantify-function.ts';
 import { Payments } from './payments.ts';
+import { API_PREFIX, Portal } from './portal.ts';
 import { Schedules } from './schedules.ts';
 import { stackConfigSchema, type StackConfig } from './stack-config.ts';
+import { PORTAL_SCOPES } from './api.ts';
 
 export interface QuantifyStackProps extends StackProps {
   /** Deployment settings (see stack-config.ts); omitted ones take their defaults. */
@@ -37,6 +40,8 @@ export class QuantifyStack extends Stack {
   public readonly parkingReservations: QuantifyFunction;
   public readonly alarms: readonly cw.Alarm[];
   public readonly observability: Observability;
+  public readonly live: LiveEvents;
+  public readonly portal: Portal;
 
   constructor(scope: Construct, id: string, props: QuantifyStackProps = {}) {
     super(scope, id, props);
@@ -81,8 +86,14 @@ export class QuantifyStack extends Stack {
     };
     this.payments = new Payments(this, 'Payments', { database: this.database, ...daraja });
 
+    // The app client's callback URL names the portal's distribution, which is made after the API (its CSP
+    // and /api behaviour name the API, the hosted UI and the live endpoint): resolved at synth.
+    const made: { portal?: Portal } = {};
+    const portalUrl = Lazy.string({ produce: () => made.portal?.url ?? '' });
     this.api = new Api(this, 'Api', {
       database: this.database,
+      portalUrls: [portalUrl, ...config.portalDevUrls],
+      ...(config.cognitoDomainPrefix ? { cognitoDomainPrefix: config.cognitoDomainPrefix } : {}),
       chirpstackHttpIntegration: this.ingest.httpIntegration,
       darajaCallbacks: this.payments.callbacks,
       corsAllowOrigins: config.corsAllowOrigins,
@@ -121,6 +132,25 @@ export class QuantifyStack extends Stack {
     });
 
     this.deviceAccess = new DeviceAccess(this, 'DeviceAccess');
+
+    // The portal: live updates through AppSync Events, published by every function that changes what it shows.
+    this.live = new LiveEvents(this, 'Live', { userPool: this.api.userPool });
+    for (const fn of [this.ingest.decoder, this.commands.dispatcher, this.commands.sweeper, this.payments.callbacks, this.payments.jobs, this.billing, this.offlineMeters, this.parkingReservations]) {
+      this.live.allowPublish(fn);
+    }
+    const cognitoDomainUrl = this.api.userPoolDomain.baseUrl();
+    const portal = new Portal(this, 'Portal', {
+      apiDomain: `${this.api.httpApi.apiId}.execute-api.${this.region}.${this.urlSuffix}`,
+      cognitoDomainUrl,
+      liveUrl: this.live.realtimeUrl,
+    });
+    this.portal = made.portal = portal;
+    portal.deploy({
+      mode: 'cloud',
+      apiBase: API_PREFIX,
+      live: { url: this.live.realtimeUrl, host: this.live.api.httpDns },
+      cognito: { domain: cognitoDomainUrl, clientId: this.api.userPoolClient.userPoolClientId, scopes: PORTAL_SCOPES },
+    });
 
     const queueAlarms = [...this.ingest.alarms, this.commands.work.deadLetterAlarm];
     this.observability = new Observability(this, 'Observability', { queues: { ingest: this.ingest.work, commands: this.commands.work }, existingAlarms: queueAlarms });

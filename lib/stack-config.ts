@@ -38,6 +38,14 @@ export const stackConfigSchema = z
     darajaShortCode: z.string().regex(/^\d{5,7}$/).optional(),
     /** Safaricom's callback source addresses, comma-separated (optional second check). */
     darajaAllowedIps: z.string().optional(),
+    /** Cognito hosted UI domain prefix (<prefix>.auth.<region>.amazoncognito.com); default <stack name>-<account>. */
+    cognitoDomainPrefix: z
+      .string()
+      .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'lower-case letters, digits and hyphens (1-63), not starting or ending with a hyphen')
+      .refine((v) => !/aws|amazon|cognito/.test(v), 'must not contain aws, amazon or cognito (Cognito reserves them)')
+      .optional(),
+    /** Extra sign-in/sign-out URLs of the portal's app client besides the CloudFront URL (development). */
+    portalDevUrls: list.default(['http://127.0.0.1:3000/']),
   })
   .refine((c) => c.dbMinCapacity <= c.dbMaxCapacity, { message: 'dbMinCapacity must not exceed dbMaxCapacity' });
 
@@ -48,7 +56,7 @@ export class StackConfigError extends Error {
 }
 
 const keys = ['deletionProtection', 'dbMinCapacity', 'dbMaxCapacity', 'iotDataEndpoint', 'chirpstackApiUrl',
-  'chirpstackApiKeySecretArn', 'alarmTopicArn', 'corsAllowOrigins'] as const;
+  'chirpstackApiKeySecretArn', 'alarmTopicArn', 'corsAllowOrigins', 'cognitoDomainPrefix', 'portalDevUrls'] as const;
 
 /** Reads the stack settings from a construct node's context (the App's, in bin/quantify.ts). */
 export function stackConfigFromContext(node: Node): StackConfig {

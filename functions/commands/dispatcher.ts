@@ -2,6 +2,8 @@
 // batch failures). Sends LoRaWAN downlinks through ChirpStack's REST API and ESP32 commands through the
 // IoT data plane.
 import { ChirpStackClient } from '#adapters/chirpstack-client';
+import { cloudLiveEvents } from '#adapters/appsync-events';
+import { withLiveAnnouncements } from '#app/portal/live-events';
 import { cloudDb } from '#adapters/cloud';
 import { emfMetrics, withMetrics } from '#adapters/emf-metrics';
 import { secretText } from '#adapters/secrets';
@@ -13,6 +15,7 @@ import { logger } from '#shared/logger';
 const config = lambdaConfig();
 const metrics = emfMetrics();
 const db = cloudDb(config);
+const live = { db, live: cloudLiveEvents(config), logger, now: () => new Date() };
 const publisher = iotDevicePublisher(iotDataClient(config.IOT_DATA_ENDPOINT));
 const chirpstackUrl = config.CHIRPSTACK_API_URL;
 const apiKeySecret = config.CHIRPSTACK_API_KEY_SECRET_ARN;
@@ -30,8 +33,8 @@ async function network(): Promise<ChirpStackClient | undefined> {
 
 export const handler = withMetrics(
   metrics,
-  createCommandQueueHandler(async () => {
+  withLiveAnnouncements(live, createCommandQueueHandler(async () => {
   const api = await network();
   return { db, logger, now: () => new Date(), publisher, metrics, ...(api ? { network: api } : {}) };
-}, logger),
+}, logger)),
 );

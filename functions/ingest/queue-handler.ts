@@ -2,6 +2,8 @@
 // Confirmations found in a batch (txack, ack, Modbus echoes, ESP32 balance reports) are applied to the
 // command lifecycle; display commands created by occupancy changes go straight onto the command queue.
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { cloudLiveEvents } from '#adapters/appsync-events';
+import { withLiveAnnouncements } from '#app/portal/live-events';
 import { cloudDb } from '#adapters/cloud';
 import { emfMetrics, withMetrics } from '#adapters/emf-metrics';
 import { sqsCommandQueue } from '#adapters/command-queue';
@@ -12,12 +14,14 @@ import { logger } from '#shared/logger';
 
 const config = lambdaConfig();
 const metrics = emfMetrics();
+const db = cloudDb(config);
+const live = { db, live: cloudLiveEvents(config), logger, now: () => new Date() };
 
 export const handler = withMetrics(
   metrics,
-  createIngestQueueHandler(
+  withLiveAnnouncements(live, createIngestQueueHandler(
   ingestWithCommands({
-    db: cloudDb(config),
+    db,
     logger,
     now: () => new Date(),
     commandQueue: sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL),
@@ -25,5 +29,5 @@ export const handler = withMetrics(
     clock: clockPolicyOf(config),
     metrics,
   }),
-  ),
+  )),
 );

@@ -1,6 +1,8 @@
 // Lambda entry: Daraja's callbacks (C2B validation/confirmation, STK callback, results) behind API Gateway
 // without the JWT authorizer; the secret path token comes from Secrets Manager.
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { cloudLiveEvents } from '#adapters/appsync-events';
+import { withLiveAnnouncements } from '#app/portal/live-events';
 import { cloudDb } from '#adapters/cloud';
 import { sqsCommandQueue } from '#adapters/command-queue';
 import { balanceControlEvents } from '#app/billing/job';
@@ -12,13 +14,14 @@ import { logger } from '#shared/logger';
 
 const config = lambdaConfig();
 const db = cloudDb(config);
+const live = { db, live: cloudLiveEvents(config), logger, now: () => new Date() };
 // A credit reconnects the account's meters and pushes ESP32 balances (balance control).
 const commandQueue = sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL);
 const metrics = emfMetrics();
 
 export const handler = withMetrics(
   metrics,
-  darajaCallbackHandler({
+  withLiveAnnouncements(live, darajaCallbackHandler({
   db,
   logger,
   now: () => new Date(),
@@ -28,5 +31,5 @@ export const handler = withMetrics(
   currency: config.PAYMENTS_CURRENCY,
   events: balanceControlEvents({ db, logger, now: () => new Date(), commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS }),
   metrics,
-  }),
+  })),
 );

@@ -2,6 +2,8 @@
 // pending past a few minutes, and the Pull Transactions reconciliation.
 import * as z from 'zod';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { cloudLiveEvents } from '#adapters/appsync-events';
+import { withLiveAnnouncements } from '#app/portal/live-events';
 import { cloudDb } from '#adapters/cloud';
 import { sqsCommandQueue } from '#adapters/command-queue';
 import { balanceControlEvents } from '#app/billing/job';
@@ -13,11 +15,12 @@ import { logger } from '#shared/logger';
 
 const config = lambdaConfig();
 const db = cloudDb(config);
+const live = { db, live: cloudLiveEvents(config), logger, now: () => new Date() };
 const commandQueue = sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL);
 const metrics = emfMetrics();
 const eventSchema = z.object({ job: z.enum(['stk_query', 'daraja_reconcile']) });
 
-export const handler = withMetrics(metrics, run);
+export const handler = withMetrics(metrics, withLiveAnnouncements(live, run));
 
 async function run(event: unknown): Promise<unknown> {
   const { job } = eventSchema.parse(event);

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import * as z from 'zod';
 import { principalFromClaims } from '#app/http/principal';
+import { liveChannelOf, liveChannels } from '#app/portal/live-events';
 import type { LiveEvent, LiveFeed } from '#app/portal/live-feed';
 import type { Logger } from '#shared/logger';
 import type { LocalAuth } from './auth.ts';
@@ -16,8 +17,8 @@ import { OutageLog } from './outage.ts';
 
 export const LIVE_PATH = '/event/realtime';
 const SUBPROTOCOL = 'aws-appsync-event-ws';
-const channels = ['/quantify/commands', '/quantify/meters'] as const;
-const channelOf: Record<LiveEvent['topic'], (typeof channels)[number]> = { commands: '/quantify/commands', meters: '/quantify/meters' };
+const channels = liveChannels;
+const channelOf = liveChannelOf;
 const KEEP_ALIVE_MS = 60_000;
 const CONNECTION_TIMEOUT_MS = 5 * 60_000;
 
@@ -102,7 +103,7 @@ export function startLiveChannel(options: { server: http.Server; auth: LocalAuth
         client.subscriptions.delete(m.id);
         return send(client, { type: 'unsubscribe_success', id: m.id });
       }
-      if (!(channels as readonly string[]).includes(m.channel)) {
+      if (!channels.includes(m.channel)) {
         return send(client, { type: 'subscribe_error', id: m.id, errors: [{ errorType: 'UnauthorizedException', message: `no channel ${m.channel}: ${channels.join(', ')}` }] });
       }
       client.subscriptions.set(m.id, m.channel);

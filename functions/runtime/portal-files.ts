@@ -2,9 +2,15 @@
 // `/` beside the API, without a token: they hold no data, and every call they make goes to the API with
 // the operator's bearer token. Only `/` and `/assets/<name>` are served, so no API path is ever shadowed
 // (the portal routes with the URL's hash). In the cloud CloudFront serves the same files from S3.
+// `/config.json` tells the page where the API and the live channel are: here, on this origin (in the cloud
+// the stack writes its own beside the assets: lib/portal.ts).
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type http from 'node:http';
+import { LIVE_PATH } from './live-events.ts';
+
+/** The local platform's /config.json (web/src/config.ts reads it): the API and the live channel on this origin. */
+export const localPortalConfig = { mode: 'local', apiBase: '', live: { url: LIVE_PATH } } as const;
 
 const types: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -14,6 +20,7 @@ const types: Record<string, string> = {
   '.png': 'image/png',
   '.woff2': 'font/woff2',
   '.map': 'application/json',
+  '.json': 'application/json',
 };
 
 /**
@@ -37,6 +44,7 @@ const assetName = /^\/assets\/([A-Za-z0-9_.-]+)$/;
 /** The file a portal path names, or undefined when the path is not the portal's. */
 function portalFile(pathname: string): { file: string; immutable: boolean } | undefined {
   if (pathname === '/' || pathname === '/index.html') return { file: 'index.html', immutable: false };
+  if (pathname === '/config.json') return { file: 'config.json', immutable: false };
   const asset = assetName.exec(pathname)?.[1];
   if (asset && !asset.startsWith('.')) return { file: path.join('assets', asset), immutable: true };
   return undefined;
@@ -52,7 +60,7 @@ export async function servePortal(req: http.IncomingMessage, res: http.ServerRes
   if (!target) throw new Error(`not a portal path: ${pathname}`);
   let body: Buffer;
   try {
-    body = await readFile(path.join(dir, target.file));
+    body = target.file === 'config.json' ? Buffer.from(JSON.stringify(localPortalConfig)) : await readFile(path.join(dir, target.file));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     if (target.file === 'index.html') {

@@ -121,6 +121,10 @@ export const lambdaConfigSchema = z.object({
   ...darajaSettings,
   /** Secrets Manager JSON {consumerKey, consumerSecret, passkey, callbackToken}. */
   DARAJA_SECRET_ARN: z.string().optional(),
+  /** The portal's AppSync Events HTTP domain: set on the functions that announce changes (lib/live-events.ts). */
+  LIVE_EVENTS_HTTP_DOMAIN: z.string().regex(/^[a-z0-9.-]+$/, 'a host name (no scheme)').optional(),
+  /** Set by Lambda itself; signs the live event publishes. */
+  AWS_REGION: z.string().optional(),
 });
 export type LambdaConfig = z.infer<typeof lambdaConfigSchema>;
 

@@ -11,7 +11,17 @@ describe('stack settings from CDK context', () => {
     const config = configOf({});
 
     // Assess
-    expect(config).toEqual({ deletionProtection: true, dbMinCapacity: 0.5, dbMaxCapacity: 4, corsAllowOrigins: [] });
+    expect(config).toEqual({ deletionProtection: true, dbMinCapacity: 0.5, dbMaxCapacity: 4, corsAllowOrigins: [], portalDevUrls: ['http://127.0.0.1:3000/'] });
+  });
+
+  it('reads the portal sign-in settings and refuses a hosted UI prefix Cognito would refuse', () => {
+    // Act
+    const config = configOf({ cognitoDomainPrefix: 'estate-ops', portalDevUrls: 'http://127.0.0.1:3000/, http://localhost:5173/' });
+
+    // Assess
+    expect(config).toMatchObject({ cognitoDomainPrefix: 'estate-ops', portalDevUrls: ['http://127.0.0.1:3000/', 'http://localhost:5173/'] });
+    expect(() => configOf({ cognitoDomainPrefix: 'Estate_Ops' })).toThrow(/cognitoDomainPrefix: lower-case letters/);
+    expect(() => configOf({ cognitoDomainPrefix: 'my-aws-portal' })).toThrow(/cognitoDomainPrefix: must not contain aws/);
   });
 
   it('reads command-line strings as the booleans, numbers and lists they spell', () => {

@@ -55,6 +55,15 @@ describe('the portal files', () => {
     expect(res.headers.get('cache-control')).toContain('immutable');
   });
 
+  it('serves /config.json with the local values: the API beside the page, the live channel on this origin', async () => {
+    const res = await fetch(`${platform.httpUrl}/config.json`);
+
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(res.headers.get('cache-control')).toBe('no-cache');
+    expect(await res.json()).toEqual({ mode: 'local', apiBase: '', live: { url: '/event/realtime' } });
+  });
+
   it('serves nothing else without a token: API paths and paths outside the build still answer 401', async () => {
     for (const path of ['/meters', '/assets/..%2Fpackage.json', '/assets/../package.json', '/index.js', '/overview']) {
       const res = await fetch(`${platform.httpUrl}${path}`);

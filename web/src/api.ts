@@ -1,5 +1,8 @@
 // The one way the portal talks to the platform: the same HTTP API as every other client, with the
 // operator's bearer token. Errors arrive as RFC 9457 problem+json and become ApiError with its detail.
+// Paths are the API's own (/meters); config.json says where the API is (beside the portal locally, under
+// /api on the CloudFront distribution in the cloud).
+import { portalConfig } from './config.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -25,7 +28,7 @@ export const setToken = (value: string | undefined): void => {
 
 export async function api<T>(path: string, init: { method?: 'GET' | 'POST'; body?: unknown; token?: string } = {}): Promise<T> {
   const bearer = init.token ?? token;
-  const response = await fetch(path, {
+  const response = await fetch(`${portalConfig().apiBase}${path}`, {
     method: init.method ?? 'GET',
     headers: {
       accept: 'application/json',

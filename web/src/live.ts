@@ -4,6 +4,7 @@
 // authorising the same Cognito token. Events only say what changed; pages then read it from the HTTP API,
 // so what they show always comes through the API's own authorisation.
 import { useEffect, useRef } from 'preact/hooks';
+import { portalConfig } from './config.ts';
 
 export type Topic = 'commands' | 'meters';
 export interface LiveEvent {
@@ -31,8 +32,11 @@ const base64Url = (text: string) => btoa(text).replace(/\+/g, '-').replace(/\//g
 
 function connect(): void {
   if (!token) return;
-  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/event/realtime`;
-  const authorization = { Authorization: token, host: location.host };
+  // config.json names the endpoint: a path on this origin locally, the AppSync Events API in the cloud
+  // (whose auth header names its HTTP domain as the host).
+  const live = portalConfig().live;
+  const url = /^wss?:\/\//.test(live.url) ? live.url : `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${live.url}`;
+  const authorization = { Authorization: token, host: live.host ?? location.host };
   setState('connecting');
   const ws = new WebSocket(url, ['aws-appsync-event-ws', `header-${base64Url(JSON.stringify(authorization))}`]);
   socket = ws;

@@ -11,7 +11,8 @@ import { Meters } from './pages/meters.tsx';
 import { Overview } from './pages/overview.tsx';
 import { Quarantine } from './pages/quarantine.tsx';
 import { href, useRoute } from './router.ts';
-import { canOperate, clearSession, loadSession, type Session } from './session.ts';
+import { loadPortalConfig } from './config.ts';
+import { canOperate, clearSession, keepFresh, signOut, startSession, type Session } from './session.ts';
 import './styles.css';
 
 function LiveIndicator() {
@@ -24,9 +25,9 @@ function LiveIndicator() {
   );
 }
 
-function App() {
-  const [session, setSession] = useState<Session | undefined>(loadSession);
-  const [notice, setNotice] = useState<string | undefined>(undefined);
+function App({ initial }: { initial: Session | string | undefined }) {
+  const [session, setSession] = useState<Session | undefined>(typeof initial === 'string' ? undefined : initial);
+  const [notice, setNotice] = useState<string | undefined>(typeof initial === 'string' ? initial : undefined);
   const route = useRoute();
   // Before the pages render: their effects (which call the API) run before this component's.
   setToken(session?.token);
@@ -38,6 +39,8 @@ function App() {
       setNotice('Your session ended (the token expired or is no longer valid): sign in again.');
     });
   }, [session]);
+  // In the cloud the ID token is renewed before it expires (locally a token lives until it is replaced).
+  useEffect(() => keepFresh(session, setSession), [session]);
   if (!session) return <Login onSignedIn={(s) => (setNotice(undefined), setSession(s))} notice={notice} />;
   const operate = canOperate(session);
   const [section = '', id] = route.path;
@@ -75,7 +78,7 @@ function App() {
         </span>
         <button
           onClick={() => {
-            clearSession();
+            signOut();
             setSession(undefined);
           }}
         >
@@ -87,5 +90,15 @@ function App() {
   );
 }
 
+// config.json first (where the API and the live channel are), then any sign-in the hosted UI sent back.
 const root = document.getElementById('app');
-if (root) render(<App />, root);
+if (root) {
+  loadPortalConfig()
+    .then(startSession)
+    .then(
+      (initial) => render(<App initial={initial} />, root),
+      (error: unknown) => {
+        root.textContent = `The portal cannot start: ${error instanceof Error ? error.message : String(error)}`;
+      },
+    );
+}

@@ -1,9 +1,16 @@
 // Who is signed in: the bearer token (kept in this browser's localStorage) and what its claims say.
 // The claims only shape the page (a viewer sees no switching buttons); the API decides what is allowed.
+// Locally the token is one the platform signed (pasted in); in the cloud it is Cognito's ID token from the
+// hosted UI (cognito.ts), kept with its refresh token and renewed before it expires.
+import { completeSignIn, refreshTokens, signOutUrl, type Tokens } from './cognito.ts';
+import { portalConfig } from './config.ts';
 
 export type Role = 'admin' | 'operator' | 'viewer';
 const roles: readonly Role[] = ['admin', 'operator', 'viewer'];
 const KEY = 'quantify.token';
+const REFRESH_KEY = 'quantify.refresh';
+/** Renew this long before the ID token expires. */
+const REFRESH_AHEAD_MS = 2 * 60_000;
 
 export interface Session {
   token: string;
@@ -57,6 +64,70 @@ export function saveSession(session: Session): void {
 
 export function clearSession(): void {
   localStorage.removeItem(KEY);
+  localStorage.removeItem(REFRESH_KEY);
+}
+
+function keepTokens(tokens: Tokens): Session {
+  const session = sessionFromToken(tokens.idToken);
+  if (typeof session === 'string') throw new Error(`Cognito's token is not usable: ${session}`);
+  saveSession(session);
+  if (tokens.refreshToken) localStorage.setItem(REFRESH_KEY, tokens.refreshToken);
+  return session;
+}
+
+/** A new session from the stored refresh token (cloud), or undefined when there is none or it is refused. */
+async function refreshed(): Promise<Session | undefined> {
+  const config = portalConfig();
+  const refreshToken = localStorage.getItem(REFRESH_KEY);
+  if (config.mode !== 'cloud' || !refreshToken) return undefined;
+  try {
+    return keepTokens(await refreshTokens(config.cognito, refreshToken));
+  } catch {
+    clearSession();
+    return undefined;
+  }
+}
+
+/**
+ * The session at page load: in the cloud, first a sign-in the hosted UI just sent back (the error, as a
+ * string, when it failed), then the stored token, renewed when it expired while the page was closed.
+ */
+export async function startSession(): Promise<Session | string | undefined> {
+  const config = portalConfig();
+  if (config.mode === 'cloud') {
+    try {
+      const tokens = await completeSignIn(config.cognito);
+      if (tokens) return keepTokens(tokens);
+    } catch (error) {
+      return error instanceof Error ? error.message : String(error);
+    }
+  }
+  return loadSession() ?? (await refreshed());
+}
+
+/** Renews a cloud session shortly before it expires; returns the cancel function (for an effect). */
+export function keepFresh(session: Session | undefined, onRenewed: (s: Session | undefined) => void): () => void {
+  if (!session?.expiresAt || portalConfig().mode !== 'cloud' || !localStorage.getItem(REFRESH_KEY)) return () => {};
+  const delay = Math.max(0, session.expiresAt.getTime() - Date.now() - REFRESH_AHEAD_MS);
+  const timer = window.setTimeout(() => void refreshed().then(onRenewed), delay);
+  return () => window.clearTimeout(timer);
+}
+
+/** Signs out here and, in the cloud, at the hosted UI too (its refresh token revoked first). */
+export function signOut(): void {
+  const config = portalConfig();
+  const refreshToken = localStorage.getItem(REFRESH_KEY);
+  clearSession();
+  if (config.mode !== 'cloud') return;
+  const leave = () => location.assign(signOutUrl(config.cognito));
+  if (!refreshToken) return leave();
+  void fetch(`${config.cognito.domain}/oauth2/revoke`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: refreshToken, client_id: config.cognito.clientId }).toString(),
+  })
+    .catch(() => undefined)
+    .finally(leave);
 }
 
 /** Switching supply (and the quarantine's actions) takes an operator or an admin, as on the API. */

@@ -1,10 +1,46 @@
 // Sign in. Locally with a token the platform signed (`npm run token -- admin`); the token is checked
-// against the API before it is kept.
+// against the API before it is kept. In the cloud through Cognito's hosted UI (cognito.ts).
 import { useState } from 'preact/hooks';
 import { api, errorText } from '../api.ts';
+import { beginSignIn } from '../cognito.ts';
+import { portalConfig, type CognitoConfig } from '../config.ts';
 import { saveSession, sessionFromToken, type Session } from '../session.ts';
 
+function CloudLogin({ cognito, notice }: { cognito: CognitoConfig; notice: string | undefined }) {
+  const [busy, setBusy] = useState(false);
+  return (
+    <main class="login">
+      <div class="card">
+        <h1>Quantify</h1>
+        <p>Sign in to the operator portal with your Quantify account.</p>
+        {notice ? (
+          <p class="error" role="alert">
+            {notice}
+          </p>
+        ) : null}
+        <button
+          type="button"
+          class="primary"
+          disabled={busy}
+          onClick={() => {
+            setBusy(true);
+            beginSignIn(cognito).catch(() => setBusy(false));
+          }}
+        >
+          Sign in
+        </button>
+      </div>
+    </main>
+  );
+}
+
 export function Login({ onSignedIn, notice }: { onSignedIn: (s: Session) => void; notice: string | undefined }) {
+  const config = portalConfig();
+  if (config.mode === 'cloud') return <CloudLogin cognito={config.cognito} notice={notice} />;
+  return <TokenLogin onSignedIn={onSignedIn} notice={notice} />;
+}
+
+function TokenLogin({ onSignedIn, notice }: { onSignedIn: (s: Session) => void; notice: string | undefined }) {
   const [token, setToken] = useState('');
   const [error, setError] = useState<string | undefined>(notice);
   const [busy, setBusy] = useState(false);
