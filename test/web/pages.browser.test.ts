@@ -124,10 +124,12 @@ describe.skipIf(!available)('the portal pages in Chromium', () => {
     await page.locator(`tr[data-account-no="${account.accountNo}"]`).getByRole('link', { name: account.accountNo }).click();
     await page.locator('[data-balance-minor="25000"]').waitFor();
     expect(await page.locator('.big').textContent()).toBe('KES 250.00');
+    // The statement and the payments load beside the account.
     const entry = page.locator('table.statement tr[data-entry-type="payment"]');
+    await entry.waitFor();
     expect(await entry.count()).toBe(1);
     expect(await entry.textContent()).toContain('KES 250.00');
-    expect(await page.locator('table.payments').textContent()).toContain(c2b.receipt);
+    await page.locator(`table.payments tr[data-receipt="${c2b.receipt}"]`).waitFor();
 
     await page.getByRole('button', { name: 'Request STK Push' }).click();
     const dialog = page.getByRole('dialog');
@@ -139,7 +141,7 @@ describe.skipIf(!available)('the portal pages in Chromium', () => {
     await sim.settled();
     await page.getByRole('button', { name: 'Refresh' }).click();
     await page.locator('[data-balance-minor="35000"]').waitFor();
-    expect(await page.locator('table.statement tr[data-entry-type="payment"]').count()).toBe(2);
+    await expect.poll(() => page.locator('table.statement tr[data-entry-type="payment"]').count()).toBe(2);
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
     expect(download.suggestedFilename()).toBe(`statement-${account.accountNo}.csv`);
@@ -227,7 +229,7 @@ describe.skipIf(!available)('the portal pages in Chromium', () => {
     const space = await api<{ id: string }>('POST', '/parking/spaces', { code: `V${tag()}`, name: 'Viewer bay', zone: 'Viewer' });
     const viewer = await signIn('viewer');
 
-    expect(Number(await viewer.locator('[data-tile="unallocated payments"] .tile-value').textContent())).toBeGreaterThanOrEqual(1);
+    await expect.poll(async () => Number(await viewer.locator('[data-tile="unallocated payments"] .tile-value').textContent())).toBeGreaterThanOrEqual(1);
     await viewer.goto(`${platform.httpUrl}/#/payments?status=suspense`);
     await viewer.locator(`tr[data-receipt="${receipt}"]`).waitFor();
     expect(await viewer.getByRole('button', { name: 'Allocate' }).count()).toBe(0);
@@ -244,8 +246,10 @@ describe.skipIf(!available)('the portal pages in Chromium', () => {
     await admin.locator('.topbar').getByRole('link', { name: 'Audit' }).click();
     await admin.getByLabel('Filter by targetId').fill(account.id);
     await admin.getByRole('button', { name: 'Filter' }).click();
-    await admin.locator('tr[data-action="account.create"]').waitFor();
-    expect(await admin.locator('tbody tr').count()).toBe(1);
+    // The unfiltered page answers first; the filtered one replaces it.
+    await expect.poll(() => admin.locator('tbody tr').count()).toBe(1);
+    expect(await admin.locator('tbody tr').getAttribute('data-action')).toBe('account.create');
+    expect(await admin.locator('tbody tr').textContent()).toContain(account.id);
     await admin.context().close();
 
     const origin = new URL(platform.httpUrl).origin;
