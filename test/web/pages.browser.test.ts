@@ -182,7 +182,7 @@ describe.skipIf(!available)('the portal pages in Chromium', () => {
     await page.context().close();
   }, 60_000);
 
-  it('shows the parking grid by zone, follows a change without reload, and overrides a space with its actuation', async () => {
+  it('shows the parking grid by zone, follows a change without reload, and overrides a space with its actuation, and reserves one', async () => {
     const zone = `Zone ${tag()}`;
     const codes = [`P${tag()}`, `P${tag()}`, `P${tag()}`];
     const spaces: { id: string; code: string }[] = [];
@@ -194,7 +194,7 @@ describe.skipIf(!available)('the portal pages in Chromium', () => {
       expect(r.status).toBe(201);
       spaces.push(r.body);
     }
-    const [a, b] = spaces as [{ id: string; code: string }, { id: string; code: string }];
+    const [a, b, c] = spaces as [{ id: string; code: string }, { id: string; code: string }, { id: string; code: string }];
     const page = await signIn('operator');
 
     await page.locator('.topbar').getByRole('link', { name: 'Parking' }).click();
@@ -220,6 +220,16 @@ describe.skipIf(!available)('the portal pages in Chromium', () => {
 
     const space = await api<{ state: string; overrideReason: string; overrideBy: string }>('GET', `/parking/spaces/${a.id}`);
     expect(space.body).toMatchObject({ state: 'MAINTENANCE', overrideReason: 'bollard repair (browser test)', overrideBy: 'local-operator' });
+
+    // A reservation made on the page, for the next two hours (the dialog's default window).
+    await page.goto(`${platform.httpUrl}/#/parking/${c.id}`);
+    await page.getByRole('button', { name: 'Reserve' }).click();
+    const reserve = page.getByRole('dialog');
+    await reserve.getByLabel('Reference').fill('KDA 123X');
+    await reserve.getByRole('button', { name: 'Reserve' }).click();
+    await reserve.waitFor({ state: 'detached' });
+    await page.locator('tr[data-reservation="KDA 123X"]').waitFor();
+    await page.locator('.card[data-space-state="RESERVED"]').waitFor();
     await page.context().close();
   }, 90_000);
 

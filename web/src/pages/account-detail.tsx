@@ -1,7 +1,7 @@
 // One account: its balance, alert state and days of credit left (from the last 14 days' average daily
 // spend), its customer and meters, its statement (and the CSV the API makes of it), its payments, and
 // "Request STK Push" (operators and admins) behind a confirmation that says what the customer will see.
-import { useState } from 'preact/hooks';
+import { useCallback, useState } from 'preact/hooks';
 import { api, apiDownload, errorText } from '../api.ts';
 import { ErrorLine, PageHeader } from '../components/bits.tsx';
 import { ConfirmDialog } from '../components/confirm-dialog.tsx';
@@ -13,6 +13,9 @@ import type { AccountDetail as AccountData, Customer, Payment, Statement, StkReq
 import { href } from '../router.ts';
 import type { Items } from '../types.ts';
 import { useApi } from '../use-api.ts';
+import { usePoll } from '../use-poll.ts';
+
+const noop = () => {};
 
 function StkDialog({ account, phone, onClose, onSent }: { account: AccountData; phone: string; onClose: () => void; onSent: (r: StkRequest) => void }) {
   const [to, setTo] = useState(phone);
@@ -52,9 +55,14 @@ export function AccountDetail({ id, canOperate }: { id: string; canOperate: bool
   const [asking, setAsking] = useState(false);
   const [notice, setNotice] = useState<string | undefined>(undefined);
   const [downloadError, setDownloadError] = useState<string | undefined>(undefined);
-  const reload = () => (account.reload(), statement.reload(), payments.reload());
+  const { reload: reloadAccount } = account;
+  const { reload: reloadStatement } = statement;
+  const { reload: reloadPayments } = payments;
+  const reload = useCallback(() => (reloadAccount(), reloadStatement(), reloadPayments()), [reloadAccount, reloadStatement, reloadPayments]);
   // Payments and billing move the balance without a meter event: the meters' channel is the nearest signal.
   useLive('meters', reload, (e) => Boolean(account.data?.meters.some((m) => m.id === e.meterId)));
+  // Payments are not on the live channel: the balance and statement look again every 10 s.
+  usePoll(asking ? noop : reload, 10_000);
   const a = account.data;
   const lines = statement.data ? [...statement.data.items].reverse() : [];
   return (

@@ -6,6 +6,7 @@ import type { Overview as OverviewData } from '../types.ts';
 import { useApi } from '../use-api.ts';
 import { useLive } from '../live.ts';
 import { money } from '../money.ts';
+import { usePoll } from '../use-poll.ts';
 
 const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 
@@ -23,6 +24,8 @@ export function Overview() {
   const { data, error, reload } = useApi<OverviewData>(`/overview?tz=${encodeURIComponent(timeZone)}`);
   const today = data?.today.money ?? [];
   useLive('commands', reload);
+  // Money and accounts are not on the live channel: the figures look again every 15 s.
+  usePoll(reload, 15_000);
   return (
     <>
       <PageHeader title="Overview">

@@ -5,7 +5,7 @@
 // The live channel carries device commands and meters, not parking states: a change that actuates a
 // display is a device command, so the grid reloads on the commands channel, and besides it looks again
 // every few seconds while it is shown (a space without a display changes no command).
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api } from '../api.ts';
 import { Badge, ErrorLine, PageHeader } from '../components/bits.tsx';
 import { ConfirmDialog } from '../components/confirm-dialog.tsx';
@@ -14,24 +14,16 @@ import { useLive } from '../live.ts';
 import type { Actuation, Page, ParkingSpace, Reservation, SpaceState } from '../portal-types.ts';
 import { href } from '../router.ts';
 import { useApi } from '../use-api.ts';
+import { usePoll } from '../use-poll.ts';
 import './parking.css';
 
 const POLL_MS = 5_000;
 const tone: Record<SpaceState, 'ok' | 'bad' | 'info' | 'muted'> = { FREE: 'ok', OCCUPIED: 'bad', RESERVED: 'info', MAINTENANCE: 'muted' };
 
-function usePoll(reload: () => void): void {
-  useEffect(() => {
-    const timer = window.setInterval(() => {
-      if (document.visibilityState === 'visible') reload();
-    }, POLL_MS);
-    return () => window.clearInterval(timer);
-  }, [reload]);
-}
-
 export function Parking() {
   const { data, error, reload } = useApi<Page<ParkingSpace>>('/parking/spaces?limit=500');
   useLive('commands', reload);
-  usePoll(reload);
+  usePoll(reload, POLL_MS);
   const zones = new Map<string, ParkingSpace[]>();
   for (const s of data?.items ?? []) {
     const zone = s.zone ?? '(no zone)';
@@ -74,15 +66,51 @@ export function Parking() {
 
 type Asking = { kind: 'override'; state: SpaceState } | { kind: 'release' } | { kind: 'cancel'; reservation: Reservation };
 
+/** A `datetime-local` value (the browser's wall clock) for a moment. */
+const localInput = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+
+function ReserveDialog({ space, onClose, onDone }: { space: ParkingSpace; onClose: () => void; onDone: () => void }) {
+  const [from, setFrom] = useState(() => localInput(new Date()));
+  const [to, setTo] = useState(() => localInput(new Date(Date.now() + 2 * 3_600_000)));
+  const [reference, setReference] = useState('');
+  return (
+    <ConfirmDialog
+      title={`Reserve space ${space.code}?`}
+      confirmLabel="Reserve"
+      onClose={onClose}
+      onConfirm={async () => {
+        if (!reference.trim()) throw new Error('Give the reservation a reference (a plate, a booking number).');
+        await api(`/parking/spaces/${space.id}/reservations`, { method: 'POST', body: { from: new Date(from).toISOString(), to: new Date(to).toISOString(), reference: reference.trim() } });
+        onDone();
+      }}
+    >
+      <p>The space shows reserved for the window{space.displayDevEui ? ' and its display is switched' : ''}; a window overlapping another reservation is refused.</p>
+      <label class="field">
+        <span>From</span>
+        <input type="datetime-local" value={from} onInput={(e) => setFrom(e.currentTarget.value)} />
+      </label>
+      <label class="field">
+        <span>To</span>
+        <input type="datetime-local" value={to} onInput={(e) => setTo(e.currentTarget.value)} />
+      </label>
+      <label class="field">
+        <span>Reference</span>
+        <input value={reference} maxLength={200} onInput={(e) => setReference(e.currentTarget.value)} />
+      </label>
+    </ConfirmDialog>
+  );
+}
+
 export function ParkingSpaceDetail({ id, canOperate }: { id: string; canOperate: boolean }) {
   const space = useApi<ParkingSpace>(`/parking/spaces/${id}`);
   const reservations = useApi<Page<Reservation>>(`/parking/spaces/${id}/reservations?limit=20`);
   const actuations = useApi<Page<Actuation>>(`/parking/spaces/${id}/actuations?limit=50`);
   const [asking, setAsking] = useState<Asking | undefined>(undefined);
   const [overrideTo, setOverrideTo] = useState<SpaceState>('MAINTENANCE');
+  const [reserving, setReserving] = useState(false);
   const reload = () => (space.reload(), reservations.reload(), actuations.reload());
   useLive('commands', reload);
-  usePoll(space.reload);
+  usePoll(space.reload, POLL_MS);
   const s = space.data;
   return (
     <>
@@ -130,6 +158,11 @@ export function ParkingSpaceDetail({ id, canOperate }: { id: string; canOperate:
           </div>
           <div class="card">
             <h2>Reservations</h2>
+            {canOperate ? (
+              <p>
+                <button onClick={() => setReserving(true)}>Reserve</button>
+              </p>
+            ) : null}
             <ErrorLine error={reservations.error} />
             <table class="list">
               <tbody>
@@ -161,6 +194,7 @@ export function ParkingSpaceDetail({ id, canOperate }: { id: string; canOperate:
           </div>
         </section>
       ) : null}
+      {reserving && s ? <ReserveDialog space={s} onClose={() => setReserving(false)} onDone={reload} /> : null}
       {asking && s ? (
         <ConfirmDialog
           title={

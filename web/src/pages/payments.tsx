@@ -11,8 +11,10 @@ import type { Account, Payment } from '../portal-types.ts';
 import { href, navigate, type Route } from '../router.ts';
 import type { Items } from '../types.ts';
 import { useApi } from '../use-api.ts';
+import { usePoll } from '../use-poll.ts';
 
 const PAGE = 50;
+const noop = () => {};
 const statuses: [string, string][] = [
   ['', 'any status'],
   ['suspense', 'unallocated (suspense)'],
@@ -74,6 +76,8 @@ export function Payments({ route, canOperate }: { route: Route; canOperate: bool
   if (from) params.set('from', from);
   if (receipt) params.set('receipt', receipt);
   const { data, error, loading, reload } = useApi<Items<Payment>>(`/payments?${params}`);
+  // Payments are not on the live channel: look again every 10 s (paused while a dialog is open).
+  usePoll(allocating ? noop : reload, 10_000);
   const go = (next: Record<string, string | undefined>) => navigate(href('/payments', { status, from, receipt, ...next }));
   return (
     <>
