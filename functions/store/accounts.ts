@@ -53,8 +53,8 @@ export interface AccountFilter extends Page {
 }
 
 /** Accounts, by customer, account number and meter number (any case, trimmed), the customer's phone, alert state, or a search (`q`). */
-export async function listAccounts(db: Executor, f: AccountFilter): Promise<Account[]> {
-  let query = db.selectFrom('accounts').selectAll('accounts');
+export async function listAccounts(db: Executor, f: AccountFilter): Promise<(Account & { customer_name: string })[]> {
+  let query = db.selectFrom('accounts').innerJoin('customers', 'customers.id', 'accounts.customer_id').selectAll('accounts').select('customers.name as customer_name');
   if (f.alertStates?.length) query = query.where('accounts.alert_state', 'in', f.alertStates);
   if (f.q) {
     const q = f.q.trim();

@@ -151,7 +151,7 @@ describe('accounts for the portal', () => {
     const low = await call({ method: 'GET', path: '/accounts', role: 'viewer', query: { alertState: 'low,critical', limit: '500' } });
     const bad = await call({ method: 'GET', path: '/accounts', role: 'viewer', query: { alertState: 'broke' } });
 
-    expect((byName.body.items as { id: string }[]).map((a) => a.id)).toEqual([account.id]);
+    expect((byName.body.items as { id: string; customerName: string }[]).map((a) => [a.id, a.customerName])).toEqual([[account.id, `${unique} Mwangi`]]);
     expect((byNumber.body.items as { id: string }[]).map((a) => a.id)).toContain(account.id);
     const lows = low.body.items as { id: string; alertState: string }[];
     expect(lows.map((a) => a.id)).toContain(account.id);

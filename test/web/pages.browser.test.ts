@@ -121,7 +121,9 @@ describe.skipIf(!available)('the portal pages in Chromium', () => {
     await page.locator('.topbar').getByRole('link', { name: 'Accounts' }).click();
     await page.getByLabel('Search accounts').fill('achieng');
     await page.getByRole('button', { name: 'Search' }).click();
-    await page.locator(`tr[data-account-no="${account.accountNo}"]`).getByRole('link', { name: account.accountNo }).click();
+    const listed = page.locator(`tr[data-account-no="${account.accountNo}"]`);
+    expect(await listed.textContent()).toContain('Achieng Otieno');
+    await listed.getByRole('link', { name: account.accountNo }).click();
     await page.locator('[data-balance-minor="25000"]').waitFor();
     expect(await page.locator('.big').textContent()).toBe('KES 250.00');
     // The statement and the payments load beside the account.

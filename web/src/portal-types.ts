@@ -14,6 +14,8 @@ export interface Account {
   alertState: AlertState;
   alertStateAt: string | null;
   createdAt: string;
+  /** In list answers (GET /accounts). */
+  customerName?: string;
 }
 
 export interface AccountDetail extends Account {

@@ -152,7 +152,8 @@ export const accountRoutes: AnyRouteSpec<AppDeps>[] = [
     query: accountListQuery,
     handle: async ({ query, deps }) => {
       const { alertState, ...filter } = query;
-      return { status: 200, body: { items: (await accountStore.listAccounts(deps.db, { ...filter, alertStates: alertState })).map(accountDto) } };
+      const accounts = await accountStore.listAccounts(deps.db, { ...filter, alertStates: alertState });
+      return { status: 200, body: { items: accounts.map((a) => ({ ...accountDto(a), customerName: a.customer_name })) } };
     },
   }),
   defineRoute({

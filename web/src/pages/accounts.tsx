@@ -47,6 +47,7 @@ export function Accounts({ route }: { route: Route }) {
         <thead>
           <tr>
             <th>Account</th>
+            <th>Customer</th>
             <th class="num">Balance</th>
             <th>Alert</th>
             <th>Status</th>
@@ -59,6 +60,7 @@ export function Accounts({ route }: { route: Route }) {
               <td>
                 <a href={href(`/accounts/${a.id}`)}>{a.accountNo}</a>
               </td>
+              <td>{a.customerName ?? '—'}</td>
               <td class="num">{money(a.balanceMinor, a.currency)}</td>
               <td>
                 <AlertBadge state={a.alertState} />
@@ -69,7 +71,7 @@ export function Accounts({ route }: { route: Route }) {
           ))}
           {data && data.items.length === 0 ? (
             <tr>
-              <td colSpan={5} class="muted">
+              <td colSpan={6} class="muted">
                 No accounts match.
               </td>
             </tr>
