@@ -46,11 +46,27 @@ export interface AccountFilter extends Page {
   meterNo?: string;
   phone?: string;
   status?: Account['status'];
+  /** Any of these alert states. */
+  alertStates?: Account['alert_state'][];
+  /** A search: the start of an account number, or part of the customer's name (any case). */
+  q?: string;
 }
 
-/** Accounts, by customer, account number and meter number (any case, trimmed) or the customer's phone. */
-export async function listAccounts(db: Executor, f: AccountFilter): Promise<Account[]> {
-  let query = db.selectFrom('accounts').selectAll('accounts');
+/** Accounts, by customer, account number and meter number (any case, trimmed), the customer's phone, alert state, or a search (`q`). */
+export async function listAccounts(db: Executor, f: AccountFilter): Promise<(Account & { customer_name: string })[]> {
+  let query = db.selectFrom('accounts').innerJoin('customers', 'customers.id', 'accounts.customer_id').selectAll('accounts').select('customers.name as customer_name');
+  if (f.alertStates?.length) query = query.where('accounts.alert_state', 'in', f.alertStates);
+  if (f.q) {
+    const q = f.q.trim();
+    const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const prefix = `${q.toUpperCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query = query.where((eb) =>
+      eb.or([
+        eb(sql<string>`upper(accounts.account_no)`, 'like', prefix),
+        eb('accounts.customer_id', 'in', eb.selectFrom('customers').select('id').where('name', 'ilike', like)),
+      ]),
+    );
+  }
   if (f.customerId) query = query.where('accounts.customer_id', '=', f.customerId);
   if (f.status) query = query.where('accounts.status', '=', f.status);
   if (f.accountNo) query = query.where(sql<string>`upper(accounts.account_no)`, '=', f.accountNo.trim().toUpperCase());

@@ -73,6 +73,9 @@ export interface AccountsTable {
   balance_minor: GeneratedNum;
   low_balance_threshold_minor: GeneratedNum;
   status: Generated<'active' | 'suspended' | 'closed'>;
+  /** Set by the billing job's balance alerts (0013_billing.sql). */
+  alert_state: Generated<'ok' | 'low' | 'critical' | 'exhausted'>;
+  alert_state_at: Timestamp | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }

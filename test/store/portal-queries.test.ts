@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LiveFeed } from '#app/portal/live-feed';
 import { commandChangesSince, meterChangesSince } from '#store/changes';
-import { estateOverview } from '#store/overview';
+import { dayStart, estateOverview, moneySince } from '#store/overview';
 import { insertMeter } from '#store/registry';
 import { openTestDb, type TestDb } from '../support/db.ts';
 import { openDataApiTestDb } from '../support/data-api.ts';
@@ -36,6 +36,21 @@ describe.each([
     expect(after.meters.unknown).toBe(before.meters.unknown + 1);
     expect(after.meters.relayOff).toBe(before.meters.relayOff + 1);
     expect(after.commands.inFlight).toBe(before.commands.inFlight);
+  });
+
+  it("reads today's start in a time zone as a Date, and today's money per currency as numbers", async () => {
+    const start = await dayStart(testDb.db, new Date('2026-03-10T01:30:00Z'), 'Africa/Nairobi');
+    const money = await moneySince(testDb.db, new Date('2000-01-01T00:00:00Z'));
+
+    expect(start.toISOString()).toBe('2026-03-09T21:00:00.000Z');
+    for (const m of money) {
+      expect(typeof m.currency).toBe('string');
+      expect(typeof m.revenueMinor).toBe('number');
+      expect(typeof m.consumptionMinor).toBe('number');
+    }
+    const overview = await estateOverview(testDb.db, new Date());
+    expect(typeof overview.accounts.low).toBe('number');
+    expect(typeof overview.suspense.amountMinor).toBe('number');
   });
 
   it('finds a meter changed since a moment, with its change time as a Date', async () => {

@@ -60,3 +60,24 @@ export const errorText = (error: unknown): string =>
     : error instanceof Error
       ? error.message
       : String(error);
+
+/**
+ * Download what the API answers for `accept` (a CSV statement, say) as a file named by its
+ * Content-Disposition: through the same API, with the same bearer token.
+ */
+export async function apiDownload(path: string, accept: string, fallbackName: string): Promise<void> {
+  const response = await fetch(path, { headers: { accept, ...(token ? { authorization: `Bearer ${token}` } : {}) } });
+  if (!response.ok) {
+    if (response.status === 401) onUnauthorized();
+    throw new ApiError(response.status, `HTTP ${response.status}`);
+  }
+  const name = /filename="?([^";]+)"?/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? fallbackName;
+  const url = URL.createObjectURL(await response.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

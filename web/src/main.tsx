@@ -4,12 +4,19 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { setToken, setUnauthorizedHandler } from './api.ts';
 import { onLiveState, startLive } from './live.ts';
+import { AccountDetail } from './pages/account-detail.tsx';
+import { Accounts } from './pages/accounts.tsx';
+import { Audit } from './pages/audit.tsx';
 import { Commands } from './pages/commands.tsx';
+import { DeviceEvents } from './pages/device-events.tsx';
 import { Login } from './pages/login.tsx';
 import { MeterDetail } from './pages/meter-detail.tsx';
 import { Meters } from './pages/meters.tsx';
 import { Overview } from './pages/overview.tsx';
+import { Parking, ParkingSpaceDetail } from './pages/parking.tsx';
+import { Payments } from './pages/payments.tsx';
 import { Quarantine } from './pages/quarantine.tsx';
+import { TariffDetail, Tariffs } from './pages/tariffs.tsx';
 import { href, useRoute } from './router.ts';
 import { loadPortalConfig } from './config.ts';
 import { canOperate, clearSession, keepFresh, signOut, startSession, type Session } from './session.ts';
@@ -43,6 +50,7 @@ function App({ initial }: { initial: Session | string | undefined }) {
   useEffect(() => keepFresh(session, setSession), [session]);
   if (!session) return <Login onSignedIn={(s) => (setNotice(undefined), setSession(s))} notice={notice} />;
   const operate = canOperate(session);
+  const admin = session.roles.includes('admin');
   const [section = '', id] = route.path;
   const page =
     section === 'meters' && id ? (
@@ -53,6 +61,24 @@ function App({ initial }: { initial: Session | string | undefined }) {
       <Commands route={route} canOperate={operate} />
     ) : section === 'quarantine' ? (
       <Quarantine route={route} canOperate={operate} />
+    ) : section === 'accounts' && id ? (
+      <AccountDetail id={id} canOperate={operate} />
+    ) : section === 'accounts' ? (
+      <Accounts route={route} />
+    ) : section === 'payments' ? (
+      <Payments route={route} canOperate={operate} />
+    ) : section === 'tariffs' && id ? (
+      <TariffDetail id={id} />
+    ) : section === 'tariffs' ? (
+      <Tariffs />
+    ) : section === 'parking' && id ? (
+      <ParkingSpaceDetail id={id} canOperate={operate} />
+    ) : section === 'parking' ? (
+      <Parking />
+    ) : section === 'devices' && id ? (
+      <DeviceEvents id={id} route={route} />
+    ) : section === 'audit' ? (
+      <Audit route={route} />
     ) : (
       <Overview />
     );
@@ -70,6 +96,11 @@ function App({ initial }: { initial: Session | string | undefined }) {
           {nav('/meters', 'Meters')}
           {nav('/commands', 'Commands')}
           {nav('/quarantine', 'Quarantine')}
+          {nav('/accounts', 'Accounts')}
+          {nav('/payments', 'Payments')}
+          {nav('/tariffs', 'Tariffs')}
+          {nav('/parking', 'Parking')}
+          {admin ? nav('/audit', 'Audit') : null}
         </nav>
         <span class="spacer" />
         <LiveIndicator />

@@ -97,6 +97,10 @@ export interface Overview {
   meters: { total: number; online: number; offline: number; unknown: number; relayOff: number };
   commands: { inFlight: number; awaitingDevice: number; deliveryUnknown: number; failedSince: number };
   quarantine: { new: number };
+  accounts: { total: number; low: number; exhausted: number };
+  suspense: { count: number; amountMinor: number };
+  /** Today from midnight in `timezone` (the browser's, as the portal asks). */
+  today: { timezone: string; from: string; money: { currency: string; payments: number; revenueMinor: number; consumptionMinor: number }[] };
 }
 
 export interface Items<T> {

@@ -40,6 +40,13 @@ const accountListQuery = pagingQuery.extend({
   meterNo: z.string().trim().min(1).max(64).optional(),
   phone: e164Schema.optional(),
   status: z.enum(['active', 'suspended', 'closed']).optional(),
+  /** One alert state or several, comma-separated: `low,critical`. */
+  alertState: z
+    .string()
+    .transform((v) => v.split(',').map((s) => s.trim()))
+    .pipe(z.array(z.enum(['ok', 'low', 'critical', 'exhausted'])).min(1).max(4))
+    .optional(),
+  q: z.string().trim().min(1).max(100).optional(),
 });
 const statementQuery = z.object({ from: queryDate.optional(), to: queryDate.optional(), limit: z.coerce.number().int().min(1).max(10_000).default(1_000) });
 const statusBody = z.strictObject({ status: z.enum(['active', 'suspended', 'closed']) });
@@ -55,6 +62,8 @@ export const accountDto = (a: Account) => ({
   balanceMinor: Number(a.balance_minor),
   lowBalanceThresholdMinor: Number(a.low_balance_threshold_minor),
   status: a.status,
+  alertState: a.alert_state,
+  alertStateAt: a.alert_state_at,
   createdAt: a.created_at,
   updatedAt: a.updated_at,
 });
@@ -141,7 +150,11 @@ export const accountRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/accounts',
     access: readers,
     query: accountListQuery,
-    handle: async ({ query, deps }) => ({ status: 200, body: { items: (await accountStore.listAccounts(deps.db, query)).map(accountDto) } }),
+    handle: async ({ query, deps }) => {
+      const { alertState, ...filter } = query;
+      const accounts = await accountStore.listAccounts(deps.db, { ...filter, alertStates: alertState });
+      return { status: 200, body: { items: accounts.map((a) => ({ ...accountDto(a), customerName: a.customer_name })) } };
+    },
   }),
   defineRoute({
     method: 'GET',
@@ -149,8 +162,8 @@ export const accountRoutes: AnyRouteSpec<AppDeps>[] = [
     access: readers,
     params: uuidParam,
     handle: async ({ params, deps }) => {
-      const { account, lastPayment, meters } = await accountSummary(deps.db, params.id);
-      return { status: 200, body: { ...accountDto(account), lastPayment: lastPayment ? paymentDto(lastPayment) : null, meters: meters.map(meterRefDto) } };
+      const { account, lastPayment, meters, forecast } = await accountSummary(deps.db, params.id, deps.now());
+      return { status: 200, body: { ...accountDto(account), forecast, lastPayment: lastPayment ? paymentDto(lastPayment) : null, meters: meters.map(meterRefDto) } };
     },
   }),
   defineRoute({

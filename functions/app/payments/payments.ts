@@ -8,6 +8,8 @@ import { inTransaction, type Db } from '#store/db';
 import * as accounts from '#store/accounts';
 import * as ledger from '#store/ledger';
 import * as payments from '#store/payments';
+import { alertTargets } from '#store/notifications';
+import { daysLeft } from '#domain/alerts';
 import type { Account, Customer, Payment } from '#store/schema';
 import type { Metrics } from '../metrics.ts';
 import type { Logger } from '#shared/logger';
@@ -115,10 +117,16 @@ export async function getAccount(db: Db, id: string): Promise<Account> {
   return account;
 }
 
-export async function accountSummary(db: Db, id: string) {
+/**
+ * An account with its last payment, its meters and its forecast: the average daily spend over the last
+ * 14 days (the alerts' own measure) and the days of credit that leaves (null when nothing was spent).
+ */
+export async function accountSummary(db: Db, id: string, now: Date) {
   const account = await getAccount(db, id);
-  const [lastPayment, meters] = await Promise.all([payments.lastPaymentOf(db, id), accounts.currentMetersOf(db, id)]);
-  return { account, lastPayment: lastPayment ?? null, meters };
+  const [lastPayment, meters, [target]] = await Promise.all([payments.lastPaymentOf(db, id), accounts.currentMetersOf(db, id), alertTargets(db, [id], now)]);
+  const dailySpendMinor = Math.round(target?.dailySpendMinor ?? 0);
+  const days = daysLeft(Number(account.balance_minor), target?.dailySpendMinor ?? 0);
+  return { account, lastPayment: lastPayment ?? null, meters, forecast: { dailySpendMinor, daysLeft: days === undefined ? null : Math.floor(days * 10) / 10, basisDays: 14 } };
 }
 
 export async function setAccountStatus(db: Db, id: string, status: Account['status'], actor: Actor, now: Date): Promise<Account> {

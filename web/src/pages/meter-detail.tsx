@@ -5,6 +5,7 @@ import { api } from '../api.ts';
 import { CommStatus, ErrorLine, PageHeader, RelayBadge } from '../components/bits.tsx';
 import { CommandTable } from '../components/command-table.tsx';
 import { ConfirmDialog } from '../components/confirm-dialog.tsx';
+import { ConsumptionChart } from '../components/consumption-chart.tsx';
 import { ReadingsChart } from '../components/readings-chart.tsx';
 import { ago, interval, num, when } from '../format.ts';
 import { useLive } from '../live.ts';
@@ -91,7 +92,7 @@ export function MeterDetail({ id, canOperate }: { id: string; canOperate: boolea
               <dt>Serial</dt>
               <dd>{m.serialNumber ?? '—'}</dd>
               <dt>Account</dt>
-              <dd>{m.accountId ?? 'none'}</dd>
+              <dd>{m.accountId ? <a href={href(`/accounts/${m.accountId}`)}>account</a> : 'none'}</dd>
             </dl>
           </div>
           <div class="card">
@@ -108,6 +109,10 @@ export function MeterDetail({ id, canOperate }: { id: string; canOperate: boolea
                 <dd>{ago(device.lastSeenAt)}</dd>
                 <dt>Battery</dt>
                 <dd>{device.batteryLevel === null ? '—' : `${device.batteryLevel} %`}</dd>
+                <dt>Events</dt>
+                <dd>
+                  <a href={href(`/devices/${device.id}/events`, { meter: m.id })}>device events</a>
+                </dd>
               </dl>
             ) : (
               <p class="muted">No device serves this meter.</p>
@@ -172,6 +177,10 @@ export function MeterDetail({ id, canOperate }: { id: string; canOperate: boolea
           </p>
         ) : null}
         {readings.data ? <ReadingsChart readings={readings.data.items} unit={m?.unit ?? ''} /> : null}
+      </section>
+      <section>
+        <h2>Consumption</h2>
+        <ConsumptionChart meterId={id} unit={m?.unit ?? ''} />
       </section>
       <section>
         <h2>Commands</h2>

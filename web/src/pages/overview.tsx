@@ -5,19 +5,27 @@ import { href } from '../router.ts';
 import type { Overview as OverviewData } from '../types.ts';
 import { useApi } from '../use-api.ts';
 import { useLive } from '../live.ts';
+import { money } from '../money.ts';
+import { usePoll } from '../use-poll.ts';
 
-function Tile({ label, value, link, tone }: { label: string; value: number | undefined; link: string; tone?: 'bad' | 'warn' }) {
+const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+
+function Tile({ label, value, link, tone, note }: { label: string; value: number | string | undefined; link: string; tone?: 'bad' | 'warn'; note?: string }) {
   return (
     <a class={`tile ${tone && value ? `tile-${tone}` : ''}`} href={link} data-tile={label}>
       <span class="tile-value">{value ?? '…'}</span>
       <span class="tile-label">{label}</span>
+      {note ? <span class="tile-label small">{note}</span> : null}
     </a>
   );
 }
 
 export function Overview() {
-  const { data, error, reload } = useApi<OverviewData>('/overview');
+  const { data, error, reload } = useApi<OverviewData>(`/overview?tz=${encodeURIComponent(timeZone)}`);
+  const today = data?.today.money ?? [];
   useLive('commands', reload);
+  // Money and accounts are not on the live channel: the figures look again every 15 s.
+  usePoll(reload, 15_000);
   return (
     <>
       <PageHeader title="Overview">
@@ -42,6 +50,36 @@ export function Overview() {
           <Tile label="awaiting device" value={data?.commands.awaitingDevice} link={href('/commands', { status: 'sent' })} />
           <Tile label="delivery unknown" value={data?.commands.deliveryUnknown} link={href('/commands', { status: 'sent' })} tone="warn" />
           <Tile label="failed or expired (24 h)" value={data?.commands.failedSince} link={href('/commands', { status: 'failed,expired' })} tone="bad" />
+        </div>
+      </section>
+      <section class="tiles">
+        <h2>Accounts and payments</h2>
+        <div class="tile-row">
+          <Tile label="accounts" value={data?.accounts.total} link={href('/accounts')} />
+          <Tile label="low balance" value={data?.accounts.low} link={href('/accounts', { alert: 'low,critical' })} tone="warn" />
+          <Tile label="exhausted (disconnected)" value={data?.accounts.exhausted} link={href('/accounts', { alert: 'exhausted' })} tone="bad" />
+          <Tile
+            label="unallocated payments"
+            value={data?.suspense.count}
+            link={href('/payments', { status: 'suspense' })}
+            tone="warn"
+            {...(data?.suspense.count ? { note: money(data.suspense.amountMinor, today[0]?.currency) } : {})}
+          />
+        </div>
+      </section>
+      <section class="tiles">
+        <h2>Today{data ? <span class="muted small"> since {new Date(data.today.from).toLocaleString()} ({data.today.timezone})</span> : null}</h2>
+        <div class="tile-row">
+          {(today.length ? today : [{ currency: '', payments: 0, revenueMinor: 0, consumptionMinor: 0 }]).flatMap((m) => [
+              <Tile
+                key={`r-${m.currency}`}
+                label="revenue received"
+                value={data ? (m.currency ? money(m.revenueMinor, m.currency) : '0') : undefined}
+                note={`${m.payments} payment${m.payments === 1 ? '' : 's'}`}
+                link={href('/payments', { from: data?.today.from })}
+              />,
+              <Tile key={`c-${m.currency}`} label="consumption billed" value={data ? (m.currency ? money(m.consumptionMinor, m.currency) : '0') : undefined} link={href('/accounts')} />,
+            ])}
         </div>
       </section>
       <section class="tiles">

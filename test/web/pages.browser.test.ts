@@ -1,0 +1,271 @@
+// The operator portal's money, history and parking pages in a real browser (Playwright driving Debian's
+// Chromium, /usr/bin/chromium, launched as in portal.browser.test.ts): an operator allocates a suspense
+// payment through its confirmation; an account page shows the balance and statement after a Daraja C2B
+// payment, takes an STK Push and downloads its statement as CSV; a meter's consumption by day (gaps shown
+// as gaps) and by hour; the parking grid by zone following a state change without reload, and an override
+// with its actuation; a viewer sees the figures but no money or switching action, and an admin the audit
+// log. Every action goes through the HTTP API (checked through it). Real PostgreSQL and Mosquitto when
+// DATABASE_URL / MQTT_URL are set; the ledger invariants after the money tests.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { DarajaSimulator } from '#runtime/daraja-sim/index';
+import { randomEui } from '../support/chirpstack.ts';
+import { apiClient, eventually, type ApiCall } from '../support/http.ts';
+import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
+
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const available = existsSync(executablePath);
+if (!available) {
+  const message = `${executablePath} not found: the browser tests of the operator portal need Chromium (apt-get install -y chromium, or CHROMIUM_PATH)`;
+  if (process.env.REQUIRE_BROWSER_TESTS === '1') throw new Error(message);
+  console.warn(`SKIPPED: ${message}`);
+}
+
+let platform: TestPlatform;
+let browser: Browser;
+let sim: DarajaSimulator;
+let api: ApiCall;
+let asAdmin: ApiCall;
+/** Every URL the pages asked for. */
+const requested: string[] = [];
+const tag = () => randomUUID().replace(/-/g, '').slice(0, 8).toUpperCase();
+
+beforeAll(async () => {
+  if (!available) return;
+  platform = await startTestPlatform({ INGEST_BATCH_WINDOW_MS: '5', SCHEDULER_ENABLED: 'false', DARAJA_SIMULATOR_STK_DELAY_MS: '20' });
+  sim = platform.payments.simulator as DarajaSimulator;
+  const operator = await platform.token('operator');
+  const admin = await platform.token('admin');
+  api = apiClient(platform.httpUrl, () => operator);
+  asAdmin = apiClient(platform.httpUrl, () => admin);
+  browser = await chromium.launch({
+    executablePath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+}, 120_000);
+afterAll(async () => {
+  await browser?.close();
+  await platform?.dispose();
+});
+afterEach(async () => {
+  if (!available) return;
+  expect((await asAdmin<{ ok: boolean; violations: unknown[] }>('GET', '/admin/ledger/invariants')).body).toEqual({ ok: true, violations: [] });
+});
+
+async function signIn(role: 'admin' | 'operator' | 'viewer'): Promise<Page> {
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  page.on('request', (r) => requested.push(r.url()));
+  await page.goto(platform.httpUrl);
+  await page.getByLabel('Token').fill(await platform.token(role));
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('[data-tile="meters"]').waitFor();
+  return page;
+}
+
+async function newAccount(name: string) {
+  const accountNo = `PG${tag()}`;
+  const customer = await api<{ id: string }>('POST', '/customers', { name, phone: '+254712345678' });
+  const account = await api<{ id: string; accountNo: string }>('POST', '/accounts', { customerId: customer.body.id, accountNo });
+  expect(account.status).toBe(201);
+  return account.body;
+}
+
+/** A C2B confirmation naming no account (validation would refuse it; confirmation alone keeps it in suspense). */
+async function suspensePayment(amount: number, billRef: string): Promise<string> {
+  const urls = await eventually('C2B URLs registered', () => Promise.resolve(sim.registeredUrls ?? undefined));
+  const receipt = `S${tag()}X`;
+  const confirm = await fetch(urls.ConfirmationURL, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ TransactionType: 'Pay Bill', TransID: receipt, TransTime: '20261130101010', TransAmount: amount.toFixed(2), BusinessShortCode: '174379', BillRefNumber: billRef, MSISDN: '2******8' }),
+  });
+  expect(confirm.status).toBe(200);
+  return receipt;
+}
+
+describe.skipIf(!available)('the portal pages in Chromium', () => {
+  it('allocates a suspense payment to an account through the confirmation', async () => {
+    const account = await newAccount('Njeri Wambui');
+    const receipt = await suspensePayment(40, `TYPO-${tag()}`);
+    const page = await signIn('operator');
+
+    await page.locator('[data-tile="unallocated payments"]').click();
+    await page.getByRole('heading', { name: 'Unallocated payments' }).waitFor();
+    const row = page.locator(`tr[data-receipt="${receipt}"]`);
+    await row.getByRole('button', { name: 'Allocate' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Account number to credit').fill(account.accountNo);
+    await dialog.locator(`[data-allocate-to="${account.accountNo}"]`).waitFor();
+    expect(await dialog.textContent()).toContain('This credits KES 40.00 to account');
+    await dialog.getByRole('button', { name: 'Allocate' }).click();
+    await dialog.waitFor({ state: 'detached' });
+
+    expect(await page.getByRole('status').textContent()).toContain(`allocated to account ${account.accountNo}`);
+    await row.waitFor({ state: 'detached' });
+    const payments = await api<{ items: { receipt: string; status: string; accountId: string }[] }>('GET', `/payments?receipt=${receipt}`);
+    expect(payments.body.items).toEqual([expect.objectContaining({ receipt, status: 'applied', accountId: account.id })]);
+    expect((await api<{ balanceMinor: number }>('GET', `/accounts/${account.id}`)).body.balanceMinor).toBe(4_000);
+    await page.context().close();
+  }, 90_000);
+
+  it('shows an account’s balance and statement after a Daraja payment, takes an STK Push and downloads the statement', async () => {
+    const account = await newAccount('Achieng Otieno');
+    const c2b = await sim.simulateC2b({ amount: 250, msisdn: '254712345678', billRef: account.accountNo.toLowerCase() });
+    expect(c2b.confirmation?.status).toBe(200);
+    const page = await signIn('operator');
+
+    await page.locator('.topbar').getByRole('link', { name: 'Accounts' }).click();
+    await page.getByLabel('Search accounts').fill('achieng');
+    await page.getByRole('button', { name: 'Search' }).click();
+    const listed = page.locator(`tr[data-account-no="${account.accountNo}"]`);
+    expect(await listed.textContent()).toContain('Achieng Otieno');
+    await listed.getByRole('link', { name: account.accountNo }).click();
+    await page.locator('[data-balance-minor="25000"]').waitFor();
+    expect(await page.locator('.big').textContent()).toBe('KES 250.00');
+    // The statement and the payments load beside the account.
+    const entry = page.locator('table.statement tr[data-entry-type="payment"]');
+    await entry.waitFor();
+    expect(await entry.count()).toBe(1);
+    expect(await entry.textContent()).toContain('KES 250.00');
+    await page.locator(`table.payments tr[data-receipt="${c2b.receipt}"]`).waitFor();
+
+    await page.getByRole('button', { name: 'Request STK Push' }).click();
+    const dialog = page.getByRole('dialog');
+    expect(await dialog.getByLabel('Phone (E.164)').inputValue()).toBe('+254712345678');
+    await dialog.getByLabel('Amount (KES)').fill('100');
+    await dialog.getByRole('button', { name: 'Send STK Push' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    expect(await page.getByRole('status').textContent()).toMatch(/^STK Push \w+: KES 100\.00 asked of \+?254712345678\./);
+    await sim.settled();
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.locator('[data-balance-minor="35000"]').waitFor();
+    await expect.poll(() => page.locator('table.statement tr[data-entry-type="payment"]').count()).toBe(2);
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
+    expect(download.suggestedFilename()).toBe(`statement-${account.accountNo}.csv`);
+    const csv = await readFile(await download.path(), 'utf8');
+    expect(csv.split('\r\n')[0]).toBe('entryId,at,entryType,amountMinor,balanceAfterMinor,description,paymentId,reversesEntryId,reason,sourceRef');
+    expect(csv.trim().split('\r\n')).toHaveLength(3);
+    await page.context().close();
+  }, 90_000);
+
+  it("charts a meter's consumption by day with the days without readings as gaps, and by hour", async () => {
+    const meterNo = `CH-${tag()}`;
+    const created = await api<{ id: string }>('POST', '/meters', { meterNo, meterType: 'electricity', device: { deviceType: 'sdm630_modbus_tcp', config: { slaveId: 3 } } });
+    expect(created.status).toBe(201);
+    const day = 86_400_000;
+    const now = Date.now();
+    // Readings on four days out of the last five: day -2 has none (a gap).
+    const readings = [
+      [now - 4 * day, 100],
+      [now - 3 * day, 112],
+      [now - 1 * day, 130],
+      [now - 60_000, 135],
+    ].map(([t, energy]) => ({ meter_id: meterNo, energy, timestamp: new Date(t!).toISOString() }));
+    const posted = await api<{ stored: number }>('POST', '/readings', { readings });
+    expect(posted.body.stored).toBe(4);
+    const page = await signIn('viewer');
+
+    await page.goto(`${platform.httpUrl}/#/meters/${created.body.id}`);
+    const chart = page.locator('.chart[data-interval="day"]');
+    await chart.locator('canvas').waitFor();
+    expect(Number(await chart.getAttribute('data-buckets'))).toBeGreaterThanOrEqual(31);
+    // Of the last 31 days only those with a reading carry a value; the others are gaps.
+    expect(Number(await chart.getAttribute('data-gaps'))).toBeGreaterThanOrEqual(26);
+    expect(await page.getByRole('group', { name: 'Consumption interval' }).textContent()).toContain('35 kWh in all');
+
+    await page.getByRole('button', { name: 'by hour' }).click();
+    await page.locator('.chart[data-interval="hour"] canvas').waitFor();
+    expect(Number(await page.locator('.chart[data-interval="hour"]').getAttribute('data-buckets'))).toBeGreaterThanOrEqual(48);
+    await page.context().close();
+  }, 60_000);
+
+  it('shows the parking grid by zone, follows a change without reload, and overrides a space with its actuation, and reserves one', async () => {
+    const zone = `Zone ${tag()}`;
+    const codes = [`P${tag()}`, `P${tag()}`, `P${tag()}`];
+    const spaces: { id: string; code: string }[] = [];
+    // The first space has a display (a Kuando Busylight): an override actuates it.
+    const display = await api<{ id: string }>('POST', '/devices', { deviceType: 'kuando_busylight', devEui: randomEui() });
+    expect(display.status).toBe(201);
+    for (const [i, code] of codes.entries()) {
+      const r = await api<{ id: string; code: string }>('POST', '/parking/spaces', { code, name: `Bay ${code}`, zone, ...(i === 0 ? { displayDeviceId: display.body.id } : {}) });
+      expect(r.status).toBe(201);
+      spaces.push(r.body);
+    }
+    const [a, b, c] = spaces as [{ id: string; code: string }, { id: string; code: string }, { id: string; code: string }];
+    const page = await signIn('operator');
+
+    await page.locator('.topbar').getByRole('link', { name: 'Parking' }).click();
+    const grid = page.locator(`section.zone[data-zone="${zone}"]`);
+    await grid.locator(`[data-space-code="${a.code}"][data-space-state="FREE"]`).waitFor();
+    expect(await grid.locator('.space').count()).toBe(3);
+    expect(await grid.locator('h2').textContent()).toContain('3 free of 3');
+    // Another operator reserves a space through the API: the grid shows it without a reload.
+    const reserved = await api('POST', `/parking/spaces/${b.id}/reservations`, { from: new Date(Date.now() - 60_000).toISOString(), to: new Date(Date.now() + 3600_000).toISOString(), reference: 'VIP visitor' });
+    expect(reserved.status).toBe(201);
+    await grid.locator(`[data-space-code="${b.code}"][data-space-state="RESERVED"]`).waitFor({ timeout: 20_000 });
+
+    await grid.locator(`[data-space-code="${a.code}"]`).click();
+    await page.getByRole('heading', { name: `Space ${a.code}` }).waitFor();
+    await page.getByLabel('Override to').selectOption('MAINTENANCE');
+    await page.getByRole('button', { name: 'Override' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Reason').fill('bollard repair (browser test)');
+    await dialog.getByRole('button', { name: 'Override' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.locator('.card[data-space-state="MAINTENANCE"]').waitFor();
+    await page.locator('tr[data-trigger="manual_override"]').waitFor();
+
+    const space = await api<{ state: string; overrideReason: string; overrideBy: string }>('GET', `/parking/spaces/${a.id}`);
+    expect(space.body).toMatchObject({ state: 'MAINTENANCE', overrideReason: 'bollard repair (browser test)', overrideBy: 'local-operator' });
+
+    // A reservation made on the page, for the next two hours (the dialog's default window).
+    await page.goto(`${platform.httpUrl}/#/parking/${c.id}`);
+    await page.getByRole('button', { name: 'Reserve' }).click();
+    const reserve = page.getByRole('dialog');
+    await reserve.getByLabel('Reference').fill('KDA 123X');
+    await reserve.getByRole('button', { name: 'Reserve' }).click();
+    await reserve.waitFor({ state: 'detached' });
+    await page.locator('tr[data-reservation="KDA 123X"]').waitFor();
+    await page.locator('.card[data-space-state="RESERVED"]').waitFor();
+    await page.context().close();
+  }, 90_000);
+
+  it('shows a viewer the money figures but no money or switching action, and an admin the audit log', async () => {
+    const account = await newAccount('Viewer Check');
+    const receipt = await suspensePayment(15, `NOPE-${tag()}`);
+    const space = await api<{ id: string }>('POST', '/parking/spaces', { code: `V${tag()}`, name: 'Viewer bay', zone: 'Viewer' });
+    const viewer = await signIn('viewer');
+
+    await expect.poll(async () => Number(await viewer.locator('[data-tile="unallocated payments"] .tile-value').textContent())).toBeGreaterThanOrEqual(1);
+    await viewer.goto(`${platform.httpUrl}/#/payments?status=suspense`);
+    await viewer.locator(`tr[data-receipt="${receipt}"]`).waitFor();
+    expect(await viewer.getByRole('button', { name: 'Allocate' }).count()).toBe(0);
+    await viewer.goto(`${platform.httpUrl}/#/accounts/${account.id}`);
+    await viewer.locator('[data-balance-minor="0"]').waitFor();
+    expect(await viewer.getByRole('button', { name: 'Request STK Push' }).count()).toBe(0);
+    await viewer.goto(`${platform.httpUrl}/#/parking/${space.body.id}`);
+    await viewer.locator('.card[data-space-state="FREE"]').waitFor();
+    expect(await viewer.getByRole('button', { name: 'Override' }).count()).toBe(0);
+    expect(await viewer.locator('.topbar').getByRole('link', { name: 'Audit' }).count()).toBe(0);
+    await viewer.context().close();
+
+    const admin = await signIn('admin');
+    await admin.locator('.topbar').getByRole('link', { name: 'Audit' }).click();
+    await admin.getByLabel('Filter by targetId').fill(account.id);
+    await admin.getByRole('button', { name: 'Filter' }).click();
+    // The unfiltered page answers first; the filtered one replaces it.
+    await expect.poll(() => admin.locator('tbody tr').count()).toBe(1);
+    expect(await admin.locator('tbody tr').getAttribute('data-action')).toBe('account.create');
+    expect(await admin.locator('tbody tr').textContent()).toContain(account.id);
+    await admin.context().close();
+
+    const origin = new URL(platform.httpUrl).origin;
+    const elsewhere = requested.filter((url) => !url.startsWith('data:') && !url.startsWith('blob:') && new URL(url).origin !== origin && new URL(url).origin !== origin.replace(/^http/, 'ws'));
+    expect(elsewhere).toEqual([]);
+  }, 90_000);
+});
