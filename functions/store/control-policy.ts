@@ -163,7 +163,7 @@ export async function accountsWithDueDisconnects(db: Executor, now: Date, limit 
 
 export async function setArrears(db: Executor, accountId: string, arrearsMinor: number, reason: string, by: string): Promise<{ entryId: number | null; arrearsMinor: number }> {
   const { rows } = await sql<{ out_entry_id: string | number | null; out_arrears_minor: string | number }>`
-    SELECT * FROM arrears_set(CAST(${accountId} AS uuid), ${arrearsMinor}, ${reason}, ${by})`.execute(db);
+    SELECT * FROM arrears_set(CAST(${accountId} AS uuid), CAST(${arrearsMinor} AS bigint), CAST(${reason} AS text), CAST(${by} AS text))`.execute(db);
   const r = rows[0]!;
   return { entryId: r.out_entry_id === null ? null : Number(r.out_entry_id), arrearsMinor: Number(r.out_arrears_minor) };
 }
@@ -178,7 +178,7 @@ export interface Recovery {
 /** Take `percent` % of a payment's credit towards the account's arrears, once per payment. */
 export async function recoverDebt(db: Executor, paymentId: string, percent: number, by: string): Promise<Recovery> {
   const { rows } = await sql<{ out_recovered_minor: string | number; out_balance_after_minor: string | number | null; out_arrears_minor: string | number; out_created: boolean }>`
-    SELECT * FROM debt_recover(CAST(${paymentId} AS uuid), CAST(${String(percent)} AS numeric), ${by})`.execute(db);
+    SELECT * FROM debt_recover(CAST(${paymentId} AS uuid), CAST(${String(percent)} AS numeric), CAST(${by} AS text))`.execute(db);
   const r = rows[0]!;
   return {
     recoveredMinor: Number(r.out_recovered_minor),

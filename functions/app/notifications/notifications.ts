@@ -60,7 +60,7 @@ export async function updateAlerts(
           dedupeKey: `alert:${t.accountId}:${level.state}:${level.rung}:${ref}`,
           // Running out is news the customer needs now; a warning can wait for the morning.
           urgent: exhausted,
-          notBefore: exhausted ? undefined : notBefore(policy, now),
+          notBefore: (exhausted ? undefined : notBefore(policy, now)) ?? now,
         }
       : null;
     if (await store.moveAlertState(deps.db, t.accountId, { state: t.alertState, rung: t.alertRung }, { state: level.state, rung: level.rung }, notification)) {
@@ -80,6 +80,7 @@ export async function notifyPayment(deps: { db: Db; now: () => Date }, event: { 
     body: renderSms({ template: 'payment_received', accountNo: t.accountNo, amountMinor: event.amountMinor, balanceMinor: event.balanceAfterMinor, currency: t.currency }),
     dedupeKey: `payment:${event.paymentId}`,
     urgent: true,
+    notBefore: deps.now(),
   });
 }
 
@@ -93,6 +94,7 @@ export async function notifyReconnected(deps: { db: Db; now: () => Date }, accou
     body: renderSms({ template: 'reconnected', accountNo: t.accountNo, balanceMinor: t.balanceMinor, currency: t.currency }),
     dedupeKey: `reconnected:${key}`,
     urgent: true,
+    notBefore: deps.now(),
   });
 }
 
