@@ -37,7 +37,7 @@ beforeAll(async () => {
   logger.setLogLevel('SILENT');
   deps = { db, logger, now, commandQueue: { enqueue: async () => undefined }, commandExpiryHours: 48 };
   const handler = createApiHandler({ ...deps, healthChecks: {}, ingest: async () => { throw new Error('not used'); } });
-  call = async (input) => parseResult(await handler(apiEvent(input), lambdaContext)) as { status: number; body: unknown };
+  call = async (input) => parseResult(await handler(apiEvent(input), lambdaContext));
 });
 afterEach(async () => {
   clock = new Date();
@@ -215,7 +215,9 @@ describe('friendly-credit hours', () => {
     await controlAccounts(deps, [a.id], { kind: 'billing', ref: 'r1' });
     const paid = await recordPayment(db, { provider: 'mpesa', receipt: `R${randomUUID().slice(0, 9)}`.toUpperCase(), channel: 'c2b', amountMinor: 10_000, currency: 'KES', phone: '254711000222', reference: a.accountNo, transactedAt: clock, raw: {} });
     await balanceControlEvents(deps).accountCredited({ accountId: a.id, paymentId: paid.paymentId, receipt: 'x', channel: 'c2b', amountMinor: 10_000, balanceAfterMinor: paid.balanceAfterMinor!, at: clock });
-    expect((await policyOf(a.id)).scheduledDisconnects).toEqual([expect.objectContaining({ status: 'cancelled', closedReason: expect.stringContaining('credit restored') })]);
+    const [cancelled] = (await policyOf(a.id)).scheduledDisconnects;
+    expect(cancelled).toMatchObject({ status: 'cancelled' });
+    expect(cancelled!.closedReason).toContain('credit restored');
     clock = new Date(mondayEnd);
     await billingJob(deps, { trigger: 'schedule' });
     expect(await relayCommands(meter)).toEqual([]);
@@ -239,7 +241,8 @@ describe('exemption and retries', () => {
     expect((await call({ method: 'PUT', path: `/accounts/${a.id}/exemption`, role: 'operator', body: { exempt: true } })).status).toBe(400);
     const exempt = await call({ method: 'PUT', path: `/accounts/${a.id}/exemption`, role: 'operator', body: { exempt: true, reason: 'maternity clinic' } });
     expect(exempt.status).toBe(200);
-    expect((exempt.body as { exemption: unknown }).exemption).toMatchObject({ reason: 'maternity clinic', by: expect.any(String) });
+    const exemption = (exempt.body as { exemption: { reason: string; by: string } | null }).exemption;
+    expect(exemption).toMatchObject({ reason: 'maternity clinic', by: 'user-operator' });
     await controlAccounts(deps, [a.id], { kind: 'billing', ref: 'r1' });
     expect(await relayCommands(meter)).toEqual([]);
     await call({ method: 'PUT', path: `/accounts/${a.id}/exemption`, role: 'operator', body: { exempt: false, reason: 'clinic moved' } });
