@@ -4,7 +4,7 @@
 // the PaymentEvents listener, which first takes the account's debt-recovery share of the payment.
 import type { AccountCredited, PaymentEvents } from '../payments/ports.ts';
 import { runBilling, type BillingOptions, type BillingResult } from './billing.ts';
-import { notifyPayment } from '../notifications/notifications.ts';
+import { drainNotifications, notifyPayment } from '../notifications/notifications.ts';
 import { controlAccounts, type ControlDeps, type ControlReport } from './control.ts';
 import { recoverDebtFromPayment } from './policy.ts';
 import { accountsWithDueDisconnects } from '#store/control-policy';
@@ -24,6 +24,9 @@ export async function billingJob(deps: BillingJobDeps, options: BillingOptions):
     // The entries stand; the next run (or payment) looks again.
     deps.logger.error('balance control after billing failed', { runId: result.run.id, error: error as Error });
   }
+  // Every run also sends what the outbox holds that is now due (warnings held through quiet hours
+  // included), even when it moved no balance.
+  if (deps.sms) await drainNotifications({ ...deps, sms: deps.sms }).catch((error: unknown) => deps.logger.error('notification drain failed', { error: error as Error }));
   return out;
 }
 
