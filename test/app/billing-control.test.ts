@@ -60,6 +60,11 @@ describe('relayDecision inside friendly-credit hours', () => {
     expect(relayDecision(target({ balanceMinor: -5 }), ctx({}, friendly))).toEqual([{ kind: 'schedule', dueAt: new Date(endOfWindow) }]);
     expect(relayDecision(target({ balanceMinor: -5, scheduled }), ctx({}, friendly))).toEqual([{ kind: 'none' }]);
   });
+  it('closes a scheduled disconnect when the meter is already being disconnected (an operator did it)', () => {
+    expect(relayDecision(target({ balanceMinor: -5, scheduled, lastRelay: { ...off('sent'), reason: 'tamper' } }), ctx({}, friendly))).toEqual([
+      { kind: 'unschedule', scheduledId: 's1', reason: 'the meter is already being disconnected' },
+    ]);
+  });
   it('issues the scheduled disconnect once the window is over', () => {
     expect(relayDecision(target({ balanceMinor: -5, scheduled }), ctx())).toEqual([{ kind: 'disconnect', key: 'credit-off:m:7:none', scheduledId: 's1' }]);
   });

@@ -34,7 +34,7 @@ export const CREDIT_EXHAUSTED = 'credit_exhausted';
 export const CREDIT_RESTORED = 'credit_restored';
 const system: Principal = { subject: 'system:billing', roles: ['admin'] };
 
-/** Why balance control is looking: a billing run or a payment (its id keys the ESP32 balance command). */
+/** Why balance control is looking: a billing run, a payment (its id keys the ESP32 balance command), or a scheduled disconnect now due. */
 export interface ControlTrigger {
   kind: 'billing' | 'payment' | 'schedule';
   ref: string;
@@ -75,7 +75,7 @@ export function relayDecision(t: store.ControlTarget, ctx: ControlContext): Cont
   const scheduled = t.scheduled;
   if (t.balanceMinor <= -ctx.policy.emergencyCreditMinor) {
     if (t.exemptReason) return scheduled ? [{ kind: 'unschedule', scheduledId: scheduled.id, reason: `account exempt: ${t.exemptReason}` }] : [{ kind: 'none' }];
-    if (last && last.type === 'relay_off' && done.has(last.status)) return [{ kind: 'none' }];
+    if (last && last.type === 'relay_off' && done.has(last.status)) return scheduled ? [{ kind: 'unschedule', scheduledId: scheduled.id, reason: 'the meter is already being disconnected' }] : [{ kind: 'none' }];
     if (ctx.friendly.inside && ctx.friendly.endsAt !== undefined) return scheduled ? [{ kind: 'none' }] : [{ kind: 'schedule', dueAt: new Date(ctx.friendly.endsAt) }];
     const key = `credit-off:${t.meterId}:${t.lastCreditEntryId ?? 0}:${last?.id ?? 'none'}`;
     return [scheduled ? { kind: 'disconnect', key, scheduledId: scheduled.id } : { kind: 'disconnect', key }];
