@@ -4,17 +4,13 @@ export const alertStates = ['ok', 'low', 'critical', 'exhausted'] as const;
 export type AlertState = (typeof alertStates)[number];
 
 export interface AlertPolicy {
-  /** At or below this balance (minor units) the account is low, whatever its spend. */
+  /** At or below this balance (minor units) the account is low, whatever its spend (0: off). */
   lowBalanceMinor: number;
-  /** Days of credit left at or below which the account is low, and critical. */
-  lowDays: number;
-  criticalDays: number;
-  /** At or below minus this the account is exhausted (0: at zero). */
+  /** Days of credit left at which a warning is sent, strictly descending (default 7, 3 and 1). */
+  warningDays: readonly number[];
+  /** At or below minus this the account is exhausted (0: at zero); between it and zero, critical. */
   emergencyCreditMinor: number;
 }
-
-export const DEFAULT_LOW_DAYS = 3;
-export const DEFAULT_CRITICAL_DAYS = 1;
 
 /** Days of credit left at the average daily spend (undefined when nothing was spent). */
 export function daysLeft(balanceMinor: number, dailySpendMinor: number): number | undefined {
@@ -22,12 +18,32 @@ export function daysLeft(balanceMinor: number, dailySpendMinor: number): number 
   return Math.max(0, balanceMinor) / dailySpendMinor;
 }
 
-export function alertStateOf(balanceMinor: number, dailySpendMinor: number, policy: AlertPolicy): AlertState {
-  if (balanceMinor <= -policy.emergencyCreditMinor || balanceMinor <= 0) return 'exhausted';
+/**
+ * Where a balance stands on the warning ladder. The rung counts the warnings it has crossed: one per
+ * warning day reached (7, 3, 1 days of credit), at least one at or below the money threshold, and one
+ * more than the warnings when it is exhausted. Each rung climbed sends one SMS; the state names the
+ * ladder's parts: ok (rung 0), low, critical (the last warning day reached), exhausted.
+ */
+export interface AlertLevel {
+  state: AlertState;
+  rung: number;
+  days: number | undefined;
+}
+
+export function alertLevelOf(balanceMinor: number, dailySpendMinor: number, policy: AlertPolicy): AlertLevel {
   const days = daysLeft(balanceMinor, dailySpendMinor);
-  if (days !== undefined && days <= policy.criticalDays) return 'critical';
-  if (balanceMinor <= policy.lowBalanceMinor || (days !== undefined && days <= policy.lowDays)) return 'low';
-  return 'ok';
+  const warnings = policy.warningDays.length;
+  if (balanceMinor <= -policy.emergencyCreditMinor) return { state: 'exhausted', rung: warnings + 1, days };
+  // Living on emergency credit: every warning is due, the disconnect is not yet.
+  if (balanceMinor <= 0) return { state: 'critical', rung: warnings, days };
+  const byDays = days === undefined ? 0 : policy.warningDays.filter((w) => days <= w).length;
+  const rung = Math.max(byDays, balanceMinor <= policy.lowBalanceMinor ? 1 : 0);
+  const state: AlertState = rung === 0 ? 'ok' : byDays === warnings ? 'critical' : 'low';
+  return { state, rung, days };
+}
+
+export function alertStateOf(balanceMinor: number, dailySpendMinor: number, policy: AlertPolicy): AlertState {
+  return alertLevelOf(balanceMinor, dailySpendMinor, policy).state;
 }
 
 export const severity = (s: AlertState): number => alertStates.indexOf(s);

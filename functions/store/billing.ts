@@ -226,8 +226,6 @@ export async function listRuns(db: Executor, page: { limit: number; offset: numb
 export interface ControlTarget {
   accountId: string;
   balanceMinor: number;
-  emergencyCreditMinor: number;
-  reconnectThresholdMinor: number;
   exemptReason: string | null;
   /** The account's latest payment entry: a new one starts a new disconnect episode. */
   lastCreditEntryId: number | null;
@@ -239,21 +237,24 @@ export interface ControlTarget {
   deviceConfig: Record<string, unknown> | null;
   /** The meter's latest relay command. */
   lastRelay: { id: string; type: 'relay_on' | 'relay_off'; status: string; reason: string | null } | null;
+  /** The meter's open disconnect scheduled for the end of friendly-credit hours (schema/0014). */
+  scheduled: { id: string; dueAt: Date } | null;
 }
 
 /** The active meters of the given accounts with what balance control decides on; one statement. */
 export async function controlTargets(db: Executor, accountIds: readonly string[]): Promise<ControlTarget[]> {
   if (!accountIds.length) return [];
   const { rows } = await sql<{
-    account_id: string; balance_minor: string | number; emergency_credit_minor: string | number; reconnect_threshold_minor: string | number;
+    account_id: string; balance_minor: string | number;
     control_exempt_reason: string | null; last_credit_id: string | number | null; meter_id: string; meter_no: string; relay_state: ControlTarget['relayState'];
     kind: string | null; capabilities: Record<string, unknown> | null; config: Record<string, unknown> | null;
     cmd_id: string | null; command_type: 'relay_on' | 'relay_off' | null; status: string | null; reason: string | null;
+    scheduled_id: string | null; scheduled_due_at: Date | null;
   }>`
-    SELECT a.id AS account_id, a.balance_minor, a.emergency_credit_minor, a.reconnect_threshold_minor, a.control_exempt_reason,
+    SELECT a.id AS account_id, a.balance_minor, a.control_exempt_reason,
            (SELECT max(e.id) FROM ledger_entries e WHERE e.account_id = a.id AND e.entry_type = 'payment') AS last_credit_id,
            m.id AS meter_id, m.meter_no, m.relay_state, d.kind, d.capabilities, d.config,
-           c.id AS cmd_id, c.command_type, c.status, c.reason
+           c.id AS cmd_id, c.command_type, c.status, c.reason, sd.id AS scheduled_id, sd.due_at AS scheduled_due_at
     FROM accounts a
     JOIN meters m ON m.account_id = a.id AND m.is_active
     LEFT JOIN meter_current_device md ON md.meter_id = m.id
@@ -262,13 +263,12 @@ export async function controlTargets(db: Executor, accountIds: readonly string[]
       SELECT c.id, c.command_type, c.status, c.reason FROM device_commands c
       WHERE c.meter_id = m.id AND c.command_type IN ('relay_on', 'relay_off')
       ORDER BY c.created_at DESC, c.id DESC LIMIT 1) c ON true
+    LEFT JOIN scheduled_disconnects sd ON sd.meter_id = m.id AND sd.status = 'scheduled'
     WHERE a.id IN (SELECT CAST(value AS uuid) FROM jsonb_array_elements_text(${json(accountIds)}))
     ORDER BY a.id, m.id`.execute(db);
   return rows.map((r) => ({
     accountId: r.account_id,
     balanceMinor: Number(r.balance_minor),
-    emergencyCreditMinor: Number(r.emergency_credit_minor),
-    reconnectThresholdMinor: Number(r.reconnect_threshold_minor),
     exemptReason: r.control_exempt_reason,
     lastCreditEntryId: r.last_credit_id === null ? null : Number(r.last_credit_id),
     meterId: r.meter_id,
@@ -278,6 +278,7 @@ export async function controlTargets(db: Executor, accountIds: readonly string[]
     capabilities: r.capabilities,
     deviceConfig: r.config,
     lastRelay: r.cmd_id && r.command_type && r.status ? { id: r.cmd_id, type: r.command_type, status: r.status, reason: r.reason } : null,
+    scheduled: r.scheduled_id && r.scheduled_due_at ? { id: r.scheduled_id, dueAt: new Date(r.scheduled_due_at) } : null,
   }));
 }
 

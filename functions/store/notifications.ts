@@ -9,9 +9,9 @@ export interface AlertTarget {
   accountNo: string;
   currency: string;
   balanceMinor: number;
-  lowBalanceMinor: number;
-  emergencyCreditMinor: number;
   alertState: 'ok' | 'low' | 'critical' | 'exhausted';
+  /** How many warnings have been sent since the last top-up (the ladder's rung). */
+  alertRung: number;
   phone: string | null;
   /** Consumption per day over the last 14 days, minor units. */
   dailySpendMinor: number;
@@ -20,10 +20,10 @@ export interface AlertTarget {
 export async function alertTargets(db: Executor, accountIds: readonly string[], now: Date): Promise<AlertTarget[]> {
   if (!accountIds.length) return [];
   const { rows } = await sql<{
-    id: string; account_no: string; currency: string; balance_minor: string | number; low_balance_threshold_minor: string | number;
-    emergency_credit_minor: string | number; alert_state: AlertTarget['alertState']; phone: string | null; spent: string | number | null;
+    id: string; account_no: string; currency: string; balance_minor: string | number;
+    alert_rung: number; alert_state: AlertTarget['alertState']; phone: string | null; spent: string | number | null;
   }>`
-    SELECT a.id, a.account_no, a.currency, a.balance_minor, a.low_balance_threshold_minor, a.emergency_credit_minor, a.alert_state, c.phone,
+    SELECT a.id, a.account_no, a.currency, a.balance_minor, a.alert_state, a.alert_rung, c.phone,
            (SELECT -sum(e.amount_minor) FROM ledger_entries e
             WHERE e.account_id = a.id AND e.entry_type = 'consumption' AND e.created_at >= ${new Date(now.getTime() - 14 * 86_400_000)}) AS spent
     FROM accounts a JOIN customers c ON c.id = a.customer_id
@@ -33,9 +33,8 @@ export async function alertTargets(db: Executor, accountIds: readonly string[], 
     accountNo: r.account_no,
     currency: r.currency.trim(),
     balanceMinor: Number(r.balance_minor),
-    lowBalanceMinor: Number(r.low_balance_threshold_minor),
-    emergencyCreditMinor: Number(r.emergency_credit_minor),
     alertState: r.alert_state,
+    alertRung: Number(r.alert_rung),
     phone: r.phone,
     dailySpendMinor: Number(r.spent ?? 0) / 14,
   }));
@@ -47,22 +46,33 @@ export interface NewNotification {
   template: 'payment_received' | 'low_balance' | 'disconnected' | 'reconnected';
   body: string;
   dedupeKey: string;
+  /** Non-urgent ones (warnings) wait for the end of quiet hours; urgent ones go any time. */
+  urgent: boolean;
+  /** Not sent before this (the end of quiet hours); now when absent. */
+  notBefore?: Date | undefined;
 }
 
 /**
- * Move an account's alert state from `from` to `to`, queueing `notification` with it; nothing happens
- * (false) if the state is no longer `from` (another run moved it).
+ * Move an account's alert state and rung from `from` to `to`, queueing `notification` with it; nothing
+ * happens (false) if they are no longer `from` (another run moved them).
  */
-export async function moveAlertState(db: Executor, accountId: string, from: string, to: string, notification: NewNotification | null): Promise<boolean> {
+export async function moveAlertState(
+  db: Executor,
+  accountId: string,
+  from: { state: string; rung: number },
+  to: { state: string; rung: number },
+  notification: NewNotification | null,
+): Promise<boolean> {
   const n = notification;
   const { rows } = await sql<{ moved: boolean }>`
     WITH moved AS (
-      UPDATE accounts SET alert_state = ${to}, alert_state_at = now()
-      WHERE id = CAST(${accountId} AS uuid) AND alert_state = ${from}
+      UPDATE accounts SET alert_state = ${to.state}, alert_rung = ${to.rung}, alert_state_at = now()
+      WHERE id = CAST(${accountId} AS uuid) AND alert_state = ${from.state} AND alert_rung = ${from.rung}
       RETURNING id),
     queued AS (
-      INSERT INTO notifications (account_id, recipient, template, body, dedupe_key)
-      SELECT id, ${n?.recipient ?? null}, ${n?.template ?? 'low_balance'}, ${n?.body ?? ''}, ${n?.dedupeKey ?? ''} FROM moved
+      INSERT INTO notifications (account_id, recipient, template, body, dedupe_key, urgent, next_attempt_at)
+      SELECT id, ${n?.recipient ?? null}, ${n?.template ?? 'low_balance'}, ${n?.body ?? ''}, ${n?.dedupeKey ?? ''}, ${n?.urgent ?? true},
+             COALESCE(CAST(${n?.notBefore ?? null} AS timestamptz), now()) FROM moved
       WHERE ${n !== null}
       ON CONFLICT (dedupe_key) DO NOTHING
       RETURNING id)
@@ -73,8 +83,9 @@ export async function moveAlertState(db: Executor, accountId: string, from: stri
 /** Queue a notification once per key. */
 export async function enqueueNotification(db: Executor, n: NewNotification): Promise<void> {
   await sql`
-    INSERT INTO notifications (account_id, recipient, template, body, dedupe_key)
-    VALUES (CAST(${n.accountId} AS uuid), ${n.recipient}, ${n.template}, ${n.body}, ${n.dedupeKey})
+    INSERT INTO notifications (account_id, recipient, template, body, dedupe_key, urgent, next_attempt_at)
+    VALUES (CAST(${n.accountId} AS uuid), ${n.recipient}, ${n.template}, ${n.body}, ${n.dedupeKey}, ${n.urgent},
+            COALESCE(CAST(${n.notBefore ?? null} AS timestamptz), now()))
     ON CONFLICT (dedupe_key) DO NOTHING`.execute(db);
 }
 
@@ -85,16 +96,23 @@ export interface OutboxItem {
   template: string;
   body: string;
   attempts: number;
+  urgent: boolean;
 }
 
 /** Claim up to `limit` due notifications: each attempt is counted and the next one pushed back by `retryAfterS`. */
 export async function claimDue(db: Executor, now: Date, limit: number, retryAfterS: number): Promise<OutboxItem[]> {
-  const { rows } = await sql<{ id: string; account_id: string | null; recipient: string | null; template: string; body: string; attempts: number }>`
+  const { rows } = await sql<{ id: string; account_id: string | null; recipient: string | null; template: string; body: string; attempts: number; urgent: boolean }>`
     UPDATE notifications SET attempts = attempts + 1, next_attempt_at = ${new Date(now.getTime() + retryAfterS * 1000)}
     WHERE id IN (SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= ${now}
                  ORDER BY next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
-    RETURNING id, account_id, recipient, template, body, attempts`.execute(db);
-  return rows.map((r) => ({ id: r.id, accountId: r.account_id, recipient: r.recipient, template: r.template, body: r.body, attempts: Number(r.attempts) }));
+    RETURNING id, account_id, recipient, template, body, attempts, urgent`.execute(db);
+  return rows.map((r) => ({ id: r.id, accountId: r.account_id, recipient: r.recipient, template: r.template, body: r.body, attempts: Number(r.attempts), urgent: r.urgent }));
+}
+
+/** Put a claimed notification back, unsent and its attempt not counted, until `until` (quiet hours' end). */
+export async function holdNotification(db: Executor, id: string, until: Date): Promise<void> {
+  await sql`UPDATE notifications SET attempts = attempts - 1, next_attempt_at = ${until}
+            WHERE id = CAST(${id} AS uuid) AND status = 'pending'`.execute(db);
 }
 
 export async function markNotification(db: Executor, id: string, outcome: { status: 'sent'; providerMessageId: string } | { status: 'pending' | 'failed' | 'undeliverable'; error: string }): Promise<void> {
@@ -115,11 +133,13 @@ export interface NotificationRow {
   status: string;
   attempts: number;
   providerMessageId: string | null;
+  urgent: boolean;
+  nextAttemptAt: Date;
   createdAt: Date;
 }
 
 export async function notificationsOf(db: Executor, accountId: string): Promise<NotificationRow[]> {
-  const { rows } = await sql<{ id: string; account_id: string | null; recipient: string | null; template: string; body: string; status: string; attempts: number; provider_message_id: string | null; created_at: Date }>`
+  const { rows } = await sql<{ id: string; account_id: string | null; recipient: string | null; template: string; body: string; status: string; attempts: number; provider_message_id: string | null; urgent: boolean; next_attempt_at: Date; created_at: Date }>`
     SELECT * FROM notifications WHERE account_id = CAST(${accountId} AS uuid) ORDER BY created_at, id`.execute(db);
-  return rows.map((r) => ({ id: r.id, accountId: r.account_id, recipient: r.recipient, template: r.template, body: r.body, status: r.status, attempts: Number(r.attempts), providerMessageId: r.provider_message_id, createdAt: new Date(r.created_at) }));
+  return rows.map((r) => ({ id: r.id, accountId: r.account_id, recipient: r.recipient, template: r.template, body: r.body, status: r.status, attempts: Number(r.attempts), providerMessageId: r.provider_message_id, urgent: r.urgent, nextAttemptAt: new Date(r.next_attempt_at), createdAt: new Date(r.created_at) }));
 }

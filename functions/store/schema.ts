@@ -322,7 +322,7 @@ export type PaymentChannel = 'c2b' | 'stk' | 'pull' | 'manual';
 export interface LedgerEntriesTable {
   id: Generated<number>;
   account_id: string;
-  entry_type: 'payment' | 'consumption' | 'adjustment' | 'refund' | 'reversal';
+  entry_type: 'payment' | 'consumption' | 'adjustment' | 'refund' | 'reversal' | 'debt_recovery';
   amount_minor: Num;
   balance_after_minor: Num;
   currency: string;

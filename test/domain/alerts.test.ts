@@ -1,8 +1,8 @@
 // Balance alert states and the SMS templates (one GSM-7 message each).
 import { describe, expect, it } from 'vitest';
-import { alertStateOf, formatMoney, renderSms } from '#domain/alerts';
+import { alertLevelOf, alertStateOf, formatMoney, renderSms } from '#domain/alerts';
 
-const policy = { lowBalanceMinor: 10_000, lowDays: 3, criticalDays: 1, emergencyCreditMinor: 0 };
+const policy = { lowBalanceMinor: 10_000, warningDays: [7, 3, 1], emergencyCreditMinor: 0 };
 
 describe('alertStateOf', () => {
   it('moves ok → low → critical → exhausted as the balance falls', () => {
@@ -15,6 +15,20 @@ describe('alertStateOf', () => {
   });
   it('counts days only when there was spend', () => {
     expect(alertStateOf(20_000, 0, policy)).toBe('ok');
+  });
+  it('climbs one rung per warning day reached (7, 3, 1), the money threshold being the first, then exhausted', () => {
+    const spend = 1_000;
+    const rungs = [800_000, 7_000, 3_001, 3_000, 1_500, 1_000, 0].map((b) => alertLevelOf(b, spend, { ...policy, lowBalanceMinor: 0 }));
+    expect(rungs.map((l) => [l.state, l.rung])).toEqual([['ok', 0], ['low', 1], ['low', 1], ['low', 2], ['low', 2], ['critical', 3], ['exhausted', 4]]);
+    // No spend yet: only the money threshold warns.
+    expect(alertLevelOf(10_000, 0, policy)).toMatchObject({ state: 'low', rung: 1 });
+    expect(alertLevelOf(10_001, 0, policy)).toMatchObject({ state: 'ok', rung: 0 });
+  });
+  it('is exhausted only once the emergency credit is used up', () => {
+    const withCredit = { ...policy, emergencyCreditMinor: 500 };
+    expect(alertLevelOf(0, 1_000, withCredit)).toMatchObject({ state: 'critical', rung: 3 });
+    expect(alertLevelOf(-499, 1_000, withCredit).state).toBe('critical');
+    expect(alertLevelOf(-500, 1_000, withCredit).state).toBe('exhausted');
   });
 });
 

@@ -12,6 +12,7 @@ import { problemJson } from '../http/problem.ts';
 import { accountRoutes } from './account-routes.ts';
 import { billingRoutes } from './billing-routes.ts';
 import { commandRoutes } from './command-routes.ts';
+import { controlRoutes } from './control-routes.ts';
 import { deviceAccessRoutes } from './device-access-routes.ts';
 import { paymentRoutes } from './payment-routes.ts';
 import { portalRoutes } from './portal-routes.ts';
@@ -105,7 +106,7 @@ function docRoutes(all: () => readonly AnyRouteSpec<AppDeps>[]): AnyRouteSpec<Ap
 }
 
 export function apiRoutes(extra: AnyRouteSpec<AppDeps>[] = []): AnyRouteSpec<AppDeps>[] {
-  const routes: AnyRouteSpec<AppDeps>[] = [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...parkingRoutes, ...deviceAccessRoutes, ...portalRoutes, ...tariffRoutes, ...accountRoutes, ...paymentRoutes, ...readingRoutes, ...billingRoutes, ...extra];
+  const routes: AnyRouteSpec<AppDeps>[] = [healthRoute, ...registryRoutes, ...quarantineRoutes, ...commandRoutes, ...parkingRoutes, ...deviceAccessRoutes, ...portalRoutes, ...tariffRoutes, ...accountRoutes, ...paymentRoutes, ...readingRoutes, ...billingRoutes, ...controlRoutes, ...extra];
   routes.push(...docRoutes(() => routes));
   return routes;
 }

@@ -1,12 +1,16 @@
-// Balance-driven control: after billing moves balances and after a payment credits one, each account's
-// meters are switched by the command queue that already exists (requestRelay: registry checks, audit,
-// idempotency key), and ESP32 meters are sent their new balance.
+// Balance-driven control: after billing moves balances, after a payment credits one, and when a disconnect
+// scheduled for the end of friendly-credit hours comes due, each account's meters are switched by the
+// command queue that already exists (requestRelay: registry checks, audit, idempotency key), and ESP32
+// meters are sent their new balance. The thresholds and windows are the account's effective policy
+// (policy.ts: account overrides, else its site's defaults, else the built-in ones).
 // - At or below -emergency credit (0: at zero), unless the account is exempt: relay_off with reason
 //   credit_exhausted for each LoRaWAN relay meter — never while the meter's latest relay command is a
 //   relay_off that is open or done (so never two open disconnects), keyed by the account's latest credit
-//   and the meter's latest relay command, so two runs at once queue one.
+//   and the meter's latest relay command, so two runs at once queue one. Inside friendly-credit hours (a
+//   weekly window or a holiday, in the site's time zone) the disconnect is scheduled for their end instead
+//   (one open per meter); the run after it is due issues it, unless the balance recovered first.
 // - Above the reconnect threshold (default 0): a credit_exhausted disconnect still pending is cancelled;
-//   one that was sent (or a meter that is off) gets relay_on.
+//   one that was sent (or a meter that is off) gets relay_on; a scheduled one is cancelled.
 // - ESP32 meters that keep a balance: a balance command with the balance in currency (major units) or,
 //   when the device's config says balanceIn 'units' (the seed's firmware), in units: money ÷ the unit
 //   price in effect now, taxes included (unitPriceAt).
@@ -19,6 +23,9 @@ import { cancelCommand, requestBalanceUpdate, requestRelay } from '../commands/r
 import { CommandNotCancellableError, RelayNotPossibleError, BalanceNotPossibleError } from '../commands/errors.ts';
 import { toTariffVersion } from '../tariffs/tariffs.ts';
 import { drainNotifications, notifyReconnected, updateAlerts, type SmsSender } from '../notifications/notifications.ts';
+import { friendlyCreditAt, type ControlPolicy, type WindowAnswer } from '#domain/control-policy';
+import { closeScheduledDisconnect, scheduleDisconnect } from '#store/control-policy';
+import { policiesOf } from './policy.ts';
 
 /** The command system's deps, and where SMS go (none: they wait in the outbox). */
 export type ControlDeps = CommandDeps & { sms?: SmsSender | undefined };
@@ -27,14 +34,16 @@ export const CREDIT_EXHAUSTED = 'credit_exhausted';
 export const CREDIT_RESTORED = 'credit_restored';
 const system: Principal = { subject: 'system:billing', roles: ['admin'] };
 
-/** Why balance control is looking: a billing run or a payment (its id keys the ESP32 balance command). */
+/** Why balance control is looking: a billing run, a payment (its id keys the ESP32 balance command), or a scheduled disconnect now due. */
 export interface ControlTrigger {
-  kind: 'billing' | 'payment';
+  kind: 'billing' | 'payment' | 'schedule';
   ref: string;
 }
 
 export interface ControlReport {
   disconnects: string[];
+  /** Meters whose disconnect was scheduled for the end of friendly-credit hours. */
+  scheduled: string[];
   reconnects: string[];
   cancelled: string[];
   balanceUpdates: string[];
@@ -45,37 +54,59 @@ const done = new Set(['pending', 'queued', 'sent', 'confirmed']);
 const waiting = new Set(['pending', 'queued']);
 
 export type ControlAction =
-  | { kind: 'disconnect'; key: string }
+  | { kind: 'disconnect'; key: string; scheduledId?: string }
+  | { kind: 'schedule'; dueAt: Date }
+  | { kind: 'unschedule'; scheduledId: string; reason: string }
   | { kind: 'cancel'; commandId: string }
   | { kind: 'reconnect'; key: string }
   | { kind: 'none' };
 
+/** What the account's policy says right now: its thresholds, and whether friendly-credit hours are on. */
+export interface ControlContext {
+  policy: Pick<ControlPolicy, 'emergencyCreditMinor' | 'reconnectThresholdMinor'>;
+  friendly: WindowAnswer;
+}
+
 /** What balance control does to one meter (pure). */
-export function relayDecision(t: store.ControlTarget): ControlAction[] {
+export function relayDecision(t: store.ControlTarget, ctx: ControlContext): ControlAction[] {
   const last = t.lastRelay;
   const lorawanRelay = t.deviceKind === 'lorawan' && t.capabilities?.['relay'] === true;
   if (!lorawanRelay) return [{ kind: 'none' }];
-  if (t.balanceMinor <= -t.emergencyCreditMinor) {
-    if (t.exemptReason) return [{ kind: 'none' }];
-    if (last && last.type === 'relay_off' && done.has(last.status)) return [{ kind: 'none' }];
-    return [{ kind: 'disconnect', key: `credit-off:${t.meterId}:${t.lastCreditEntryId ?? 0}:${last?.id ?? 'none'}` }];
+  const scheduled = t.scheduled;
+  if (t.balanceMinor <= -ctx.policy.emergencyCreditMinor) {
+    if (t.exemptReason) return scheduled ? [{ kind: 'unschedule', scheduledId: scheduled.id, reason: `account exempt: ${t.exemptReason}` }] : [{ kind: 'none' }];
+    if (last && last.type === 'relay_off' && done.has(last.status)) return scheduled ? [{ kind: 'unschedule', scheduledId: scheduled.id, reason: 'the meter is already being disconnected' }] : [{ kind: 'none' }];
+    if (ctx.friendly.inside && ctx.friendly.endsAt !== undefined) return scheduled ? [{ kind: 'none' }] : [{ kind: 'schedule', dueAt: new Date(ctx.friendly.endsAt) }];
+    const key = `credit-off:${t.meterId}:${t.lastCreditEntryId ?? 0}:${last?.id ?? 'none'}`;
+    return [scheduled ? { kind: 'disconnect', key, scheduledId: scheduled.id } : { kind: 'disconnect', key }];
   }
-  if (t.balanceMinor > t.reconnectThresholdMinor && last && last.type === 'relay_off' && last.reason === CREDIT_EXHAUSTED) {
-    if (waiting.has(last.status)) return [{ kind: 'cancel', commandId: last.id }, { kind: 'reconnect', key: `credit-on:${t.meterId}:${last.id}` }];
-    if (last.status === 'sent' || last.status === 'confirmed' || t.relayState === 'off') return [{ kind: 'reconnect', key: `credit-on:${t.meterId}:${last.id}` }];
+  // Credit again (a payment, or the emergency allowance raised): a disconnect still waiting is not due.
+  const actions: ControlAction[] = scheduled ? [{ kind: 'unschedule', scheduledId: scheduled.id, reason: 'credit restored before the end of friendly-credit hours' }] : [];
+  if (t.balanceMinor > ctx.policy.reconnectThresholdMinor && last && last.type === 'relay_off' && last.reason === CREDIT_EXHAUSTED) {
+    if (waiting.has(last.status)) return [...actions, { kind: 'cancel', commandId: last.id }, { kind: 'reconnect', key: `credit-on:${t.meterId}:${last.id}` }];
+    if (last.status === 'sent' || last.status === 'confirmed' || t.relayState === 'off') return [...actions, { kind: 'reconnect', key: `credit-on:${t.meterId}:${last.id}` }];
   }
-  return [{ kind: 'none' }];
+  return actions.length ? actions : [{ kind: 'none' }];
 }
 
 /** Apply balance control to the given accounts (their current balances are read again). */
 export async function controlAccounts(deps: ControlDeps, accountIds: readonly string[], trigger: ControlTrigger): Promise<ControlReport> {
-  const report: ControlReport = { disconnects: [], reconnects: [], cancelled: [], balanceUpdates: [], refused: [] };
-  const targets = await store.controlTargets(deps.db, [...new Set(accountIds)]);
+  const report: ControlReport = { disconnects: [], scheduled: [], reconnects: [], cancelled: [], balanceUpdates: [], refused: [] };
+  const ids = [...new Set(accountIds)];
+  const [targets, policies] = await Promise.all([store.controlTargets(deps.db, ids), policiesOf(deps, ids)]);
   const actor = { principal: system, requestId: `${trigger.kind}:${trigger.ref}` };
+  const now = deps.now().getTime();
   for (const t of targets) {
-    for (const action of relayDecision(t)) {
+    const policy = policies.get(t.accountId);
+    if (!policy) continue;
+    const ctx: ControlContext = { policy: policy.policy, friendly: friendlyCreditAt(policy.policy, policy.input.timezone, now) };
+    for (const action of relayDecision(t, ctx)) {
       try {
-        if (action.kind === 'cancel') {
+        if (action.kind === 'schedule') {
+          if (await scheduleDisconnect(deps.db, { accountId: t.accountId, meterId: t.meterId, dueAt: action.dueAt, reason: 'credit exhausted inside friendly-credit hours' })) report.scheduled.push(t.meterId);
+        } else if (action.kind === 'unschedule') {
+          await closeScheduledDisconnect(deps.db, action.scheduledId, { status: 'cancelled', reason: action.reason });
+        } else if (action.kind === 'cancel') {
           try {
             await cancelCommand(deps, action.commandId, 'credit restored before the disconnect was sent', actor);
             report.cancelled.push(t.meterId);
@@ -87,7 +118,8 @@ export async function controlAccounts(deps: ControlDeps, accountIds: readonly st
           }
         } else if (action.kind === 'disconnect' || action.kind === 'reconnect') {
           const off = action.kind === 'disconnect';
-          await requestRelay(deps, t.meterId, { action: off ? 'off' : 'on', reason: off ? CREDIT_EXHAUSTED : CREDIT_RESTORED, priority: off ? 5 : 7, idempotencyKey: action.key }, actor);
+          const { command } = await requestRelay(deps, t.meterId, { action: off ? 'off' : 'on', reason: off ? CREDIT_EXHAUSTED : CREDIT_RESTORED, priority: off ? 5 : 7, idempotencyKey: action.key }, actor);
+          if (action.kind === 'disconnect' && action.scheduledId) await closeScheduledDisconnect(deps.db, action.scheduledId, { status: 'issued', commandId: command.id });
           (off ? report.disconnects : report.reconnects).push(t.meterId);
           if (!off) await notifyReconnected(deps, t.accountId, `${t.accountId}:${trigger.ref}`);
         }
@@ -97,10 +129,12 @@ export async function controlAccounts(deps: ControlDeps, accountIds: readonly st
       }
     }
   }
-  await sendBalances(deps, targets.filter((t) => t.deviceKind === 'esp32' && t.capabilities?.['balance'] === true), trigger, report);
-  await updateAlerts(deps, [...new Set(accountIds)], `${trigger.kind}:${trigger.ref}`);
+  // A due disconnect moved no balance: the meters' balances stand.
+  if (trigger.kind !== 'schedule') await sendBalances(deps, targets.filter((t) => t.deviceKind === 'esp32' && t.capabilities?.['balance'] === true), trigger, report);
+  // Only a payment re-arms the warnings (the ladder climbs down); billing only climbs it.
+  await updateAlerts(deps, ids, `${trigger.kind}:${trigger.ref}`, { rearm: trigger.kind === 'payment' });
   if (deps.sms) await drainNotifications({ ...deps, sms: deps.sms });
-  if (report.disconnects.length || report.reconnects.length || report.cancelled.length || report.refused.length) {
+  if (report.disconnects.length || report.scheduled.length || report.reconnects.length || report.cancelled.length || report.refused.length) {
     deps.logger.info('balance control', { trigger: trigger.kind, ref: trigger.ref, ...report });
   }
   return report;

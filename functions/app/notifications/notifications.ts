@@ -1,10 +1,14 @@
-// Customer notifications: balance alerts (one per crossing into a worse state, re-armed by a top-up),
-// payment received, disconnected, reconnected — written to the outbox, then drained to an SMS sender with
-// retries (the local sink logs them; the outbox row keeps them either way).
+// Customer notifications: balance warnings (one per rung climbed on the account's warning ladder: 7, 3 and
+// 1 days of credit and the money threshold, then exhausted; re-armed only by a top-up), payment received,
+// disconnected, reconnected — written to the outbox, then drained to an SMS sender with retries (the local
+// sink logs them; the outbox row keeps them either way). Warnings are not urgent: one that falls in the
+// site's quiet hours waits for their end; the others go any time.
 import type { Logger } from '#shared/logger';
 import type { Db } from '#store/db';
 import * as store from '#store/notifications';
-import { alertStateOf, daysLeft, DEFAULT_CRITICAL_DAYS, DEFAULT_LOW_DAYS, renderSms, severity, type AlertState } from '#domain/alerts';
+import { alertLevelOf, renderSms, type AlertState } from '#domain/alerts';
+import { quietHoursAt } from '#domain/control-policy';
+import { policiesOf, type AccountPolicy } from '../billing/policy.ts';
 
 export interface SmsSender {
   /** Send one SMS; resolves with the provider's message id, throws when it was not accepted. */
@@ -15,26 +19,53 @@ export interface SmsSender {
 export const MAX_ATTEMPTS = 5;
 const RETRY_AFTER_S = 60;
 
-/** Move each account's alert state to what its balance says; a crossing into a worse state queues its SMS. */
-export async function updateAlerts(deps: { db: Db; now: () => Date }, accountIds: readonly string[], ref: string): Promise<{ accountId: string; from: AlertState; to: AlertState }[]> {
+/** When a non-urgent SMS may go for this account: now, or the end of its site's quiet hours. */
+function notBefore(policy: AccountPolicy | undefined, now: Date): Date | undefined {
+  if (!policy) return undefined;
+  const quiet = quietHoursAt(policy.policy.quietHours, policy.input.timezone, now.getTime());
+  return quiet.inside && quiet.endsAt !== undefined ? new Date(quiet.endsAt) : undefined;
+}
+
+/**
+ * Move each account's warning ladder to where its balance stands; each rung climbed queues one SMS (low
+ * balance with days left, or disconnected at exhausted). Climbing down (which re-arms the warnings) only
+ * when `rearm` says a top-up happened: a forecast that wobbles with spending sends nothing twice.
+ */
+export async function updateAlerts(
+  deps: { db: Db; logger?: Logger; now: () => Date },
+  accountIds: readonly string[],
+  ref: string,
+  options: { rearm: boolean } = { rearm: false },
+): Promise<{ accountId: string; from: AlertState; to: AlertState }[]> {
   const moves: { accountId: string; from: AlertState; to: AlertState }[] = [];
-  for (const t of await store.alertTargets(deps.db, accountIds, deps.now())) {
-    const to = alertStateOf(t.balanceMinor, t.dailySpendMinor, { lowBalanceMinor: t.lowBalanceMinor, lowDays: DEFAULT_LOW_DAYS, criticalDays: DEFAULT_CRITICAL_DAYS, emergencyCreditMinor: t.emergencyCreditMinor });
-    if (to === t.alertState) continue;
-    const worse = severity(to) > severity(t.alertState);
+  const now = deps.now();
+  const policies = await policiesOf(deps, accountIds);
+  for (const t of await store.alertTargets(deps.db, accountIds, now)) {
+    const policy = policies.get(t.accountId);
+    if (!policy) continue;
+    const { lowBalanceMinor, warningDays, emergencyCreditMinor } = policy.policy;
+    const level = alertLevelOf(t.balanceMinor, t.dailySpendMinor, { lowBalanceMinor, warningDays, emergencyCreditMinor });
+    if (level.rung === t.alertRung && level.state === t.alertState) continue;
+    const worse = level.rung > t.alertRung;
+    if (!worse && !options.rearm) continue;
+    const exhausted = level.state === 'exhausted';
     const notification: store.NewNotification | null = worse
       ? {
           accountId: t.accountId,
           recipient: t.phone,
-          template: to === 'exhausted' ? 'disconnected' : 'low_balance',
-          body:
-            to === 'exhausted'
-              ? renderSms({ template: 'disconnected', accountNo: t.accountNo, balanceMinor: t.balanceMinor, currency: t.currency })
-              : renderSms({ template: 'low_balance', accountNo: t.accountNo, balanceMinor: t.balanceMinor, currency: t.currency, days: daysLeft(t.balanceMinor, t.dailySpendMinor) }),
-          dedupeKey: `alert:${t.accountId}:${to}:${ref}`,
+          template: exhausted ? 'disconnected' : 'low_balance',
+          body: exhausted
+            ? renderSms({ template: 'disconnected', accountNo: t.accountNo, balanceMinor: t.balanceMinor, currency: t.currency })
+            : renderSms({ template: 'low_balance', accountNo: t.accountNo, balanceMinor: t.balanceMinor, currency: t.currency, days: level.days }),
+          dedupeKey: `alert:${t.accountId}:${level.state}:${level.rung}:${ref}`,
+          // Running out is news the customer needs now; a warning can wait for the morning.
+          urgent: exhausted,
+          notBefore: (exhausted ? undefined : notBefore(policy, now)) ?? now,
         }
       : null;
-    if (await store.moveAlertState(deps.db, t.accountId, t.alertState, to, notification)) moves.push({ accountId: t.accountId, from: t.alertState, to });
+    if (await store.moveAlertState(deps.db, t.accountId, { state: t.alertState, rung: t.alertRung }, { state: level.state, rung: level.rung }, notification)) {
+      moves.push({ accountId: t.accountId, from: t.alertState, to: level.state });
+    }
   }
   return moves;
 }
@@ -48,6 +79,8 @@ export async function notifyPayment(deps: { db: Db; now: () => Date }, event: { 
     template: 'payment_received',
     body: renderSms({ template: 'payment_received', accountNo: t.accountNo, amountMinor: event.amountMinor, balanceMinor: event.balanceAfterMinor, currency: t.currency }),
     dedupeKey: `payment:${event.paymentId}`,
+    urgent: true,
+    notBefore: deps.now(),
   });
 }
 
@@ -60,14 +93,29 @@ export async function notifyReconnected(deps: { db: Db; now: () => Date }, accou
     template: 'reconnected',
     body: renderSms({ template: 'reconnected', accountNo: t.accountNo, balanceMinor: t.balanceMinor, currency: t.currency }),
     dedupeKey: `reconnected:${key}`,
+    urgent: true,
+    notBefore: deps.now(),
   });
 }
 
-/** Send what is due; a failure is retried a minute later, up to MAX_ATTEMPTS. */
-export async function drainNotifications(deps: { db: Db; logger: Logger; now: () => Date; sms: SmsSender }, limit = 100): Promise<{ sent: number; failed: number }> {
+/**
+ * Send what is due; a failure is retried a minute later, up to MAX_ATTEMPTS. A non-urgent one that comes
+ * due inside its site's quiet hours (a retry, or the hours changed) is held until they end, uncounted.
+ */
+export async function drainNotifications(deps: { db: Db; logger: Logger; now: () => Date; sms: SmsSender }, limit = 100): Promise<{ sent: number; failed: number; held: number }> {
   let sent = 0;
   let failed = 0;
-  for (const n of await store.claimDue(deps.db, deps.now(), limit, RETRY_AFTER_S)) {
+  let held = 0;
+  const now = deps.now();
+  const claimed = await store.claimDue(deps.db, now, limit, RETRY_AFTER_S);
+  const policies = await policiesOf(deps, claimed.filter((n) => !n.urgent && n.accountId).map((n) => n.accountId!));
+  for (const n of claimed) {
+    const until = n.urgent || !n.accountId ? undefined : notBefore(policies.get(n.accountId), now);
+    if (until) {
+      await store.holdNotification(deps.db, n.id, until);
+      held++;
+      continue;
+    }
     if (!n.recipient) {
       await store.markNotification(deps.db, n.id, { status: 'undeliverable', error: 'the customer has no phone number' });
       failed++;
@@ -84,5 +132,5 @@ export async function drainNotifications(deps: { db: Db; logger: Logger; now: ()
       failed++;
     }
   }
-  return { sent, failed };
+  return { sent, failed, held };
 }

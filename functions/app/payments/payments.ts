@@ -10,6 +10,7 @@ import * as ledger from '#store/ledger';
 import * as payments from '#store/payments';
 import { alertTargets } from '#store/notifications';
 import { daysLeft } from '#domain/alerts';
+import { setAccountPolicy } from '#store/control-policy';
 import type { Account, Customer, Payment } from '#store/schema';
 import type { Metrics } from '../metrics.ts';
 import type { Logger } from '#shared/logger';
@@ -106,6 +107,8 @@ export async function createAccount(db: Db, input: AccountInput, actor: Actor): 
       status: input.status,
       low_balance_threshold_minor: input.lowBalanceThresholdMinor,
     });
+    // The control policy reads the account's overrides (schema/0014): a threshold given here is one.
+    if (input.lowBalanceThresholdMinor > 0) await setAccountPolicy(trx, account.id, { lowBalanceMinor: input.lowBalanceThresholdMinor }, actor.principal.subject);
     await audit(trx, actor.principal, actor.requestId, { action: 'account.create', targetType: 'account', targetId: account.id, details: input });
     return account;
   });
