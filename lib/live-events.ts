@@ -9,7 +9,7 @@ import type * as cognito from 'aws-cdk-lib/aws-cognito';
 import { Construct } from 'constructs';
 import type { QuantifyFunction } from './quantify-function.ts';
 
-/** The channel namespace: the portal's channels are /quantify/commands and /quantify/meters. */
+/** The channel namespace: the portal's channels are /quantify/{commands,meters,payments,accounts,parking}. */
 export const LIVE_NAMESPACE = 'quantify';
 
 export interface LiveEventsProps {

@@ -135,7 +135,7 @@ export class QuantifyStack extends Stack {
 
     // The portal: live updates through AppSync Events, published by every function that changes what it shows.
     this.live = new LiveEvents(this, 'Live', { userPool: this.api.userPool });
-    for (const fn of [this.ingest.decoder, this.commands.dispatcher, this.commands.sweeper, this.payments.callbacks, this.payments.jobs, this.billing, this.offlineMeters, this.parkingReservations]) {
+    for (const fn of [this.api.handler, this.ingest.decoder, this.commands.dispatcher, this.commands.sweeper, this.payments.callbacks, this.payments.jobs, this.billing, this.offlineMeters, this.parkingReservations]) {
       this.live.allowPublish(fn);
     }
     const cognitoDomainUrl = this.api.userPoolDomain.baseUrl();

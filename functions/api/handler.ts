@@ -1,5 +1,7 @@
 // Lambda entry: the HTTP API behind API Gateway (payload 2.0, JWT authorizer).
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { cloudLiveEvents } from '#adapters/appsync-events';
 import { cloudDb } from '#adapters/cloud';
 import { cloudDarajaClient } from '#adapters/daraja-cloud';
 import { sqsCommandQueue } from '#adapters/command-queue';
@@ -8,6 +10,7 @@ import { balanceControlEvents } from '#app/billing/job';
 import { ingestBatch } from '#app/ingest/ingest';
 import { ingestWithCommands } from '#app/ingest/with-commands';
 import type { PaymentProvider } from '#app/payments/ports';
+import { withLiveAnnouncements } from '#app/portal/live-events';
 import { clockPolicyOf, lambdaConfig } from '#shared/config';
 import { logger } from '#shared/logger';
 import { UnavailableError } from '#shared/errors';
@@ -33,7 +36,7 @@ async function required() {
   return client;
 }
 
-export const handler = createApiHandler(
+const api = createApiHandler(
   {
     db,
     logger,
@@ -46,3 +49,8 @@ export const handler = createApiHandler(
   },
   apiRoutes(),
 );
+
+// What a request changes (a suspense allocation, a parking override or reservation, an STK Push) is announced
+// on the portal's live channel after it ran, as the other Lambdas do; reads change nothing and are not.
+const announced = withLiveAnnouncements({ db, live: cloudLiveEvents(config), logger, now }, (event: APIGatewayProxyEventV2, context: Context) => api(event, context));
+export const handler = (event: APIGatewayProxyEventV2, context: Context) => (event.requestContext.http.method === 'GET' ? api(event, context) : announced(event, context));

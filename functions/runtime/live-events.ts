@@ -2,7 +2,7 @@
 // the AWS AppSync Events protocol the portal uses (subprotocol `aws-appsync-event-ws`, the bearer token in a
 // `header-<base64url JSON>` subprotocol, connection_init/ack, subscribe/unsubscribe, data, ka), so the same
 // browser code talks to an AppSync Events API in the cloud. Only the portal's channels (/quantify/commands,
-// /quantify/meters) exist here: devices' MQTT topics are not reachable from a browser at all.
+// /quantify/meters, /quantify/payments, /quantify/accounts, /quantify/parking) exist here: devices' MQTT topics are not reachable from a browser at all.
 // While anyone is subscribed, the live feed is polled every second and its events are sent out.
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';

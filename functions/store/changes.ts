@@ -1,5 +1,6 @@
-// What changed lately, for the local live channel: device commands whose state moved and meters whose
-// state moved (readings, relay, status), since a time. Bounded; commands are found by their updated_at index.
+// What changed lately, for the portal's live channel: device commands whose state moved, meters whose state
+// moved (readings, relay, status), payments, account balances and parking spaces, since a time. Bounded;
+// commands and payments (history tables) are found by their updated_at indexes.
 import type { Executor } from './db.ts';
 
 export interface CommandChange {
@@ -28,4 +29,43 @@ export async function commandChangesSince(db: Executor, since: Date, limit: numb
  */
 export async function meterChangesSince(db: Executor, since: Date, limit: number): Promise<{ id: string; updated_at: Date }[]> {
   return db.selectFrom('meters').select(['id', 'updated_at']).where('updated_at', '>=', since).orderBy('updated_at').limit(limit).execute();
+}
+
+export interface PaymentChange {
+  id: string;
+  account_id: string | null;
+  status: string;
+  updated_at: Date;
+}
+
+/**
+ * Payments whose row changed at or after `since` (received, applied, held in suspense or conflict,
+ * allocated, reversed: every write in the ledger functions stamps updated_at), oldest change first. Payments
+ * are history, so this is found by their updated_at index (schema/0015_live_topics.sql).
+ */
+export async function paymentChangesSince(db: Executor, since: Date, limit: number): Promise<PaymentChange[]> {
+  return db.selectFrom('payments').select(['id', 'account_id', 'status', 'updated_at']).where('updated_at', '>=', since).orderBy('updated_at').limit(limit).execute();
+}
+
+/**
+ * Accounts whose row changed at or after `since` (ledger_post stamps updated_at with every balance change:
+ * a payment applied, a bill, an adjustment), oldest change first. Accounts are the estate's size: no index.
+ */
+export async function accountChangesSince(db: Executor, since: Date, limit: number): Promise<{ id: string; updated_at: Date }[]> {
+  return db.selectFrom('accounts').select(['id', 'updated_at']).where('updated_at', '>=', since).orderBy('updated_at').limit(limit).execute();
+}
+
+export interface ParkingChange {
+  id: string;
+  current_state: string;
+  updated_at: Date;
+}
+
+/**
+ * Parking spaces whose row changed at or after `since` (an occupancy uplink, a display's confirmation, an
+ * override or maintenance, a reservation starting or ending, a device assigned), oldest change first.
+ * Spaces are the estate's size: no index.
+ */
+export async function parkingChangesSince(db: Executor, since: Date, limit: number): Promise<ParkingChange[]> {
+  return db.selectFrom('parking_spaces').select(['id', 'current_state', 'updated_at']).where('updated_at', '>=', since).orderBy('updated_at').limit(limit).execute();
 }

@@ -54,7 +54,7 @@ export async function assignSpaceDevice(db: Tx, spaceId: string, role: 'sensor' 
   if (deviceId) await db.insertInto('parking_space_devices').values({ space_id: spaceId, device_id: deviceId, role, valid_from: at }).execute();
   await db
     .updateTable('parking_spaces')
-    .set(role === 'sensor' ? { sensor_device_id: deviceId, sensor_state: null } : { display_device_id: deviceId, display_state: null })
+    .set(role === 'sensor' ? { sensor_device_id: deviceId, sensor_state: null, updated_at: at } : { display_device_id: deviceId, display_state: null, updated_at: at })
     .where('id', '=', spaceId)
     .execute();
 }

@@ -5,6 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withLiveAnnouncements, type LiveEvent, type LiveEventSink } from '#app/portal/live-events';
 import { createMeter } from '#app/registry/registry';
+import { invariantViolations } from '#store/ledger';
+import { insertSpace, updateSpace } from '#store/parking';
+import { recordPayment } from '#store/payments';
 import { logger } from '#shared/logger';
 import { randomEui } from '../support/chirpstack.ts';
 import { openTestDb, type TestDb } from '../support/db.ts';
@@ -48,6 +51,23 @@ describe('live announcements', () => {
 
     expect(result.n).toBe(7);
     expect(published.flat()).toContainEqual({ topic: 'meters', meterId: result.id });
+  });
+
+  it('publishes the payments and parking spaces the handler changed, each on its topic with its new status', async () => {
+    const { published, sink } = recording();
+    const receipt = `LA${randomEui().slice(0, 8)}`;
+    const handler = withLiveAnnouncements({ db: testDb.db, live: sink, logger, now: () => new Date() }, async () => {
+      const payment = await recordPayment(testDb.db, { provider: 'mpesa', receipt, channel: 'c2b', amountMinor: 700, currency: 'KES', phone: null, reference: 'no-such-account', transactedAt: null, raw: {} });
+      const space = await insertSpace(testDb.db, { code: `LA-${receipt}`, name: 'Announced bay', zone: 'B' });
+      await updateSpace(testDb.db, space.id, { current_state: 'OCCUPIED' });
+      return { paymentId: payment.paymentId, spaceId: space.id };
+    });
+
+    const { paymentId, spaceId } = await handler();
+
+    expect(published.flat()).toContainEqual({ topic: 'payments', paymentId, accountId: null, status: 'suspense' });
+    expect(published.flat()).toContainEqual({ topic: 'parking', spaceId, status: 'OCCUPIED' });
+    expect(await invariantViolations(testDb.db)).toEqual([]);
   });
 
   it('logs a sink that fails and still returns the handler’s result', async () => {

@@ -166,4 +166,37 @@ describe('the live channel', () => {
     expect(JSON.parse(data.event ?? '{}')).toMatchObject({ topic: 'commands', meterId: meter.id, commandId: command.body.id });
     expect(JSON.parse(sent.event ?? '{}')).toMatchObject({ status: 'sent', deliveryState: 'awaiting_device' });
   });
+
+  it('takes subscriptions to /quantify/payments and /quantify/parking, and announces a space overridden through the API with its new state', async () => {
+    const token = await platform.token('viewer');
+    const ws = new WebSocket(wsUrl(), ['aws-appsync-event-ws', header(token)]);
+    const frames: { type: string; id?: string; event?: string }[] = [];
+    const seen = (match: (f: (typeof frames)[number]) => boolean) =>
+      new Promise<(typeof frames)[number]>((resolve) => {
+        const check = () => {
+          const found = frames.find(match);
+          if (!found) return false;
+          ws.off('message', check);
+          resolve(found);
+          return true;
+        };
+        if (!check()) ws.on('message', check);
+      });
+    ws.on('message', (data: Buffer) => frames.push(JSON.parse(data.toString('utf8')) as (typeof frames)[number]));
+    await new Promise((resolve) => ws.on('open', resolve));
+    ws.send(JSON.stringify({ type: 'connection_init' }));
+    await seen((f) => f.type === 'connection_ack');
+    ws.send(JSON.stringify({ type: 'subscribe', id: 'p1', channel: '/quantify/parking' }));
+    ws.send(JSON.stringify({ type: 'subscribe', id: 'pay', channel: '/quantify/payments' }));
+    await seen((f) => f.type === 'subscribe_success' && f.id === 'p1');
+    await seen((f) => f.type === 'subscribe_success' && f.id === 'pay');
+
+    const space = await api<{ id: string }>('POST', '/parking/spaces', { code: `LIVE-${randomEui().slice(0, 8)}`, name: 'Live bay', zone: 'L' });
+    await api('POST', `/parking/spaces/${space.body.id}/override`, { state: 'MAINTENANCE', reason: 'live test' });
+    const data = await seen((f) => f.type === 'data' && f.id === 'p1' && (f.event ?? '').includes('MAINTENANCE') && (f.event ?? '').includes(space.body.id));
+    ws.close();
+
+    expect(space.status).toBe(201);
+    expect(JSON.parse(data.event ?? '{}')).toEqual({ topic: 'parking', spaceId: space.body.id, status: 'MAINTENANCE' });
+  });
 });

@@ -1,9 +1,14 @@
 // The portal's queries on a real database, through the local driver and through the RDS Data API: the
-// overview's counts are numbers that move with the estate, and the live feed announces a change once.
+// overview's counts are numbers that move with the estate, and the live feed announces a change once: a
+// meter, a payment (received into suspense, then allocated), an account's balance, a parking space's state.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LiveFeed } from '#app/portal/live-feed';
+import { insertAccount, insertCustomer } from '#store/accounts';
 import { commandChangesSince, meterChangesSince } from '#store/changes';
+import { invariantViolations } from '#store/ledger';
+import { insertSpace, updateSpace } from '#store/parking';
+import { allocatePayment, recordPayment } from '#store/payments';
 import { dayStart, estateOverview, moneySince } from '#store/overview';
 import { insertMeter } from '#store/registry';
 import { openTestDb, type TestDb } from '../support/db.ts';
@@ -74,5 +79,42 @@ describe.each([
 
     expect(first.filter((e) => e.meterId === meter.id)).toEqual([{ topic: 'meters', meterId: meter.id }]);
     expect(second.filter((e) => e.meterId === meter.id)).toEqual([]);
+  });
+
+  it('announces a payment received into suspense, then allocated, with the account whose balance it moved', async () => {
+    const customer = await insertCustomer(testDb.db, { name: 'Live feed', phone: null });
+    const account = await insertAccount(testDb.db, { customer_id: customer.id, account_no: `LF-${randomUUID().slice(0, 8)}`, currency: 'KES' });
+    const feed = new LiveFeed(testDb.db, new Date(Date.now() - 1000));
+    await feed.poll(new Date());
+    const receipt = `LF${randomUUID().slice(0, 8).toUpperCase()}`;
+
+    const recorded = await recordPayment(testDb.db, { provider: 'mpesa', receipt, channel: 'c2b', amountMinor: 1_500, currency: 'KES', phone: null, reference: 'nobody-at-all', transactedAt: null, raw: {} });
+    const received = await feed.poll(new Date());
+    await allocatePayment(testDb.db, recorded.paymentId, account.id, 'test:live-feed');
+    // The allocation restamps the payment; a look a moment later sees the new status.
+    const allocated = await feed.poll(new Date(Date.now() + 1));
+    const again = await feed.poll(new Date(Date.now() + 2));
+
+    expect(recorded.status).toBe('suspense');
+    expect(received.filter((e) => e.topic === 'payments')).toContainEqual({ topic: 'payments', paymentId: recorded.paymentId, accountId: null, status: 'suspense' });
+    expect(received.filter((e) => e.accountId === account.id)).toEqual([]);
+    expect(allocated.filter((e) => e.paymentId === recorded.paymentId)).toEqual([{ topic: 'payments', paymentId: recorded.paymentId, accountId: account.id, status: 'applied' }]);
+    expect(allocated.filter((e) => e.topic === 'accounts' && e.accountId === account.id)).toEqual([{ topic: 'accounts', accountId: account.id }]);
+    expect(again.filter((e) => e.paymentId === recorded.paymentId || e.accountId === account.id)).toEqual([]);
+    expect(await invariantViolations(testDb.db)).toEqual([]);
+  });
+
+  it('announces a parking space when it appears and whenever its state changes, with the new state, once', async () => {
+    const feed = new LiveFeed(testDb.db, new Date(Date.now() - 1000));
+    const space = await insertSpace(testDb.db, { code: `LF-${randomUUID().slice(0, 8)}`, name: 'Live feed bay', zone: 'A' });
+    const added = await feed.poll(new Date());
+
+    await updateSpace(testDb.db, space.id, { current_state: 'MAINTENANCE', override_reason: 'painting', override_by: 'test' });
+    const changed = await feed.poll(new Date(Date.now() + 1));
+    const again = await feed.poll(new Date(Date.now() + 2));
+
+    expect(added.filter((e) => e.spaceId === space.id)).toEqual([{ topic: 'parking', spaceId: space.id, status: 'FREE' }]);
+    expect(changed.filter((e) => e.spaceId === space.id)).toEqual([{ topic: 'parking', spaceId: space.id, status: 'MAINTENANCE' }]);
+    expect(again.filter((e) => e.spaceId === space.id)).toEqual([]);
   });
 });

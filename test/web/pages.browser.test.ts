@@ -3,16 +3,19 @@
 // payment through its confirmation; an account page shows the balance and statement after a Daraja C2B
 // payment, takes an STK Push and downloads its statement as CSV; a meter's consumption by day (gaps shown
 // as gaps) and by hour; the parking grid by zone following a state change without reload, and an override
-// with its actuation; a viewer sees the figures but no money or switching action, and an admin the audit
-// log. Every action goes through the HTTP API (checked through it). Real PostgreSQL and Mosquitto when
+// with its actuation; a Daraja payment appearing on the open payments and account pages, and a parking
+// sensor's uplink flipping a space on the open grid, through the live channel without reload (the pages do
+// not poll while the channel is live); a viewer sees the figures but no money or switching action, and an
+// admin the audit log. Every action goes through the HTTP API (checked through it). Real PostgreSQL and Mosquitto when
 // DATABASE_URL / MQTT_URL are set; the ledger invariants after the money tests.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DarajaSimulator } from '#runtime/daraja-sim/index';
-import { randomEui } from '../support/chirpstack.ts';
+import { randomEui, upEvent, upTopic } from '../support/chirpstack.ts';
 import { apiClient, eventually, type ApiCall } from '../support/http.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
@@ -29,6 +32,7 @@ let browser: Browser;
 let sim: DarajaSimulator;
 let api: ApiCall;
 let asAdmin: ApiCall;
+let device: MqttClient;
 /** Every URL the pages asked for. */
 const requested: string[] = [];
 const tag = () => randomUUID().replace(/-/g, '').slice(0, 8).toUpperCase();
@@ -41,12 +45,14 @@ beforeAll(async () => {
   const admin = await platform.token('admin');
   api = apiClient(platform.httpUrl, () => operator);
   asAdmin = apiClient(platform.httpUrl, () => admin);
+  device = await mqtt.connectAsync(platform.mqttUrl, { clientId: `pages-test-${randomUUID().slice(0, 8)}`, ...platform.mqttAuth() });
   browser = await chromium.launch({
     executablePath,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
   });
 }, 120_000);
 afterAll(async () => {
+  await device?.endAsync();
   await browser?.close();
   await platform?.dispose();
 });
@@ -87,7 +93,66 @@ async function suspensePayment(amount: number, billRef: string): Promise<string>
   return receipt;
 }
 
+/** Marks the page's document: the mark is still there afterwards only if the page was not reloaded. */
+const markDocument = (page: Page) => page.evaluate(() => void ((globalThis as unknown as { liveMark?: string }).liveMark = 'kept'));
+const documentMark = (page: Page) => page.evaluate(() => (globalThis as unknown as { liveMark?: string }).liveMark);
+
 describe.skipIf(!available)('the portal pages in Chromium', () => {
+  it('shows a Daraja payment on the open payments page and the new balance on the open account page, live, without reload', async () => {
+    const account = await newAccount('Wairimu Live');
+    const page = await signIn('operator');
+    await page.locator('[data-live="live"]').waitFor();
+    await page.locator('.topbar').getByRole('link', { name: 'Payments' }).click();
+    await page.getByRole('heading', { name: 'Payments' }).waitFor();
+    await markDocument(page);
+
+    const c2b = await sim.simulateC2b({ amount: 75, msisdn: '254712345678', billRef: account.accountNo });
+    expect(c2b.confirmation?.status).toBe(200);
+    const row = page.locator(`tr[data-receipt="${c2b.receipt}"]`);
+    await row.waitFor({ timeout: 20_000 });
+
+    expect(await row.textContent()).toContain('KES 75.00');
+    expect(await documentMark(page)).toBe('kept');
+    // The pages poll only while the channel is down: it stayed up, so the row came with the live event.
+    expect(await page.locator('[data-live]').getAttribute('data-live')).toBe('live');
+
+    // The account's page follows a second payment: balance, statement and payments.
+    await page.goto(`${platform.httpUrl}/#/accounts/${account.id}`);
+    await page.locator('[data-balance-minor="7500"]').waitFor();
+    await page.locator('[data-live="live"]').waitFor();
+    await markDocument(page);
+    const second = await sim.simulateC2b({ amount: 25, msisdn: '254712345678', billRef: account.accountNo });
+    expect(second.confirmation?.status).toBe(200);
+    await page.locator('[data-balance-minor="10000"]').waitFor({ timeout: 20_000 });
+    await page.locator(`table.payments tr[data-receipt="${second.receipt}"]`).waitFor({ timeout: 20_000 });
+    expect(await documentMark(page)).toBe('kept');
+    await page.context().close();
+  }, 90_000);
+
+  it("flips a space on the open parking grid when its sensor's uplink arrives, live, without reload", async () => {
+    const zone = `Live ${tag()}`;
+    const sensorEui = randomEui();
+    const sensor = await api<{ id: string }>('POST', '/devices', { deviceType: 'browan_tabs', devEui: sensorEui });
+    expect(sensor.status).toBe(201);
+    const space = await api<{ id: string; code: string }>('POST', '/parking/spaces', { code: `S${tag()}`, name: 'Sensed bay', zone, sensorDeviceId: sensor.body.id });
+    expect(space.status).toBe(201);
+    const page = await signIn('operator');
+    await page.locator('.topbar').getByRole('link', { name: 'Parking' }).click();
+    const cell = (state: string) => page.locator(`section.zone[data-zone="${zone}"] [data-space-code="${space.body.code}"][data-space-state="${state}"]`);
+    await cell('FREE').waitFor();
+    await page.locator('[data-live="live"]').waitFor();
+    await markDocument(page);
+
+    // A Browan TABS occupancy uplink: occupied.
+    await device.publishAsync(upTopic(sensorEui), JSON.stringify(upEvent({ devEui: sensorEui, fPort: 102, hex: '01FB060000CC0E00' })), { qos: 1 });
+    await cell('OCCUPIED').waitFor({ timeout: 20_000 });
+
+    expect(await documentMark(page)).toBe('kept');
+    expect(await page.locator('[data-live]').getAttribute('data-live')).toBe('live');
+    expect((await api<{ state: string }>('GET', `/parking/spaces/${space.body.id}`)).body.state).toBe('OCCUPIED');
+    await page.context().close();
+  }, 90_000);
+
   it('allocates a suspense payment to an account through the confirmation', async () => {
     const account = await newAccount('Njeri Wambui');
     const receipt = await suspensePayment(40, `TYPO-${tag()}`);

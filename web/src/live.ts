@@ -6,13 +6,20 @@
 import { useEffect, useRef } from 'preact/hooks';
 import { portalConfig } from './config.ts';
 
-export type Topic = 'commands' | 'meters';
+export type Topic = 'commands' | 'meters' | 'payments' | 'accounts' | 'parking';
+const topics: readonly Topic[] = ['commands', 'meters', 'payments', 'accounts', 'parking'];
+/** What changed: the ids of the topic's thing (an event naming none means "reload what you show"). */
 export interface LiveEvent {
   topic: Topic;
   meterId?: string | null;
   commandId?: string;
   status?: string;
+  paymentId?: string;
+  accountId?: string | null;
+  spaceId?: string;
 }
+
+const namesSomething = (e: LiveEvent) => Boolean(e.meterId ?? e.commandId ?? e.paymentId ?? e.accountId ?? e.spaceId);
 
 type Listener = (event: LiveEvent) => void;
 const listeners = new Map<Topic, Set<Listener>>();
@@ -49,7 +56,7 @@ function connect(): void {
       return;
     }
     if (frame.type === 'connection_ack') {
-      for (const topic of ['commands', 'meters'] as const) {
+      for (const topic of topics) {
         ws.send(JSON.stringify({ type: 'subscribe', id: topic, channel: `/quantify/${topic}`, authorization }));
       }
     } else if (frame.type === 'subscribe_success') {
@@ -90,6 +97,9 @@ export function startLive(newToken: string | undefined): void {
   else setState('off');
 }
 
+/** Whether the live channel is up (pages poll, slowly, only while it is not). */
+export const isLive = () => state === 'live';
+
 export function onLiveState(listener: (s: typeof state) => void): () => void {
   stateListeners.add(listener);
   listener(state);
@@ -103,8 +113,8 @@ export function useLive(topic: Topic, onEvent: () => void, accept?: (event: Live
   useEffect(() => {
     let pending = false;
     const listener: Listener = (event) => {
-      // An event without a meter means "reload what you show" (too many changes to list).
-      if (latest.current.accept && event.meterId && !latest.current.accept(event)) return;
+      // An event naming nothing means "reload what you show" (too many changes to list, or a reconnect).
+      if (latest.current.accept && namesSomething(event) && !latest.current.accept(event)) return;
       if (pending) return;
       pending = true;
       requestAnimationFrame(() => {

@@ -26,7 +26,7 @@ function LiveIndicator() {
   const [state, setState] = useState<'off' | 'connecting' | 'live'>('off');
   useEffect(() => onLiveState(setState), []);
   return (
-    <span class={`live live-${state}`} data-live={state} title="Command states and readings update without reload while live">
+    <span class={`live live-${state}`} data-live={state} title="Readings, command states, payments, balances and parking states update without reload while live">
       {state === 'live' ? '● live' : state === 'connecting' ? '○ connecting' : '○ offline'}
     </span>
   );

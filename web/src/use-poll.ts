@@ -1,12 +1,19 @@
-// Look again every few seconds while the tab is visible: for what the live channel does not announce
-// (payments, parking states), beside reloading on the events it does.
-import { useEffect } from 'preact/hooks';
+// The fallback beside the live channel: while the channel is down (the platform restarting, a network
+// that drops WebSockets), a page that reloads on live events looks again every `offlineMs` instead. A page
+// that also shows something no live topic announces (the overview's quarantine size) passes `liveMs`, a
+// much slower look while the channel is up. Only while the tab is visible.
+import { useEffect, useRef } from 'preact/hooks';
+import { isLive } from './live.ts';
 
-export function usePoll(reload: () => void, everyMs: number): void {
+export function usePoll(reload: () => void, offlineMs: number, liveMs?: number): void {
+  const last = useRef(Date.now());
   useEffect(() => {
     const timer = window.setInterval(() => {
-      if (document.visibilityState === 'visible') reload();
-    }, everyMs);
+      if (document.visibilityState !== 'visible') return;
+      if (isLive() && (liveMs === undefined || Date.now() - last.current < liveMs)) return;
+      last.current = Date.now();
+      reload();
+    }, offlineMs);
     return () => window.clearInterval(timer);
-  }, [reload, everyMs]);
+  }, [reload, offlineMs, liveMs]);
 }

@@ -4,12 +4,18 @@
 // what the portal shows announces, after its work, what changed while it ran. Code here knows neither.
 import type { Logger } from '#shared/logger';
 import type { Db } from '#store/db';
-import { LiveFeed, type LiveEvent } from './live-feed.ts';
+import { LiveFeed, type LiveEvent, type LiveTopic } from './live-feed.ts';
 
 export type { LiveEvent };
 
-/** The channel of each topic (the same on the local endpoint and in the cloud). */
-export const liveChannelOf: Record<LiveEvent['topic'], string> = { commands: '/quantify/commands', meters: '/quantify/meters' };
+/** The channel of each topic (the same on the local endpoint and in the cloud, one AppSync namespace). */
+export const liveChannelOf: Record<LiveTopic, string> = {
+  commands: '/quantify/commands',
+  meters: '/quantify/meters',
+  payments: '/quantify/payments',
+  accounts: '/quantify/accounts',
+  parking: '/quantify/parking',
+};
 export const liveChannels: readonly string[] = Object.values(liveChannelOf);
 
 export interface LiveEventSink {

@@ -59,10 +59,13 @@ export function AccountDetail({ id, canOperate }: { id: string; canOperate: bool
   const { reload: reloadStatement } = statement;
   const { reload: reloadPayments } = payments;
   const reload = useCallback(() => (reloadAccount(), reloadStatement(), reloadPayments()), [reloadAccount, reloadStatement, reloadPayments]);
-  // Payments and billing move the balance without a meter event: the meters' channel is the nearest signal.
-  useLive('meters', reload, (e) => Boolean(account.data?.meters.some((m) => m.id === e.meterId)));
-  // Payments are not on the live channel: the balance and statement look again every 10 s.
-  usePoll(asking ? noop : reload, 10_000);
+  // The balance (a payment applied, a bill), this account's payments and its meters reload on their events
+  // (not while a dialog is open); without the live channel, they look again every 10 s.
+  const live = asking ? noop : reload;
+  useLive('accounts', live, (e) => e.accountId === id);
+  useLive('payments', live, (e) => e.accountId === id);
+  useLive('meters', live, (e) => Boolean(account.data?.meters.some((m) => m.id === e.meterId)));
+  usePoll(live, 10_000);
   const a = account.data;
   const lines = statement.data ? [...statement.data.items].reverse() : [];
   return (

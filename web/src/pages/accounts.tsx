@@ -4,6 +4,7 @@ import { useState } from 'preact/hooks';
 import { ErrorLine, PageHeader } from '../components/bits.tsx';
 import { AlertBadge } from '../components/money-bits.tsx';
 import { when } from '../format.ts';
+import { useLive } from '../live.ts';
 import { money } from '../money.ts';
 import type { Account } from '../portal-types.ts';
 import type { Items } from '../types.ts';
@@ -20,7 +21,9 @@ export function Accounts({ route }: { route: Route }) {
   const params = new URLSearchParams({ limit: String(PAGE), offset: String(offset) });
   if (q) params.set('q', q);
   if (alert) params.set('alertState', alert);
-  const { data, error, loading } = useApi<Items<Account>>(`/accounts?${params}`);
+  const { data, error, loading, reload } = useApi<Items<Account>>(`/accounts?${params}`);
+  // A balance moving (a payment applied, a bill) reloads the list.
+  useLive('accounts', reload);
   const go = (next: Record<string, string | undefined>) => navigate(href('/accounts', { q, alert, ...next }));
   return (
     <>

@@ -24,8 +24,12 @@ export function Overview() {
   const { data, error, reload } = useApi<OverviewData>(`/overview?tz=${encodeURIComponent(timeZone)}`);
   const today = data?.today.money ?? [];
   useLive('commands', reload);
-  // Money and accounts are not on the live channel: the figures look again every 15 s.
-  usePoll(reload, 15_000);
+  useLive('meters', reload);
+  useLive('payments', reload);
+  useLive('accounts', reload);
+  useLive('parking', reload);
+  // The quarantine's size is on no live topic: it looks again every minute (every 15 s without the channel).
+  usePoll(reload, 15_000, 60_000);
   return (
     <>
       <PageHeader title="Overview">

@@ -2,9 +2,9 @@
 // the override/maintenance and release actions (operators and admins, each behind a confirmation with a
 // reason) and its display actuation history.
 //
-// The live channel carries device commands and meters, not parking states: a change that actuates a
-// display is a device command, so the grid reloads on the commands channel, and besides it looks again
-// every few seconds while it is shown (a space without a display changes no command).
+// A space's state, occupancy or override changing is announced on the live channel's parking topic, and a
+// display's actuation on the commands topic: the grid and a space's page reload on them (without the live
+// channel, they look again every few seconds).
 import { useState } from 'preact/hooks';
 import { api } from '../api.ts';
 import { Badge, ErrorLine, PageHeader } from '../components/bits.tsx';
@@ -22,6 +22,7 @@ const tone: Record<SpaceState, 'ok' | 'bad' | 'info' | 'muted'> = { FREE: 'ok', 
 
 export function Parking() {
   const { data, error, reload } = useApi<Page<ParkingSpace>>('/parking/spaces?limit=500');
+  useLive('parking', reload);
   useLive('commands', reload);
   usePoll(reload, POLL_MS);
   const zones = new Map<string, ParkingSpace[]>();
@@ -109,6 +110,7 @@ export function ParkingSpaceDetail({ id, canOperate }: { id: string; canOperate:
   const [overrideTo, setOverrideTo] = useState<SpaceState>('MAINTENANCE');
   const [reserving, setReserving] = useState(false);
   const reload = () => (space.reload(), reservations.reload(), actuations.reload());
+  useLive('parking', reload, (e) => e.spaceId === id);
   useLive('commands', reload);
   usePoll(space.reload, POLL_MS);
   const s = space.data;

@@ -5,6 +5,7 @@ import { useState } from 'preact/hooks';
 import { api } from '../api.ts';
 import { ErrorLine, PageHeader } from '../components/bits.tsx';
 import { ConfirmDialog } from '../components/confirm-dialog.tsx';
+import { useLive } from '../live.ts';
 import { PaymentTable } from '../components/money-bits.tsx';
 import { money } from '../money.ts';
 import type { Account, Payment } from '../portal-types.ts';
@@ -76,7 +77,9 @@ export function Payments({ route, canOperate }: { route: Route; canOperate: bool
   if (from) params.set('from', from);
   if (receipt) params.set('receipt', receipt);
   const { data, error, loading, reload } = useApi<Items<Payment>>(`/payments?${params}`);
-  // Payments are not on the live channel: look again every 10 s (paused while a dialog is open).
+  // A payment received, applied, held or allocated reloads the list (not while a dialog is open); without
+  // the live channel, it looks again every 10 s.
+  useLive('payments', allocating ? noop : reload);
   usePoll(allocating ? noop : reload, 10_000);
   const go = (next: Record<string, string | undefined>) => navigate(href('/payments', { status, from, receipt, ...next }));
   return (
