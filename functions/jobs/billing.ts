@@ -10,7 +10,7 @@ const config = lambdaConfig();
 const db = cloudDb(config);
 const commandQueue = sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL);
 
-export async function handler(): Promise<{ runId: string; status: string; meters: number; entriesPosted: number }> {
+export async function handler(): Promise<{ runId: string; status: string; meters: number; entriesPosted: number; fixedEntriesPosted: number }> {
   const { run } = await billingJob({ db, logger, now: () => new Date(), commandQueue }, { trigger: 'schedule' });
-  return { runId: run.id, status: run.status, meters: run.metersSeen, entriesPosted: run.entriesPosted };
+  return { runId: run.id, status: run.status, meters: run.metersSeen, entriesPosted: run.entriesPosted, fixedEntriesPosted: run.fixedEntriesPosted };
 }

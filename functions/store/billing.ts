@@ -141,6 +141,138 @@ export async function applyBilling(db: Executor, runId: string, items: readonly 
   }
 }
 
+// ---- Fixed charges (one entry per account per local day) ----
+
+/** A meter's time on an account (account_meters), with the tariff that prices it now. */
+export interface FixedMembership {
+  meterId: string;
+  meterNo: string;
+  tariffId: string | null;
+  from: Date;
+  to: Date | null;
+}
+
+export interface FixedAccount {
+  accountId: string;
+  /** The account's local days are its meters' site's (the first by site time zone name when they differ). */
+  timezone: string;
+  /** The first local day not charged yet (YYYY-MM-DD); undefined: never charged. */
+  nextDate?: string;
+  carry: string;
+  /** False: already charged through today (no memberships read). */
+  due: boolean;
+  memberships: FixedMembership[];
+}
+
+/**
+ * The accounts after `afterAccountId` (id order) with a prepaid meter on them since `since`: at most
+ * `maxAccounts`, and stopping once their meters pass `maxMeters` (so a chunk's response and its posting
+ * stay far inside the Data API's limits whatever the meters per account). One statement.
+ */
+export async function fixedChargeAccounts(
+  db: Executor,
+  opts: { afterAccountId: string | null; now: Date; since: Date; maxAccounts: number; maxMeters: number },
+): Promise<{ accounts: FixedAccount[]; lastAccountId: string | null }> {
+  const { rows } = await sql<{
+    account_id: string; timezone: string; n: string | number; next_date: string | null; carry: string | null; due: boolean;
+    meters: { meterId: string; meterNo: string; tariffId: string | null; from: string; to: string | null }[] | string | null;
+  }>`
+    WITH cand AS (
+      SELECT a.id AS account_id, x.n, x.timezone
+      FROM accounts a
+      CROSS JOIN LATERAL (
+        SELECT count(*) AS n, min(COALESCE(st.timezone, 'UTC')) AS timezone
+        FROM account_meters am JOIN meters m ON m.id = am.meter_id LEFT JOIN sites st ON st.id = m.site_id
+        WHERE am.account_id = a.id AND m.is_prepaid AND (am.valid_to IS NULL OR am.valid_to > ${opts.since})) x
+      WHERE (CAST(${opts.afterAccountId} AS uuid) IS NULL OR a.id > CAST(${opts.afterAccountId} AS uuid)) AND x.n > 0
+      ORDER BY a.id LIMIT ${opts.maxAccounts}),
+    chunk AS (
+      SELECT account_id, n, timezone FROM (SELECT cand.*, sum(n) OVER (ORDER BY account_id) AS cum FROM cand) c
+      WHERE cum - n < ${opts.maxMeters}),
+    due AS (
+      SELECT chunk.account_id, chunk.n, chunk.timezone, s.next_date, s.carry_minor,
+             (s.next_date IS NULL OR s.next_date <= CAST(timezone(chunk.timezone, CAST(${opts.now} AS timestamptz)) AS date)) AS due
+      FROM chunk LEFT JOIN billing_fixed_state s ON s.account_id = chunk.account_id)
+    SELECT d.account_id, d.timezone, d.n, CAST(d.next_date AS text) AS next_date, CAST(d.carry_minor AS text) AS carry, d.due,
+           CASE WHEN d.due THEN (
+             SELECT json_agg(json_build_object('meterId', m.id, 'meterNo', m.meter_no,
+                                               'tariffId', COALESCE(m.tariff_id, at.tariff_id, sit.tariff_id),
+                                               'from', am.valid_from, 'to', am.valid_to) ORDER BY m.id, am.valid_from)
+             FROM account_meters am
+             JOIN meters m ON m.id = am.meter_id
+             LEFT JOIN account_tariffs at ON at.account_id = am.account_id AND at.meter_type = m.meter_type
+             LEFT JOIN site_tariffs sit ON sit.site_id = m.site_id AND sit.meter_type = m.meter_type
+             WHERE am.account_id = d.account_id AND m.is_prepaid AND (am.valid_to IS NULL OR am.valid_to > ${opts.since}))
+           END AS meters
+    FROM due d ORDER BY d.account_id`.execute(db);
+  const accounts = rows.map((r): FixedAccount => {
+    const meters = (typeof r.meters === 'string' ? JSON.parse(r.meters) : r.meters) as { meterId: string; meterNo: string; tariffId: string | null; from: string; to: string | null }[] | null;
+    return {
+      accountId: r.account_id,
+      timezone: r.timezone,
+      ...(r.next_date ? { nextDate: r.next_date.slice(0, 10) } : {}),
+      carry: r.carry ?? '0',
+      due: r.due,
+      memberships: (meters ?? []).map((m) => ({ meterId: m.meterId, meterNo: m.meterNo, tariffId: m.tariffId, from: new Date(m.from), to: m.to ? new Date(m.to) : null })),
+    };
+  });
+  return { accounts, lastAccountId: rows.length ? rows[rows.length - 1]!.account_id : null };
+}
+
+export interface FixedAccountMove {
+  accountId: string;
+  /** The state's next day the run read (null: never charged); the account is skipped if it moved since. */
+  expectedNextDate: string | null;
+  nextDate: string;
+  carry: string;
+}
+
+export interface FixedItem {
+  accountId: string;
+  localDate: string;
+  /** The debit in whole minor units (> 0). */
+  amountMinor: number;
+  idempotencyKey: string;
+  sourceRef: string;
+  description: string;
+  detail: unknown;
+}
+
+export interface FixedOutcome {
+  accountId: string;
+  localDate: string | null;
+  outcome: 'posted' | 'duplicate' | 'stale';
+  entryId: number | null;
+  balanceAfterMinor: number | null;
+}
+
+/** Post a chunk's fixed-charge entries and move its accounts' fixed state, in one statement. */
+export async function applyFixedCharges(db: Executor, runId: string, accounts: readonly FixedAccountMove[], items: readonly FixedItem[]): Promise<FixedOutcome[]> {
+  if (!accounts.length) return [];
+  try {
+    const { rows } = await sql<{ out_account_id: string; out_local_date: string | Date | null; out_outcome: FixedOutcome['outcome']; out_entry_id: string | number | null; out_balance_after_minor: string | number | null }>`
+      SELECT out_account_id, CAST(out_local_date AS text) AS out_local_date, out_outcome, out_entry_id, out_balance_after_minor
+      FROM billing_fixed_apply(CAST(${runId} AS uuid), ${json(accounts)}, ${json(items)})`.execute(db);
+    return rows.map((r) => ({
+      accountId: r.out_account_id,
+      localDate: r.out_local_date === null ? null : String(r.out_local_date).slice(0, 10),
+      outcome: r.out_outcome,
+      entryId: r.out_entry_id === null ? null : Number(r.out_entry_id),
+      balanceAfterMinor: r.out_balance_after_minor === null ? null : Number(r.out_balance_after_minor),
+    }));
+  } catch (error) {
+    throw mapDbError(error, 'billing');
+  }
+}
+
+/** The per-meter detail of an account's fixed-charge entries, newest day first. */
+export async function fixedChargeDetails(db: Executor, accountId: string, limit = 31): Promise<{ localDate: string; entryId: number; detail: unknown }[]> {
+  const { rows } = await sql<{ local_date: string; entry_id: string | number; detail: unknown }>`
+    SELECT CAST(local_date AS text) AS local_date, entry_id, detail FROM billing_fixed_charges
+    WHERE account_id = CAST(${accountId} AS uuid) ORDER BY local_date DESC LIMIT ${limit}`.execute(db);
+  return rows.map((r) => ({ localDate: r.local_date, entryId: Number(r.entry_id), detail: typeof r.detail === 'string' ? (JSON.parse(r.detail) as unknown) : r.detail }));
+}
+
 // ---- Runs ----
 
 export interface SkippedReport {
@@ -156,6 +288,9 @@ export interface BillingRun {
   metersBilled: number;
   entriesPosted: number;
   amountMinor: number;
+  /** Fixed-charge entries (one per account per local day) and their total. */
+  fixedEntriesPosted: number;
+  fixedAmountMinor: number;
   skipped: SkippedReport;
   error: string | null;
   startedAt: Date;
@@ -171,6 +306,8 @@ interface RunRow {
   meters_billed: number;
   entries_posted: number;
   amount_minor: string | number;
+  fixed_entries_posted: number;
+  fixed_amount_minor: string | number;
   skipped: SkippedReport | string;
   error: string | null;
   started_at: Date;
@@ -186,6 +323,8 @@ const toRun = (r: RunRow): BillingRun => ({
   metersBilled: Number(r.meters_billed),
   entriesPosted: Number(r.entries_posted),
   amountMinor: Number(r.amount_minor),
+  fixedEntriesPosted: Number(r.fixed_entries_posted),
+  fixedAmountMinor: Number(r.fixed_amount_minor),
   skipped: typeof r.skipped === 'string' ? (JSON.parse(r.skipped) as SkippedReport) : r.skipped,
   error: r.error,
   startedAt: new Date(r.started_at),
@@ -203,13 +342,16 @@ export interface RunTotals {
   metersBilled: number;
   entriesPosted: number;
   amountMinor: number;
+  fixedEntriesPosted: number;
+  fixedAmountMinor: number;
   skipped: SkippedReport;
 }
 
 export async function finishRun(db: Executor, id: string, totals: RunTotals, error: string | null): Promise<BillingRun> {
   const { rows } = await sql<RunRow>`
     UPDATE billing_runs SET status = ${error ? 'failed' : 'completed'}, meters_seen = ${totals.metersSeen}, meters_billed = ${totals.metersBilled},
-      entries_posted = ${totals.entriesPosted}, amount_minor = ${totals.amountMinor}, skipped = ${json(totals.skipped)}, error = ${error},
+      entries_posted = ${totals.entriesPosted}, amount_minor = ${totals.amountMinor},
+      fixed_entries_posted = ${totals.fixedEntriesPosted}, fixed_amount_minor = ${totals.fixedAmountMinor}, skipped = ${json(totals.skipped)}, error = ${error},
       finished_at = now()
     WHERE id = CAST(${id} AS uuid) RETURNING *`.execute(db);
   return toRun(rows[0]!);

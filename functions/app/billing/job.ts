@@ -9,7 +9,7 @@ import { controlAccounts, type ControlDeps, type ControlReport } from './control
 export type BillingJobDeps = ControlDeps;
 
 export async function billingJob(deps: BillingJobDeps, options: BillingOptions): Promise<BillingResult & { control?: ControlReport }> {
-  const result = await runBilling(deps, options);
+  const result = await runBilling(deps, { now: deps.now(), ...options });
   if (!result.balances.length) return result;
   try {
     const control = await controlAccounts(deps, result.balances.map((b) => b.accountId), { kind: 'billing', ref: result.run.id });
