@@ -121,7 +121,7 @@ export function chargeAccount(
   if (first < earliest) first = earliest;
   const items: store.FixedItem[] = [];
   let carry = account.carry;
-  let date = first;
+  const date = first;
   // The local day `date`: found from today backwards by whole days (a local day is 23 to 25 hours).
   let day = today;
   while (day.date > date) day = localDay(tz, day.start - 1);
