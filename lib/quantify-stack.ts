@@ -15,6 +15,7 @@ import { Ingest } from './ingest.ts';
 import { IotDataEndpoint } from './iot-endpoint.ts';
 import { Observability } from './observability.ts';
 import { QuantifyFunction } from './quantify-function.ts';
+import { Notifications } from './notifications.ts';
 import { Payments } from './payments.ts';
 import { Schedules } from './schedules.ts';
 import { stackConfigSchema, type StackConfig } from './stack-config.ts';
@@ -34,6 +35,7 @@ export class QuantifyStack extends Stack {
   public readonly offlineMeters: QuantifyFunction;
   public readonly billing: QuantifyFunction;
   public readonly payments: Payments;
+  public readonly notifications: Notifications;
   public readonly parkingReservations: QuantifyFunction;
   public readonly alarms: readonly cw.Alarm[];
   public readonly observability: Observability;
@@ -116,8 +118,23 @@ export class QuantifyStack extends Stack {
     // Payments reconnect meters (balance control) when they credit an account.
     this.commands.allowEnqueue(this.payments.callbacks);
     this.commands.allowEnqueue(this.payments.jobs);
+    this.notifications = new Notifications(this, 'Notifications', {
+      database: this.database,
+      ...(config.atUsername ? { atUsername: config.atUsername } : {}),
+      ...(config.atSenderId ? { atSenderId: config.atSenderId } : {}),
+      ...(config.atApiKeySecretArn ? { atApiKeySecret: secretsmanager.Secret.fromSecretCompleteArn(this, 'AfricasTalkingApiKey', config.atApiKeySecretArn) } : {}),
+    });
     this.schedules = new Schedules(this, 'Schedules', {
-      jobs: { offline_meters: this.offlineMeters, command_sweeper: this.commands.sweeper, stk_query: this.payments.jobs, daraja_reconcile: this.payments.jobs, parking_reservations: this.parkingReservations, billing: this.billing },
+      jobs: {
+        offline_meters: this.offlineMeters,
+        command_sweeper: this.commands.sweeper,
+        stk_query: this.payments.jobs,
+        daraja_reconcile: this.payments.jobs,
+        parking_reservations: this.parkingReservations,
+        billing: this.billing,
+        notifications: this.notifications.drain,
+      },
+      billingIntervalMinutes: config.billingIntervalMinutes,
     });
 
     this.deviceAccess = new DeviceAccess(this, 'DeviceAccess');
@@ -137,5 +154,6 @@ export class QuantifyStack extends Stack {
     new CfnOutput(this, 'ChirpStackApiKeySecretArn', { value: this.commands.chirpstackApiKey.secretArn });
     new CfnOutput(this, 'ChirpStackHttpIntegrationTokenSecretArn', { value: this.ingest.httpIntegrationToken.secretArn });
     new CfnOutput(this, 'DarajaSecretArn', { value: this.payments.secret.secretArn });
+    new CfnOutput(this, 'AfricasTalkingApiKeySecretArn', { value: this.notifications.apiKey.secretArn });
   }
 }

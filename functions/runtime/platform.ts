@@ -33,7 +33,8 @@ import { routeFor, scheduledJobs, topicRoutes, type JobName } from '#shared/rout
 import { markOfflineMeters } from '#app/jobs/offline-meters';
 import { runReservations } from '#app/parking/parking';
 import { balanceControlEvents, billingJob } from '#app/billing/job';
-import { localSmsSink } from './sms-sink.ts';
+import { localSmsSender } from './sms-sink.ts';
+import { drainNotifications, type SmsSender } from '#app/notifications/notifications';
 import { ChirpStackClient } from '#adapters/chirpstack-client';
 import { mqttDevicePublisher } from '#adapters/device-publisher-mqtt';
 import { dispatch, type DispatchDeps } from '#app/commands/dispatcher';
@@ -126,8 +127,9 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
     // and before the simulator and the MQTT client, since a draining dispatcher still sends.
     shutdown.add(commands);
     const daraja = shutdown.add(await startDaraja(config, dataDir, logger));
-    const paymentDeps: StkDeps = { db: db.db, logger, now: ctx.now, metrics: ctx.metrics, provider: daraja.client, currency: config.PAYMENTS_CURRENCY, events: balanceControlEvents({ ...commands.deps, sms: localSmsSink(logger) }, options.paymentEvents) };
-    shutdown.add(startScheduler(ctx, db, commands.queue, paymentDeps));
+    const sms = localSmsSender(config, logger);
+    const paymentDeps: StkDeps = { db: db.db, logger, now: ctx.now, metrics: ctx.metrics, provider: daraja.client, currency: config.PAYMENTS_CURRENCY, events: balanceControlEvents({ ...commands.deps, sms }, options.paymentEvents) };
+    shutdown.add(startScheduler(ctx, db, commands.queue, paymentDeps, sms));
     const http = shutdown.add(await startHttp(ctx, { db, client, ingestDeps, ingest: ingest.batcher, commandQueue: commands.queue, payments: paymentDeps, callbackToken: daraja.token }));
     await daraja.listening(http.url);
     // Last, so it stops first: it posts to the HTTP API, and what it has not posted stays in its buffer.
@@ -365,7 +367,7 @@ async function subscribeIngest({ logger }: Context, mqttClient: { client: MqttCl
 }
 
 /** Scheduled jobs: the same expressions EventBridge Scheduler runs in the cloud (none when SCHEDULER_ENABLED is off). */
-function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue: LocalCommandQueue, payments: StkDeps) {
+function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue: LocalCommandQueue, payments: StkDeps, sms: SmsSender) {
   const jobs: Partial<Record<JobName, () => Promise<void>>> = {
     stk_query: async () => {
       await queryPendingStk(payments);
@@ -374,13 +376,16 @@ function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue:
       await reconcile(payments);
     },
     billing: async () => {
-      await billingJob({ db: db.db, logger, now: () => new Date(), commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, sms: localSmsSink(logger) }, { trigger: 'schedule' });
+      await billingJob({ db: db.db, logger, now: () => new Date(), commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, sms }, { trigger: 'schedule' });
     },
     offline_meters: async () => {
       await markOfflineMeters({ db: db.db, logger }, new Date());
     },
     command_sweeper: async () => {
       await sweep({ db: db.db, logger, commandQueue }, new Date());
+    },
+    notifications: async () => {
+      await drainNotifications({ db: db.db, logger, now: () => new Date(), sms });
     },
     parking_reservations: async () => {
       await runReservations({ db: db.db, logger, now: () => new Date(), commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS }, new Date());

@@ -99,6 +99,13 @@ export const localConfigSchema = z.object({
   DARAJA_PASSKEY: z.string().min(1).optional(),
   /** The secret in the callback paths; generated into DATA_DIR on first start when unset. */
   DARAJA_CALLBACK_TOKEN: z.string().regex(/^[A-Za-z0-9_-]{32,128}$/, '32-128 letters, digits, _ or -').optional(),
+  /** Africa's Talking SMS: with a username and API key, notifications go to it; otherwise to the local sink (logged). */
+  AT_USERNAME: z.string().min(1).optional(),
+  AT_API_KEY: z.string().min(1).optional(),
+  /** A registered sender id or short code (the account's default when unset). */
+  AT_SENDER_ID: z.string().min(1).max(20).optional(),
+  /** Default: the sandbox for AT_USERNAME=sandbox, else the live API (a test points it at a fake). */
+  AT_BASE_URL: url.optional(),
   /** The simulator's "customer" answers an STK Push after this long. */
   DARAJA_SIMULATOR_STK_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(3_000),
 });
@@ -121,6 +128,11 @@ export const lambdaConfigSchema = z.object({
   ...darajaSettings,
   /** Secrets Manager JSON {consumerKey, consumerSecret, passkey, callbackToken}. */
   DARAJA_SECRET_ARN: z.string().optional(),
+  /** Africa's Talking SMS (the notification drain): username, sender id and the API key's secret (plain text). */
+  AT_USERNAME: z.string().min(1).optional(),
+  AT_SENDER_ID: z.string().min(1).max(20).optional(),
+  AT_API_KEY_SECRET_ARN: z.string().optional(),
+  AT_BASE_URL: url.optional(),
 });
 export type LambdaConfig = z.infer<typeof lambdaConfigSchema>;
 

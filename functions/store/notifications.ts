@@ -97,8 +97,14 @@ export async function claimDue(db: Executor, now: Date, limit: number, retryAfte
   return rows.map((r) => ({ id: r.id, accountId: r.account_id, recipient: r.recipient, template: r.template, body: r.body, attempts: Number(r.attempts) }));
 }
 
-export async function markNotification(db: Executor, id: string, outcome: { status: 'sent'; providerMessageId: string } | { status: 'pending' | 'failed' | 'undeliverable'; error: string }): Promise<void> {
-  if (outcome.status === 'sent') {
+export async function markNotification(
+  db: Executor,
+  id: string,
+  outcome: { status: 'sent'; providerMessageId: string } | { status: 'failed' | 'undeliverable'; error: string } | { status: 'pending'; error: string; retryAt?: Date },
+): Promise<void> {
+  if (outcome.status === 'pending' && outcome.retryAt) {
+    await sql`UPDATE notifications SET last_error = ${outcome.error}, next_attempt_at = ${outcome.retryAt} WHERE id = CAST(${id} AS uuid)`.execute(db);
+  } else if (outcome.status === 'sent') {
     await sql`UPDATE notifications SET status = 'sent', provider_message_id = ${outcome.providerMessageId}, sent_at = now(), last_error = NULL
               WHERE id = CAST(${id} AS uuid)`.execute(db);
   } else {

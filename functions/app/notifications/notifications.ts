@@ -11,9 +11,16 @@ export interface SmsSender {
   send(to: string, body: string): Promise<{ messageId: string }>;
 }
 
+/** The provider refused the message for good (a bad or blacklisted number): failed now, not retried. */
+export class SmsRejectedError extends Error {
+  override name = 'SmsRejectedError';
+}
+
 /** A notification is given up after this many attempts. */
 export const MAX_ATTEMPTS = 5;
 const RETRY_AFTER_S = 60;
+/** The wait after a failed attempt: a minute, doubling with each attempt (1, 2, 4, 8 minutes). */
+export const retryDelayS = (attempts: number): number => RETRY_AFTER_S * 2 ** Math.max(0, attempts - 1);
 
 /** Move each account's alert state to what its balance says; a crossing into a worse state queues its SMS. */
 export async function updateAlerts(deps: { db: Db; now: () => Date }, accountIds: readonly string[], ref: string): Promise<{ accountId: string; from: AlertState; to: AlertState }[]> {
@@ -63,7 +70,7 @@ export async function notifyReconnected(deps: { db: Db; now: () => Date }, accou
   });
 }
 
-/** Send what is due; a failure is retried a minute later, up to MAX_ATTEMPTS. */
+/** Send what is due; a failure is retried with back-off (retryDelayS), up to MAX_ATTEMPTS; a rejection is failed at once. */
 export async function drainNotifications(deps: { db: Db; logger: Logger; now: () => Date; sms: SmsSender }, limit = 100): Promise<{ sent: number; failed: number }> {
   let sent = 0;
   let failed = 0;
@@ -79,7 +86,8 @@ export async function drainNotifications(deps: { db: Db; logger: Logger; now: ()
       sent++;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      await store.markNotification(deps.db, n.id, { status: n.attempts >= MAX_ATTEMPTS ? 'failed' : 'pending', error: message });
+      const final = n.attempts >= MAX_ATTEMPTS || error instanceof SmsRejectedError;
+      await store.markNotification(deps.db, n.id, final ? { status: 'failed', error: message } : { status: 'pending', error: message, retryAt: new Date(deps.now().getTime() + retryDelayS(n.attempts) * 1000) });
       deps.logger.warn('SMS not sent', { notificationId: n.id, attempts: n.attempts, error: message });
       failed++;
     }
