@@ -58,14 +58,14 @@ const t0 = '2026-03-02T20:50:00Z';
 const t1 = '2026-03-02T21:05:00Z';
 await sql`INSERT INTO meter_readings (meter_id, source_key, reading_value, reading_date)
           SELECT id, 'bench:1:' || id, 1000 + (abs(hashtext(id::text)) % 5000) / 10.0, CAST(${t0} AS timestamptz) FROM meters WHERE meter_no LIKE 'BM%'`.execute(db);
-await sql`ANALYZE`.execute(db);
+await sql`ANALYZE meters, meter_readings, accounts, account_meters, billing_state, billing_fixed_state, ledger_entries`.execute(db);
 const baselineStarted = performance.now();
 const baseline = await runBilling(deps, { trigger: 'manual', now: new Date(t0) });
 const baselineSeconds = (performance.now() - baselineStarted) / 1000;
 await sql`INSERT INTO meter_readings (meter_id, source_key, reading_value, reading_date)
           SELECT meter_id, 'bench:2:' || meter_id, reading_value + 0.25 + (abs(hashtext(meter_id::text)) % 300) / 100.0, CAST(${t1} AS timestamptz)
           FROM meter_readings WHERE source_key LIKE 'bench:1:%'`.execute(db);
-await sql`ANALYZE`.execute(db);
+await sql`ANALYZE meters, meter_readings, accounts, account_meters, billing_state, billing_fixed_state, ledger_entries`.execute(db);
 const seedSeconds = (performance.now() - seedStarted) / 1000 - baselineSeconds;
 
 const started = performance.now();

@@ -161,13 +161,15 @@ export interface FixedAccount {
   carry: string;
   /** False: already charged through today (no memberships read). */
   due: boolean;
+  /** Its prepaid meters' memberships since the catch-up window (what the chunk's size counts). */
+  meterCount: number;
   memberships: FixedMembership[];
 }
 
 /**
- * The accounts after `afterAccountId` (id order) with a prepaid meter on them since `since`: at most
- * `maxAccounts`, and stopping once their meters pass `maxMeters` (so a chunk's response and its posting
- * stay far inside the Data API's limits whatever the meters per account). One statement.
+ * The accounts after `afterAccountId` (id order) that may be due, with a prepaid meter on them since
+ * `since`: at most `maxAccounts`, and stopping once their meters pass `maxMeters` (so a chunk's response
+ * and its posting stay far inside the Data API's limits whatever the meters per account). One statement.
  */
 export async function fixedChargeAccounts(
   db: Executor,
@@ -178,33 +180,41 @@ export async function fixedChargeAccounts(
     meters: { meterId: string; meterNo: string; tariffId: string | null; from: string; to: string | null }[] | string | null;
   }>`
     WITH cand AS (
-      SELECT a.id AS account_id, x.n, x.timezone
-      FROM accounts a
-      CROSS JOIN LATERAL (
-        SELECT count(*) AS n, min(COALESCE(st.timezone, 'UTC')) AS timezone
-        FROM account_meters am JOIN meters m ON m.id = am.meter_id LEFT JOIN sites st ON st.id = m.site_id
-        WHERE am.account_id = a.id AND m.is_prepaid AND (am.valid_to IS NULL OR am.valid_to > ${opts.since})) x
-      WHERE (CAST(${opts.afterAccountId} AS uuid) IS NULL OR a.id > CAST(${opts.afterAccountId} AS uuid)) AND x.n > 0
+      -- Accounts in id order that may be due (a next day past the latest local date anywhere, UTC+14, is
+      -- certainly not) with a prepaid meter on them since the catch-up window.
+      SELECT a.id AS account_id FROM accounts a LEFT JOIN billing_fixed_state s ON s.account_id = a.id
+      WHERE (CAST(${opts.afterAccountId} AS uuid) IS NULL OR a.id > CAST(${opts.afterAccountId} AS uuid))
+        AND (s.next_date IS NULL OR s.next_date <= CAST(timezone('UTC', CAST(${opts.now} AS timestamptz)) + interval '14 hours' AS date))
+        AND EXISTS (SELECT 1 FROM account_meters am JOIN meters m ON m.id = am.meter_id
+                    WHERE am.account_id = a.id AND m.is_prepaid AND (am.valid_to IS NULL OR am.valid_to > ${opts.since}))
       ORDER BY a.id LIMIT ${opts.maxAccounts}),
+    -- Their meters' memberships, read once for the chunk (not once per account).
+    mem AS MATERIALIZED (
+      SELECT am.account_id, m.id AS meter_id, m.meter_no, m.site_id, m.meter_type, m.tariff_id, am.valid_from, am.valid_to
+      FROM account_meters am JOIN meters m ON m.id = am.meter_id
+      WHERE am.account_id IN (SELECT account_id FROM cand) AND m.is_prepaid AND (am.valid_to IS NULL OR am.valid_to > ${opts.since})),
+    sized AS (
+      SELECT mem.account_id, count(*) AS n, min(COALESCE(st.timezone, 'UTC')) AS timezone
+      FROM mem LEFT JOIN sites st ON st.id = mem.site_id GROUP BY mem.account_id),
     chunk AS (
-      SELECT account_id, n, timezone FROM (SELECT cand.*, sum(n) OVER (ORDER BY account_id) AS cum FROM cand) c
+      SELECT account_id, n, timezone FROM (SELECT sized.*, sum(n) OVER (ORDER BY account_id) AS cum FROM sized) c
       WHERE cum - n < ${opts.maxMeters}),
     due AS (
       SELECT chunk.account_id, chunk.n, chunk.timezone, s.next_date, s.carry_minor,
              (s.next_date IS NULL OR s.next_date <= CAST(timezone(chunk.timezone, CAST(${opts.now} AS timestamptz)) AS date)) AS due
-      FROM chunk LEFT JOIN billing_fixed_state s ON s.account_id = chunk.account_id)
-    SELECT d.account_id, d.timezone, d.n, CAST(d.next_date AS text) AS next_date, CAST(d.carry_minor AS text) AS carry, d.due,
-           CASE WHEN d.due THEN (
-             SELECT json_agg(json_build_object('meterId', m.id, 'meterNo', m.meter_no,
-                                               'tariffId', COALESCE(m.tariff_id, at.tariff_id, sit.tariff_id),
-                                               'from', am.valid_from, 'to', am.valid_to) ORDER BY m.id, am.valid_from)
-             FROM account_meters am
-             JOIN meters m ON m.id = am.meter_id
-             LEFT JOIN account_tariffs at ON at.account_id = am.account_id AND at.meter_type = m.meter_type
-             LEFT JOIN site_tariffs sit ON sit.site_id = m.site_id AND sit.meter_type = m.meter_type
-             WHERE am.account_id = d.account_id AND m.is_prepaid AND (am.valid_to IS NULL OR am.valid_to > ${opts.since}))
-           END AS meters
-    FROM due d ORDER BY d.account_id`.execute(db);
+      FROM chunk LEFT JOIN billing_fixed_state s ON s.account_id = chunk.account_id),
+    agg AS (
+      -- The meter_tariff view's resolution (meter, else account, else site default), per membership.
+      SELECT mem.account_id,
+             json_agg(json_build_object('meterId', mem.meter_id, 'meterNo', mem.meter_no,
+                                        'tariffId', COALESCE(mem.tariff_id, at.tariff_id, sit.tariff_id),
+                                        'from', mem.valid_from, 'to', mem.valid_to) ORDER BY mem.meter_id, mem.valid_from) AS meters
+      FROM mem JOIN due d ON d.account_id = mem.account_id AND d.due
+      LEFT JOIN account_tariffs at ON at.account_id = mem.account_id AND at.meter_type = mem.meter_type
+      LEFT JOIN site_tariffs sit ON sit.site_id = mem.site_id AND sit.meter_type = mem.meter_type
+      GROUP BY mem.account_id)
+    SELECT d.account_id, d.timezone, d.n, CAST(d.next_date AS text) AS next_date, CAST(d.carry_minor AS text) AS carry, d.due, agg.meters
+    FROM due d LEFT JOIN agg ON agg.account_id = d.account_id ORDER BY d.account_id`.execute(db);
   const accounts = rows.map((r): FixedAccount => {
     const meters = (typeof r.meters === 'string' ? JSON.parse(r.meters) : r.meters) as { meterId: string; meterNo: string; tariffId: string | null; from: string; to: string | null }[] | null;
     return {
@@ -213,6 +223,7 @@ export async function fixedChargeAccounts(
       ...(r.next_date ? { nextDate: r.next_date.slice(0, 10) } : {}),
       carry: r.carry ?? '0',
       due: r.due,
+      meterCount: Number(r.n),
       memberships: (meters ?? []).map((m) => ({ meterId: m.meterId, meterNo: m.meterNo, tariffId: m.tariffId, from: new Date(m.from), to: m.to ? new Date(m.to) : null })),
     };
   });

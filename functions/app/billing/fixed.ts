@@ -50,17 +50,17 @@ export async function chargeFixed(
   const since = new Date(options.now.getTime() - (CATCH_UP_DAYS + 1) * DAY_MS);
   const rated = new Map<string, { totalMinor: string; lines: PricedLine[] } | null>();
   const stale = new Set<string>();
+  const maxMeters = options.maxMeters ?? FIXED_CHUNK_METERS;
+  const accountsCap = options.maxAccounts ?? FIXED_CHUNK_ACCOUNTS;
+  // Accounts per read follow the meters per account seen so far, so a read asks for about maxMeters meters.
+  let maxAccounts = Math.min(accountsCap, 100);
   let after: string | null = null;
   for (;;) {
-    const chunk = await store.fixedChargeAccounts(deps.db, {
-      afterAccountId: after,
-      now: options.now,
-      since,
-      maxAccounts: options.maxAccounts ?? FIXED_CHUNK_ACCOUNTS,
-      maxMeters: options.maxMeters ?? FIXED_CHUNK_METERS,
-    });
+    const chunk = await store.fixedChargeAccounts(deps.db, { afterAccountId: after, now: options.now, since, maxAccounts, maxMeters });
     if (!chunk.lastAccountId) break;
     after = chunk.lastAccountId;
+    const meters = chunk.accounts.reduce((n, a) => n + a.meterCount, 0);
+    maxAccounts = Math.max(1, Math.min(accountsCap, Math.floor(maxMeters / Math.max(1, meters / chunk.accounts.length))));
     const due = chunk.accounts.filter((a) => a.due);
     if (!due.length) continue;
     const missing = [...new Set(due.flatMap((a) => a.memberships.map((m) => m.tariffId)).filter((t): t is string => t !== null && !options.tariffs.has(t)))];
