@@ -34,6 +34,8 @@ import { markOfflineMeters } from '#app/jobs/offline-meters';
 import { runReservations } from '#app/parking/parking';
 import { balanceControlEvents, billingJob } from '#app/billing/job';
 import { localSmsSender } from './sms-sink.ts';
+import { Esp32Presence } from './esp32-presence.ts';
+import { resyncOnReconnect } from '#app/billing/resync';
 import { drainNotifications, type SmsSender } from '#app/notifications/notifications';
 import { ChirpStackClient } from '#adapters/chirpstack-client';
 import { mqttDevicePublisher } from '#adapters/device-publisher-mqtt';
@@ -41,7 +43,7 @@ import { dispatch, type DispatchDeps } from '#app/commands/dispatcher';
 import { enqueueOrLeaveToSweeper } from '#app/commands/enqueue';
 import type { CommandDeps, DeviceQueueApi } from '#app/commands/ports';
 import { sweep } from '#app/commands/sweeper';
-import { clockPolicyOf, ConfigError } from '#shared/config';
+import { clockPolicyOf, resyncPolicyOf, ConfigError } from '#shared/config';
 import { ChirpStackSimulator } from './chirpstack-sim/index.ts';
 import { LocalCommandQueue } from './local-command-queue.ts';
 import { OutageLog } from './outage.ts';
@@ -120,12 +122,23 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
     const chirpstack = shutdown.add(await connectChirpstack(ctx, client));
     // Created before ingest (which hands it the commands it creates), but stopped before ingest: see below.
     const commands = commandDispatcher(ctx, db, chirpstack.network, client);
-    const ingestDeps = ingestWithCommands({ db: db.db, logger, now: ctx.now, commandQueue: commands.deps.commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, clock: clockPolicyOf(config), metrics: ctx.metrics });
+    const ingestDeps = ingestWithCommands({ db: db.db, logger, now: ctx.now, commandQueue: commands.deps.commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, clock: clockPolicyOf(config), metrics: ctx.metrics, resync: resyncPolicyOf(config) });
     const ingest = shutdown.add(ingestBatcher(ctx, db, ingestDeps));
     shutdown.add(await subscribeIngest(ctx, mqttClient, ingest.batcher));
     // Stopped while still subscribed (so confirmations of what it sends while draining are ingested),
     // and before the simulator and the MQTT client, since a draining dispatcher still sends.
     shutdown.add(commands);
+    // An ESP32 back online gets its balance: the embedded broker's connect events, else its first message after a silence.
+    const presence = new Esp32Presence({
+      resync: (meterNo) => resyncOnReconnect(commands.deps, meterNo, resyncPolicyOf(config)),
+      silenceMs: config.ESP32_RECONNECT_SILENCE_MIN * 60_000,
+      debounceMs: config.ESP32_RESYNC_DEBOUNCE_S * 1000,
+      now: ctx.now,
+      logger,
+    });
+    if (broker.embedded) broker.embedded.onMeterConnected((meterNo) => presence.connected(meterNo));
+    else client.on('message', (topic) => presence.message(topic));
+    shutdown.add(presence);
     const daraja = shutdown.add(await startDaraja(config, dataDir, logger));
     const sms = localSmsSender(config, logger);
     const paymentDeps: StkDeps = { db: db.db, logger, now: ctx.now, metrics: ctx.metrics, provider: daraja.client, currency: config.PAYMENTS_CURRENCY, events: balanceControlEvents({ ...commands.deps, sms }, options.paymentEvents) };

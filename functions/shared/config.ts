@@ -17,6 +17,23 @@ const clockSettings = {
   INGEST_FUTURE_TIME_POLICY: z.enum(['correct', 'quarantine']).default('correct'),
 };
 
+// ESP32 balance resync (app/billing/resync.ts): the debounce of resync pushes and the discrepancy tolerance.
+const resyncSettings = {
+  /** At most one balance resync push per ESP32 meter per this many seconds (a flapping meter gets no flood). */
+  ESP32_RESYNC_DEBOUNCE_S: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** A balance report is a discrepancy when |reported − expected| > max(this % of |expected|, BALANCE_TOLERANCE_ABSOLUTE). */
+  BALANCE_TOLERANCE_PERCENT: z.coerce.number().min(0).max(100).default(1),
+  /** In the meter's balance unit: currency (major units, e.g. KES 1) or units (1 kWh). */
+  BALANCE_TOLERANCE_ABSOLUTE: z.coerce.number().min(0).max(1_000_000).default(1),
+};
+
+/** The resync settings a configuration describes (app/billing/resync.ts DiscrepancySettings). */
+export const resyncPolicyOf = (c: { ESP32_RESYNC_DEBOUNCE_S: number; BALANCE_TOLERANCE_PERCENT: number; BALANCE_TOLERANCE_ABSOLUTE: number }) => ({
+  debounceS: c.ESP32_RESYNC_DEBOUNCE_S,
+  tolerancePercent: c.BALANCE_TOLERANCE_PERCENT,
+  toleranceAbsolute: c.BALANCE_TOLERANCE_ABSOLUTE,
+});
+
 /** The ingestion clock policy a configuration describes (domain/clock.ts ClockPolicy). */
 export const clockPolicyOf = (c: { INGEST_MAX_CLOCK_AHEAD_S: number; INGEST_FUTURE_TIME_POLICY: 'correct' | 'quarantine' }) => ({
   maxAheadMs: c.INGEST_MAX_CLOCK_AHEAD_S * 1000,
@@ -93,6 +110,9 @@ export const localConfigSchema = z.object({
   /** The billing job runs this often (minutes) locally; EventBridge runs it every 15 minutes in the cloud. */
   BILLING_INTERVAL_MIN: z.coerce.number().int().min(1).max(1440).default(15),
   ...clockSettings,
+  ...resyncSettings,
+  /** With an external broker (MQTT_URL), an ESP32's first message after this many minutes of silence counts as it coming back online. */
+  ESP32_RECONNECT_SILENCE_MIN: z.coerce.number().min(1).max(1440).default(10),
   ...darajaSettings,
   DARAJA_CONSUMER_KEY: z.string().min(1).optional(),
   DARAJA_CONSUMER_SECRET: z.string().min(1).optional(),
@@ -125,6 +145,7 @@ export const lambdaConfigSchema = z.object({
   COMMAND_EXPIRY_HOURS: z.coerce.number().positive().max(24 * 30).default(48),
   SCHEMA_DIR: z.string().optional(),
   ...clockSettings,
+  ...resyncSettings,
   ...darajaSettings,
   /** Secrets Manager JSON {consumerKey, consumerSecret, passkey, callbackToken}. */
   DARAJA_SECRET_ARN: z.string().optional(),

@@ -441,3 +441,99 @@ export async function monthToDate(db: Executor, meterId: string): Promise<{ mont
   const r = rows[0];
   return r ? { monthKey: r.month_key, units: r.units } : undefined;
 }
+
+// ---- ESP32 balance resync and discrepancies ----
+
+/** The active meters with these numbers and their accounts (the ones balance control can look at). */
+export async function metersByNumber(db: Executor, meterNos: readonly string[]): Promise<{ meterId: string; meterNo: string; accountId: string | null }[]> {
+  if (!meterNos.length) return [];
+  const { rows } = await sql<{ id: string; meter_no: string; account_id: string | null }>`
+    SELECT id, meter_no, account_id FROM meters
+    WHERE is_active AND meter_no IN (SELECT value FROM jsonb_array_elements_text(${json(meterNos)}))`.execute(db);
+  return rows.map((r) => ({ meterId: r.id, meterNo: r.meter_no, accountId: r.account_id }));
+}
+
+/** The accounts of these meters. */
+export async function accountsOfMeters(db: Executor, meterIds: readonly string[]): Promise<Map<string, string>> {
+  if (!meterIds.length) return new Map();
+  const { rows } = await sql<{ id: string; account_id: string }>`
+    SELECT id, account_id FROM meters
+    WHERE account_id IS NOT NULL AND id IN (SELECT CAST(value AS uuid) FROM jsonb_array_elements_text(${json(meterIds)}))`.execute(db);
+  return new Map(rows.map((r) => [r.id, r.account_id]));
+}
+
+/** Has a command with this idempotency key been created (a resync already sent in this debounce window)? */
+export async function commandKeyExists(db: Executor, idempotencyKey: string): Promise<boolean> {
+  const { rows } = await sql<{ found: boolean }>`SELECT EXISTS (SELECT 1 FROM device_commands WHERE idempotency_key = ${idempotencyKey}) AS found`.execute(db);
+  return rows[0]?.found === true;
+}
+
+export interface NewDiscrepancy {
+  meterId: string;
+  accountId: string | null;
+  unit: 'currency' | 'units';
+  reported: number;
+  expected: number;
+  difference: number;
+  tolerance: number;
+  reportedAt: Date;
+}
+
+/** Record a discrepancy once per report; returns its id, or undefined when that report was already recorded. */
+export async function recordDiscrepancy(db: Executor, d: NewDiscrepancy): Promise<string | undefined> {
+  const { rows } = await sql<{ id: string }>`
+    INSERT INTO balance_discrepancies (meter_id, account_id, unit, reported, expected, difference, tolerance, reported_at)
+    VALUES (CAST(${d.meterId} AS uuid), CAST(${d.accountId} AS uuid), ${d.unit}, ${d.reported}, ${d.expected}, ${d.difference}, ${d.tolerance}, ${d.reportedAt})
+    ON CONFLICT (meter_id, reported_at) DO NOTHING RETURNING id`.execute(db);
+  return rows[0]?.id;
+}
+
+export async function setDiscrepancyResync(db: Executor, id: string, commandId: string): Promise<void> {
+  await sql`UPDATE balance_discrepancies SET resync_command_id = CAST(${commandId} AS uuid) WHERE id = CAST(${id} AS uuid)`.execute(db);
+}
+
+export interface Discrepancy {
+  id: string;
+  meterId: string;
+  meterNo: string;
+  accountId: string | null;
+  unit: 'currency' | 'units';
+  reported: number;
+  expected: number;
+  difference: number;
+  tolerance: number;
+  reportedAt: Date;
+  detectedAt: Date;
+  resyncCommandId: string | null;
+}
+
+/** Discrepancies newest first, optionally of one meter (its id or number) and since an instant. */
+export async function listDiscrepancies(db: Executor, filter: { meter?: string | undefined; since?: Date | undefined; limit: number; offset: number }): Promise<Discrepancy[]> {
+  const isUuid = filter.meter !== undefined && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(filter.meter);
+  const { rows } = await sql<{
+    id: string; meter_id: string; meter_no: string; account_id: string | null; unit: Discrepancy['unit']; reported: string; expected: string;
+    difference: string; tolerance: string; reported_at: Date; detected_at: Date; resync_command_id: string | null;
+  }>`
+    SELECT d.id, d.meter_id, m.meter_no, d.account_id, d.unit, CAST(d.reported AS text) AS reported, CAST(d.expected AS text) AS expected,
+           CAST(d.difference AS text) AS difference, CAST(d.tolerance AS text) AS tolerance, d.reported_at, d.detected_at, d.resync_command_id
+    FROM balance_discrepancies d JOIN meters m ON m.id = d.meter_id
+    WHERE (CAST(${filter.meter ?? null} AS text) IS NULL
+           OR (${isUuid} AND d.meter_id = CAST(${isUuid ? filter.meter! : null} AS uuid))
+           OR m.meter_no = ${filter.meter ?? null})
+      AND (CAST(${filter.since ?? null} AS timestamptz) IS NULL OR d.detected_at >= CAST(${filter.since ?? null} AS timestamptz))
+    ORDER BY d.detected_at DESC, d.id LIMIT ${filter.limit} OFFSET ${filter.offset}`.execute(db);
+  return rows.map((r) => ({
+    id: r.id,
+    meterId: r.meter_id,
+    meterNo: r.meter_no,
+    accountId: r.account_id,
+    unit: r.unit,
+    reported: Number(r.reported),
+    expected: Number(r.expected),
+    difference: Number(r.difference),
+    tolerance: Number(r.tolerance),
+    reportedAt: new Date(r.reported_at),
+    detectedAt: new Date(r.detected_at),
+    resyncCommandId: r.resync_command_id,
+  }));
+}
