@@ -15,6 +15,7 @@ import { Ingest } from './ingest.ts';
 import { IotDataEndpoint } from './iot-endpoint.ts';
 import { Observability } from './observability.ts';
 import { QuantifyFunction } from './quantify-function.ts';
+import { Esp32Presence } from './esp32-presence.ts';
 import { Notifications } from './notifications.ts';
 import { Payments } from './payments.ts';
 import { Schedules } from './schedules.ts';
@@ -36,6 +37,7 @@ export class QuantifyStack extends Stack {
   public readonly billing: QuantifyFunction;
   public readonly payments: Payments;
   public readonly notifications: Notifications;
+  public readonly esp32Presence: Esp32Presence;
   public readonly parkingReservations: QuantifyFunction;
   public readonly alarms: readonly cw.Alarm[];
   public readonly observability: Observability;
@@ -138,6 +140,7 @@ export class QuantifyStack extends Stack {
     });
 
     this.deviceAccess = new DeviceAccess(this, 'DeviceAccess');
+    this.esp32Presence = new Esp32Presence(this, 'Esp32Presence', { database: this.database, commands: this.commands });
 
     const queueAlarms = [...this.ingest.alarms, this.commands.work.deadLetterAlarm];
     this.observability = new Observability(this, 'Observability', { queues: { ingest: this.ingest.work, commands: this.commands.work }, existingAlarms: queueAlarms });

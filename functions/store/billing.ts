@@ -508,13 +508,13 @@ export interface Discrepancy {
 }
 
 /** Discrepancies newest first, optionally of one meter (its id or number) and since an instant. */
-export async function listDiscrepancies(db: Executor, filter: { meter?: string | undefined; since?: Date | undefined; limit: number; offset: number }): Promise<Discrepancy[]> {
+export async function listDiscrepancies(db: Executor, filter: { meter?: string | undefined; since?: Date | undefined; limit: number; offset: number }): Promise<{ items: Discrepancy[]; total: number }> {
   const isUuid = filter.meter !== undefined && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(filter.meter);
   const { rows } = await sql<{
     id: string; meter_id: string; meter_no: string; account_id: string | null; unit: Discrepancy['unit']; reported: string; expected: string;
-    difference: string; tolerance: string; reported_at: Date; detected_at: Date; resync_command_id: string | null;
+    difference: string; tolerance: string; reported_at: Date; detected_at: Date; resync_command_id: string | null; total: string | number;
   }>`
-    SELECT d.id, d.meter_id, m.meter_no, d.account_id, d.unit, CAST(d.reported AS text) AS reported, CAST(d.expected AS text) AS expected,
+    SELECT count(*) OVER () AS total, d.id, d.meter_id, m.meter_no, d.account_id, d.unit, CAST(d.reported AS text) AS reported, CAST(d.expected AS text) AS expected,
            CAST(d.difference AS text) AS difference, CAST(d.tolerance AS text) AS tolerance, d.reported_at, d.detected_at, d.resync_command_id
     FROM balance_discrepancies d JOIN meters m ON m.id = d.meter_id
     WHERE (CAST(${filter.meter ?? null} AS text) IS NULL
@@ -522,7 +522,7 @@ export async function listDiscrepancies(db: Executor, filter: { meter?: string |
            OR m.meter_no = ${filter.meter ?? null})
       AND (CAST(${filter.since ?? null} AS timestamptz) IS NULL OR d.detected_at >= CAST(${filter.since ?? null} AS timestamptz))
     ORDER BY d.detected_at DESC, d.id LIMIT ${filter.limit} OFFSET ${filter.offset}`.execute(db);
-  return rows.map((r) => ({
+  const items = rows.map((r) => ({
     id: r.id,
     meterId: r.meter_id,
     meterNo: r.meter_no,
@@ -536,4 +536,5 @@ export async function listDiscrepancies(db: Executor, filter: { meter?: string |
     detectedAt: new Date(r.detected_at),
     resyncCommandId: r.resync_command_id,
   }));
+  return { items, total: rows.length ? Number(rows[0]!.total) : 0 };
 }

@@ -98,9 +98,12 @@ describe('cdk-nag AWS Solutions checks', () => {
 });
 
 describe('ingest', () => {
+  // The ingest rules: every topic rule but the ESP32 presence rule (lifecycle events, see below).
+  const ingestRules = () => ofType('AWS::IoT::TopicRule').filter(([id]) => id !== logicalIdOf(stack.esp32Presence.rule)).map(([, r]) => r.Properties.TopicRulePayload as Json);
+
   it('has one IoT rule per route, with the route table SQL verbatim', () => {
     // Prepare
-    const rules = ofType('AWS::IoT::TopicRule').map(([, r]) => r.Properties.TopicRulePayload as Json);
+    const rules = ingestRules();
 
     // Assess
     expect(rules.map((r) => r.Sql).sort()).toEqual(topicRoutes.map((r) => r.iotSql).sort());
@@ -109,7 +112,7 @@ describe('ingest', () => {
 
   it('sends every rule to the ingest queue and gives it an error action', () => {
     // Prepare
-    const rules = ofType('AWS::IoT::TopicRule').map(([, r]) => r.Properties.TopicRulePayload as Json);
+    const rules = ingestRules();
 
     // Assess
     expect(rules).toHaveLength(topicRoutes.length);
@@ -124,8 +127,8 @@ describe('ingest', () => {
   it('lets the rules role send to the ingest queue only', () => {
     // Prepare
     const role = stack.ingest.node.findChild('TopicRuleRole');
-    const roleArns = ofType('AWS::IoT::TopicRule').flatMap(([, r]) => {
-      const payload = r.Properties.TopicRulePayload as { Actions: { Sqs: Json }[]; ErrorAction: { CloudwatchLogs: Json } };
+    const roleArns = ingestRules().flatMap((r) => {
+      const payload = r as { Actions: { Sqs: Json }[]; ErrorAction: { CloudwatchLogs: Json } };
       return [payload.Actions[0]?.Sqs.RoleArn, payload.ErrorAction.CloudwatchLogs.RoleArn];
     });
 
@@ -484,6 +487,26 @@ describe('notifications', () => {
   });
 });
 
+describe('ESP32 presence', () => {
+  it('invokes its function from the lifecycle rule of connecting clients only, which may query the database and enqueue commands', () => {
+    // Prepare
+    const { rule, handler, ruleErrors } = stack.esp32Presence;
+    const payload = resources[logicalIdOf(rule)]?.Properties.TopicRulePayload as Json;
+    const permissions = ofType('AWS::Lambda::Permission').filter(([, p]) => same(p.Properties.FunctionName, arnOf(handler)));
+    const statements = statementsOf(logicalIdOf(handler.executionRole));
+
+    // Assess
+    expect(payload.Sql).toBe("SELECT clientId, eventType, timestamp FROM '$aws/events/presence/connected/+'");
+    expect(payload.Actions).toEqual([{ Lambda: { FunctionArn: arnOf(handler) } }]);
+    expect(payload.ErrorAction).toEqual({ CloudwatchLogs: expect.objectContaining({ LogGroupName: ref(ruleErrors) }) as unknown });
+    expect(permissions).toHaveLength(1);
+    expect(permissions[0]![1].Properties).toMatchObject({ Principal: 'iot.amazonaws.com', SourceArn: arnOf(rule), Action: 'lambda:InvokeFunction' });
+    expect(envOf(handler)).toMatchObject({ COMMAND_QUEUE_URL: ref(stack.commands.work.queue), DB_SECRET_ARN: dbSecret() });
+    expect(statements.some((s) => actionsOf(s).includes('rds-data:ExecuteStatement'))).toBe(true);
+    expect(statements.some((s) => actionsOf(s).includes('sqs:SendMessage'))).toBe(true);
+  });
+});
+
 describe('device access', () => {
   it('confines a meter to its own thing name, telemetry topics and command topics', () => {
     // Prepare
@@ -514,8 +537,8 @@ describe('function defaults', () => {
     );
     const ours = ofType('AWS::Lambda::Function').filter(([id]) => ourIds.has(id));
 
-    // Assess: api, decoder, http-integration, dispatcher, sweeper, offline-meters, parking-reservations, migrate, daraja callbacks, payment jobs, billing, notification drain
-    expect(ours).toHaveLength(12);
+    // Assess: api, decoder, http-integration, dispatcher, sweeper, offline-meters, parking-reservations, migrate, daraja callbacks, payment jobs, billing, notification drain, ESP32 presence
+    expect(ours).toHaveLength(13);
     for (const [id, fn] of ours) {
       expect(fn.Properties, id).toMatchObject({
         Runtime: LAMBDA_RUNTIME.name,
@@ -537,7 +560,7 @@ describe('function defaults', () => {
 
     // Assess
     expect(required).toContain('DB_CLUSTER_ARN');
-    expect(functions).toHaveLength(12);
+    expect(functions).toHaveLength(13);
     for (const fn of functions) expect(Object.keys(envOf(fn)), fn.node.path).toEqual(expect.arrayContaining(required));
   });
 
