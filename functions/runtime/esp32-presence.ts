@@ -1,6 +1,6 @@
 // When an ESP32 meter comes back online, push its current balance (app/billing/resync.ts). Locally that is
 // the embedded broker's connect event for a meter identity, or, with an external broker (MQTT_URL), the
-// meter's first message after a silence (ESP32_RECONNECT_SILENCE_MIN). A meter first heard since this
+// meter's first message after a silence (ESP32_RECONNECT_SILENCE_S). A meter first heard since this
 // process started is not counted as back (a platform restart is not a meter reconnect). Each meter is
 // looked at once per debounce window in this process; the resync's key debounces across processes.
 import type { Logger } from '#shared/logger';
@@ -20,6 +20,7 @@ export class Esp32Presence {
   private readonly lastMessage = new Map<string, number>();
   private readonly lastResync = new Map<string, number>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly busy = new Set<string>();
 
   constructor(private readonly options: Esp32PresenceOptions) {}
 
@@ -43,13 +44,20 @@ export class Esp32Presence {
   private resync(meterNo: string, why: string): void {
     const now = this.options.now().getTime();
     const last = this.lastResync.get(meterNo);
-    if (last !== undefined && now - last < this.options.debounceMs) return;
-    this.lastResync.set(meterNo, now);
+    // One look at a time per meter, and none for a window after its balance was pushed (or found pushed).
+    if (this.busy.has(meterNo) || (last !== undefined && now - last < this.options.debounceMs)) return;
+    this.busy.add(meterNo);
     const work = this.options
       .resync(meterNo)
-      .then((outcome) => this.options.logger.debug('ESP32 back online', { meterNo, why, outcome }))
+      .then((outcome) => {
+        if (outcome === 'pushed' || outcome === 'debounced') this.lastResync.set(meterNo, now);
+        this.options.logger.debug('ESP32 back online', { meterNo, why, outcome });
+      })
       .catch((error: unknown) => this.options.logger.warn('ESP32 back online: balance push failed', { meterNo, why, error: error as Error }))
-      .finally(() => this.inFlight.delete(work));
+      .finally(() => {
+        this.busy.delete(meterNo);
+        this.inFlight.delete(work);
+      });
     this.inFlight.add(work);
   }
 

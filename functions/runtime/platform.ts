@@ -131,7 +131,7 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
     // An ESP32 back online gets its balance: the embedded broker's connect events, else its first message after a silence.
     const presence = new Esp32Presence({
       resync: (meterNo) => resyncOnReconnect(commands.deps, meterNo, resyncPolicyOf(config)),
-      silenceMs: config.ESP32_RECONNECT_SILENCE_MIN * 60_000,
+      silenceMs: config.ESP32_RECONNECT_SILENCE_S * 1000,
       debounceMs: config.ESP32_RESYNC_DEBOUNCE_S * 1000,
       now: ctx.now,
       logger,

@@ -111,8 +111,8 @@ export const localConfigSchema = z.object({
   BILLING_INTERVAL_MIN: z.coerce.number().int().min(1).max(1440).default(15),
   ...clockSettings,
   ...resyncSettings,
-  /** With an external broker (MQTT_URL), an ESP32's first message after this many minutes of silence counts as it coming back online. */
-  ESP32_RECONNECT_SILENCE_MIN: z.coerce.number().min(1).max(1440).default(10),
+  /** With an external broker (MQTT_URL), an ESP32's first message after this many seconds of silence counts as it coming back online. */
+  ESP32_RECONNECT_SILENCE_S: z.coerce.number().int().min(1).max(86_400).default(600),
   ...darajaSettings,
   DARAJA_CONSUMER_KEY: z.string().min(1).optional(),
   DARAJA_CONSUMER_SECRET: z.string().min(1).optional(),

@@ -133,7 +133,7 @@ describe("Africa's Talking SMS adapter", () => {
   it('talks to the sandbox for username "sandbox", else to the live API, unless told otherwise', async () => {
     const urls: string[] = [];
     const fakeFetch = (async (input: string | URL | Request) => {
-      urls.push(String(input));
+      urls.push(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
       return new Response(JSON.stringify(recipient(101, 'Success', '+254711000001')), { status: 201 });
     }) as typeof fetch;
     await africasTalkingSms({ username: 'sandbox', apiKey: 'k', fetch: fakeFetch }).send('+254711000001', 'x');

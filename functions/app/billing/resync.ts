@@ -1,8 +1,9 @@
 // ESP32 balance resync: a meter that comes back online is sent its current balance (it may have missed
 // updates while offline), and a balance report that disagrees with the ledger beyond the tolerance is
 // recorded as a discrepancy for operators and answered with the correct balance (the ledger is the truth).
-// Both reuse balance control's push (control.ts pushBalances). Debounced: at most one resync command per
-// meter per window (its idempotency key names the window), so a flapping meter does not get a flood.
+// Both reuse balance control's push (control.ts pushBalances). Debounced: at most one reconnect push and
+// one discrepancy push per meter per window (ESP32_RESYNC_DEBOUNCE_S; the command's idempotency key names
+// the window), so a flapping meter does not get a flood.
 import type { CommandDeps } from '../commands/ports.ts';
 import * as store from '#store/billing';
 import { esp32Targets, expectedBalances, pushBalances } from './control.ts';
@@ -21,7 +22,9 @@ export interface DiscrepancySettings extends ResyncSettings {
 export const DEFAULT_RESYNC: DiscrepancySettings = { debounceS: 300, tolerancePercent: 1, toleranceAbsolute: 1 };
 
 const windowOf = (deps: CommandDeps, debounceS: number) => Math.floor(deps.now().getTime() / (Math.max(1, debounceS) * 1000));
-const resyncKey = (window: number, meterId: string) => `resync:${window}:${meterId}`;
+// Reconnect pushes and discrepancy pushes are debounced apart: a meter back online and then reporting a
+// wrong balance in the same window gets both.
+const resyncKey = (window: string, meterId: string) => `resync:${window}:${meterId}`;
 
 export type ResyncOutcome = 'pushed' | 'debounced' | 'not_esp32' | 'unknown_meter' | 'refused';
 
@@ -30,12 +33,12 @@ export async function resyncOnReconnect(deps: CommandDeps, meterNo: string, sett
   const [meter] = await store.metersByNumber(deps.db, [meterNo]);
   if (!meter) return 'unknown_meter';
   if (!meter.accountId) return 'not_esp32';
-  const window = windowOf(deps, settings.debounceS);
+  const window = `r${windowOf(deps, settings.debounceS)}`;
   // The command's key is balance:{trigger key}: look before asking, so a repeat sends nothing again.
   if (await store.commandKeyExists(deps.db, `balance:${resyncKey(window, meter.meterId)}`)) return 'debounced';
   const targets = await esp32Targets(deps, [meter.accountId], [meter.meterId]);
   if (!targets.length) return 'not_esp32';
-  const { commands, report } = await pushBalances(deps, targets, { kind: 'resync', ref: String(window) });
+  const { commands, report } = await pushBalances(deps, targets, { kind: 'resync', ref: window });
   if (commands.has(meter.meterId)) {
     deps.logger.info('ESP32 back online: balance pushed', { meterNo, commandId: commands.get(meter.meterId) });
     return 'pushed';
@@ -67,7 +70,7 @@ export async function checkBalanceReports(deps: CommandDeps, reports: readonly B
   const targets = await esp32Targets(deps, [...accounts.values()], [...latest.keys()]);
   const expected = await expectedBalances(deps, targets);
   const recorded: store.NewDiscrepancy[] = [];
-  const window = windowOf(deps, settings.debounceS);
+  const window = `d${windowOf(deps, settings.debounceS)}`;
   for (const t of targets) {
     const e = expected.get(t.meterId);
     const report = latest.get(t.meterId);
@@ -81,7 +84,7 @@ export async function checkBalanceReports(deps: CommandDeps, reports: readonly B
     recorded.push(d);
     deps.logger.warn('ESP32 balance disagrees with the ledger', { meterNo: t.meterNo, reported: d.reported, expected: d.expected, unit: d.unit });
     if (await store.commandKeyExists(deps.db, `balance:${resyncKey(window, t.meterId)}`)) continue;
-    const { commands } = await pushBalances(deps, [t], { kind: 'resync', ref: String(window) });
+    const { commands } = await pushBalances(deps, [t], { kind: 'resync', ref: window });
     const commandId = commands.get(t.meterId);
     if (commandId) await store.setDiscrepancyResync(deps.db, id, commandId);
   }
