@@ -50,6 +50,9 @@ const answers = new Map<string, Answer>();
 beforeAll(async () => {
   logger.setLogLevel('SILENT');
   server = http.createServer((req, res) => {
+    // A fresh connection per request: an idle keep-alive socket closed by the server while the client reuses
+    // it would fail a request at random (the adapter rightly retries that, but the test wants each answer).
+    res.setHeader('connection', 'close');
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
