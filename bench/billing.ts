@@ -2,7 +2,9 @@
 // (1,000) of one site whose default tariff is time-of-use with VAT, on the local platform's database
 // (PGlite by default; DATABASE_URL for real PostgreSQL in a schema of its own). A first run sets every
 // meter's baseline (its first reading; nothing to bill yet); then every meter gets a new reading 15 minutes
-// later and the timed run bills them all; a second run must post nothing. Prints one JSON object.
+// later and the timed run bills them all; a second run must post nothing. The tariff has a daily standing
+// charge (with VAT) too and the readings straddle local midnight, so the timed run also posts one
+// fixed-charge entry per account for the new local day (fixedEntriesPosted). Prints one JSON object.
 import { sql } from 'kysely';
 import { logger } from '#shared/logger';
 import { runBilling } from '#app/billing/billing';
@@ -31,7 +33,8 @@ const components = [
       { band: 'offpeak', days: 'weekends', from: '00:00', to: '24:00' },
     ],
   },
-  { id: 'vat', kind: 'percent_tax', percent: '16', appliesTo: ['energy'] },
+  { id: 'standing', kind: 'fixed', name: 'Standing charge', per: 'day', amountMinor: '500' },
+  { id: 'vat', kind: 'percent_tax', percent: '16', appliesTo: ['energy', 'standing'] },
 ];
 
 const seedStarted = performance.now();
@@ -49,26 +52,27 @@ await sql`
   SELECT 'BM' || lpad(i::text, 7, '0'), 'electricity', 'kWh', CAST(${site} AS uuid), a.id
   FROM generate_series(0, ${meters - 1}) AS i
   JOIN (SELECT id, row_number() OVER (ORDER BY account_no) - 1 AS n FROM accounts) a ON a.n = i % ${accounts}`.execute(db);
-await sql`INSERT INTO account_meters (account_id, meter_id, valid_from) SELECT account_id, id, '2026-01-01T00:00:00Z' FROM meters WHERE meter_no LIKE 'BM%'`.execute(db);
-const t0 = '2026-03-02T17:50:00Z';
-const t1 = '2026-03-02T18:05:00Z';
+await sql`INSERT INTO account_meters (account_id, meter_id, valid_from) SELECT account_id, id, '2026-03-01T21:00:00Z' FROM meters WHERE meter_no LIKE 'BM%'`.execute(db);
+// 23:50 and 00:05 local (Africa/Nairobi, UTC+3): the baseline run charges 2026-03-02, the timed one 03-03.
+const t0 = '2026-03-02T20:50:00Z';
+const t1 = '2026-03-02T21:05:00Z';
 await sql`INSERT INTO meter_readings (meter_id, source_key, reading_value, reading_date)
           SELECT id, 'bench:1:' || id, 1000 + (abs(hashtext(id::text)) % 5000) / 10.0, CAST(${t0} AS timestamptz) FROM meters WHERE meter_no LIKE 'BM%'`.execute(db);
-await sql`ANALYZE`.execute(db);
+await sql`ANALYZE meters, meter_readings, accounts, account_meters, billing_state, billing_fixed_state, ledger_entries`.execute(db);
 const baselineStarted = performance.now();
-const baseline = await runBilling(deps, { trigger: 'manual' });
+const baseline = await runBilling(deps, { trigger: 'manual', now: new Date(t0) });
 const baselineSeconds = (performance.now() - baselineStarted) / 1000;
 await sql`INSERT INTO meter_readings (meter_id, source_key, reading_value, reading_date)
           SELECT meter_id, 'bench:2:' || meter_id, reading_value + 0.25 + (abs(hashtext(meter_id::text)) % 300) / 100.0, CAST(${t1} AS timestamptz)
           FROM meter_readings WHERE source_key LIKE 'bench:1:%'`.execute(db);
-await sql`ANALYZE`.execute(db);
+await sql`ANALYZE meters, meter_readings, accounts, account_meters, billing_state, billing_fixed_state, ledger_entries`.execute(db);
 const seedSeconds = (performance.now() - seedStarted) / 1000 - baselineSeconds;
 
 const started = performance.now();
-const first = await runBilling(deps, { trigger: 'manual' });
+const first = await runBilling(deps, { trigger: 'manual', now: new Date(t1) });
 const seconds = (performance.now() - started) / 1000;
 const secondStarted = performance.now();
-const second = await runBilling(deps, { trigger: 'manual' });
+const second = await runBilling(deps, { trigger: 'manual', now: new Date(t1) });
 const secondSeconds = (performance.now() - secondStarted) / 1000;
 const violations = await invariantViolations(db);
 
@@ -77,17 +81,20 @@ console.log(
     backend: process.env.DATABASE_URL ? 'postgres' : 'pglite',
     meters,
     accounts,
-    tariff: 'time-of-use (peak/off-peak, weekday/weekend, Africa/Nairobi) + VAT 16%',
+    tariff: 'time-of-use (peak/off-peak, weekday/weekend, Africa/Nairobi) + daily standing charge + VAT 16%',
     seconds: Number(seconds.toFixed(2)),
     metersPerSecond: Math.round(meters / seconds),
     entriesPosted: first.run.entriesPosted,
     amountMinor: first.run.amountMinor,
+    fixedEntriesPosted: first.run.fixedEntriesPosted,
+    fixedAmountMinor: first.run.fixedAmountMinor,
     runStatus: first.run.status,
     timingsMs: Object.fromEntries(Object.entries(first.timings).map(([k, v]) => [k, Math.round(v)])),
-    secondRunEntries: second.run.entriesPosted,
+    secondRunEntries: second.run.entriesPosted + second.run.fixedEntriesPosted,
     secondRunSeconds: Number(secondSeconds.toFixed(2)),
     baselineRunSeconds: Number(baselineSeconds.toFixed(2)),
     baselineRunEntries: baseline.run.entriesPosted,
+    baselineRunFixedEntries: baseline.run.fixedEntriesPosted,
     seedSeconds: Number(seedSeconds.toFixed(2)),
     invariantViolations: violations.length,
     machine: machine(),

@@ -16,6 +16,8 @@ import { IotDataEndpoint } from './iot-endpoint.ts';
 import { LiveEvents } from './live-events.ts';
 import { Observability } from './observability.ts';
 import { QuantifyFunction } from './quantify-function.ts';
+import { Esp32Presence } from './esp32-presence.ts';
+import { Notifications } from './notifications.ts';
 import { Payments } from './payments.ts';
 import { API_PREFIX, Portal } from './portal.ts';
 import { Schedules } from './schedules.ts';
@@ -37,6 +39,8 @@ export class QuantifyStack extends Stack {
   public readonly offlineMeters: QuantifyFunction;
   public readonly billing: QuantifyFunction;
   public readonly payments: Payments;
+  public readonly notifications: Notifications;
+  public readonly esp32Presence: Esp32Presence;
   public readonly parkingReservations: QuantifyFunction;
   public readonly alarms: readonly cw.Alarm[];
   public readonly observability: Observability;
@@ -127,11 +131,27 @@ export class QuantifyStack extends Stack {
     // Payments reconnect meters (balance control) when they credit an account.
     this.commands.allowEnqueue(this.payments.callbacks);
     this.commands.allowEnqueue(this.payments.jobs);
+    this.notifications = new Notifications(this, 'Notifications', {
+      database: this.database,
+      ...(config.atUsername ? { atUsername: config.atUsername } : {}),
+      ...(config.atSenderId ? { atSenderId: config.atSenderId } : {}),
+      ...(config.atApiKeySecretArn ? { atApiKeySecret: secretsmanager.Secret.fromSecretCompleteArn(this, 'AfricasTalkingApiKey', config.atApiKeySecretArn) } : {}),
+    });
     this.schedules = new Schedules(this, 'Schedules', {
-      jobs: { offline_meters: this.offlineMeters, command_sweeper: this.commands.sweeper, stk_query: this.payments.jobs, daraja_reconcile: this.payments.jobs, parking_reservations: this.parkingReservations, billing: this.billing },
+      jobs: {
+        offline_meters: this.offlineMeters,
+        command_sweeper: this.commands.sweeper,
+        stk_query: this.payments.jobs,
+        daraja_reconcile: this.payments.jobs,
+        parking_reservations: this.parkingReservations,
+        billing: this.billing,
+        notifications: this.notifications.drain,
+      },
+      billingIntervalMinutes: config.billingIntervalMinutes,
     });
 
     this.deviceAccess = new DeviceAccess(this, 'DeviceAccess');
+    this.esp32Presence = new Esp32Presence(this, 'Esp32Presence', { database: this.database, commands: this.commands });
 
     // The portal: live updates through AppSync Events, published by every function that changes what it shows.
     this.live = new LiveEvents(this, 'Live', { userPool: this.api.userPool });
@@ -167,5 +187,6 @@ export class QuantifyStack extends Stack {
     new CfnOutput(this, 'ChirpStackApiKeySecretArn', { value: this.commands.chirpstackApiKey.secretArn });
     new CfnOutput(this, 'ChirpStackHttpIntegrationTokenSecretArn', { value: this.ingest.httpIntegrationToken.secretArn });
     new CfnOutput(this, 'DarajaSecretArn', { value: this.payments.secret.secretArn });
+    new CfnOutput(this, 'AfricasTalkingApiKeySecretArn', { value: this.notifications.apiKey.secretArn });
   }
 }

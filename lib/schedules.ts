@@ -1,5 +1,6 @@
 // The scheduled-jobs capability: one EventBridge Scheduler schedule per entry of the shared job table,
-// with the table's expression verbatim, so the cloud runs jobs exactly when the local scheduler does.
+// with the table's expression verbatim, so the cloud runs jobs exactly when the local scheduler does (the
+// billing job's rate is a deployment setting, billingIntervalMinutes, as BILLING_INTERVAL_MIN is locally).
 import { Aws, Duration, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -12,6 +13,14 @@ import { scheduledJobs, type JobName, type ScheduledJob } from '#shared/routes';
 export interface SchedulesProps {
   /** The function each job runs. A Record, so a job added to the table without a function fails to compile. */
   readonly jobs: Record<JobName, lambda.IFunction>;
+  /** How often the billing job runs (minutes, 1-1440). @default the job table's rate(15 minutes) */
+  readonly billingIntervalMinutes?: number;
+}
+
+/** EventBridge's rate expression for every `minutes` minutes (singular for 1, as EventBridge requires). */
+export function rateMinutes(minutes: number): string {
+  if (!Number.isInteger(minutes) || minutes < 1 || minutes > 1440) throw new RangeError(`a billing interval is a whole number of minutes from 1 to 1440, not ${minutes}`);
+  return minutes === 1 ? 'rate(1 minute)' : `rate(${minutes} minutes)`;
 }
 
 /** The event a job's Lambda receives: which job fired (the same function could serve several). */
@@ -24,7 +33,8 @@ export class Schedules extends Construct {
 
   constructor(scope: Construct, id: string, props: SchedulesProps) {
     super(scope, id);
-    this.schedules = scheduledJobs.map((job) => this.schedule(job, props.jobs[job.name]));
+    const billing = props.billingIntervalMinutes === undefined ? undefined : rateMinutes(props.billingIntervalMinutes);
+    this.schedules = scheduledJobs.map((job) => this.schedule(job.name === 'billing' && billing ? { ...job, expression: billing } : job, props.jobs[job.name]));
   }
 
   private schedule(job: ScheduledJob, fn: lambda.IFunction): Schedule {

@@ -46,6 +46,14 @@ export const stackConfigSchema = z
       .optional(),
     /** Extra sign-in/sign-out URLs of the portal's app client besides the CloudFront URL (development). */
     portalDevUrls: list.default(['http://127.0.0.1:3000/']),
+    /** How often the billing job runs, in minutes (EventBridge rate; 1-1440). */
+    billingIntervalMinutes: z.coerce.number().int('a whole number of minutes').min(1).max(1440).default(15),
+    /** Africa's Talking username for customer SMS ("sandbox" for their sandbox); unset: notifications are not sent. */
+    atUsername: z.string().min(1).optional(),
+    /** Africa's Talking sender id or short code (the account's default when unset). */
+    atSenderId: z.string().min(1).max(20).optional(),
+    /** Use an existing secret (plain text) for the Africa's Talking API key instead of creating one. */
+    atApiKeySecretArn: z.string().startsWith('arn:').optional(),
   })
   .refine((c) => c.dbMinCapacity <= c.dbMaxCapacity, { message: 'dbMinCapacity must not exceed dbMaxCapacity' });
 
@@ -56,7 +64,7 @@ export class StackConfigError extends Error {
 }
 
 const keys = ['deletionProtection', 'dbMinCapacity', 'dbMaxCapacity', 'iotDataEndpoint', 'chirpstackApiUrl',
-  'chirpstackApiKeySecretArn', 'alarmTopicArn', 'corsAllowOrigins', 'cognitoDomainPrefix', 'portalDevUrls'] as const;
+  'chirpstackApiKeySecretArn', 'alarmTopicArn', 'corsAllowOrigins', 'cognitoDomainPrefix', 'portalDevUrls', 'billingIntervalMinutes', 'atUsername', 'atSenderId', 'atApiKeySecretArn'] as const;
 
 /** Reads the stack settings from a construct node's context (the App's, in bin/quantify.ts). */
 export function stackConfigFromContext(node: Node): StackConfig {

@@ -25,7 +25,7 @@ SELECT id,
          'lowBalanceMinor', NULLIF(low_balance_threshold_minor, 0),
          'emergencyCreditMinor', NULLIF(emergency_credit_minor, 0),
          'reconnectThresholdMinor', NULLIF(reconnect_threshold_minor, 0))),
-       'migration 0014'
+       'migration 0015'
 FROM accounts
 WHERE low_balance_threshold_minor <> 0 OR emergency_credit_minor <> 0 OR reconnect_threshold_minor <> 0;
 

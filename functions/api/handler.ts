@@ -11,7 +11,7 @@ import { ingestBatch } from '#app/ingest/ingest';
 import { ingestWithCommands } from '#app/ingest/with-commands';
 import type { PaymentProvider } from '#app/payments/ports';
 import { withLiveAnnouncements } from '#app/portal/live-events';
-import { clockPolicyOf, lambdaConfig } from '#shared/config';
+import { clockPolicyOf, resyncPolicyOf, lambdaConfig } from '#shared/config';
 import { logger } from '#shared/logger';
 import { UnavailableError } from '#shared/errors';
 
@@ -21,7 +21,7 @@ const db = cloudDb(config);
 const now = () => new Date();
 const commandQueue = sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL);
 // Reprocessing a quarantined message may confirm a command or queue a display actuation.
-const ingestDeps = ingestWithCommands({ db, logger, now, commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, clock: clockPolicyOf(config) });
+const ingestDeps = ingestWithCommands({ db, logger, now, commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, clock: clockPolicyOf(config), resync: resyncPolicyOf(config) });
 
 // STK Push reaches Daraja through a client built on first use (its credentials are in Secrets Manager).
 const provider: PaymentProvider = {

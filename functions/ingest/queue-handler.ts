@@ -9,7 +9,7 @@ import { emfMetrics, withMetrics } from '#adapters/emf-metrics';
 import { sqsCommandQueue } from '#adapters/command-queue';
 import { createIngestQueueHandler } from '#app/ingest/queue';
 import { ingestWithCommands } from '#app/ingest/with-commands';
-import { clockPolicyOf, lambdaConfig } from '#shared/config';
+import { clockPolicyOf, resyncPolicyOf, lambdaConfig } from '#shared/config';
 import { logger } from '#shared/logger';
 
 const config = lambdaConfig();
@@ -27,6 +27,7 @@ export const handler = withMetrics(
     commandQueue: sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL),
     commandExpiryHours: config.COMMAND_EXPIRY_HOURS,
     clock: clockPolicyOf(config),
+    resync: resyncPolicyOf(config),
     metrics,
   }),
   )),

@@ -13,7 +13,7 @@ const db = cloudDb(config);
 const live = { db, live: cloudLiveEvents(config), logger, now: () => new Date() };
 const commandQueue = sqsCommandQueue(new SQSClient({}), config.COMMAND_QUEUE_URL);
 
-export const handler = withLiveAnnouncements(live, async (): Promise<{ runId: string; status: string; meters: number; entriesPosted: number }> => {
+export const handler = withLiveAnnouncements(live, async (): Promise<{ runId: string; status: string; meters: number; entriesPosted: number; fixedEntriesPosted: number }> => {
   const { run } = await billingJob({ db, logger, now: () => new Date(), commandQueue }, { trigger: 'schedule' });
-  return { runId: run.id, status: run.status, meters: run.metersSeen, entriesPosted: run.entriesPosted };
+  return { runId: run.id, status: run.status, meters: run.metersSeen, entriesPosted: run.entriesPosted, fixedEntriesPosted: run.fixedEntriesPosted };
 });

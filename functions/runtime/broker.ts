@@ -15,6 +15,8 @@ export interface EmbeddedBroker {
   port: number;
   /** Where the platform's own client connects: `url`, or with TLS a plain listener on loopback only. */
   localUrl: string;
+  /** Hear each meter identity that connects (logged in with its own credential): an ESP32 back online. */
+  onMeterConnected(listener: (meterNo: string) => void): void;
   close(): Promise<void>;
 }
 
@@ -98,6 +100,12 @@ export async function startEmbeddedBroker(options: BrokerOptions): Promise<Embed
       callback(null, identity && maySubscribe(identity, subscription.topic) ? subscription : null);
     },
   });
+  const meterListeners: ((meterNo: string) => void)[] = [];
+  // 'client' fires once a client has connected and been authenticated.
+  broker.on('client', (client) => {
+    const identity = identities.get(client);
+    if (identity?.kind === 'meter') for (const listener of meterListeners) listener(identity.meterNo);
+  });
   const listen = async (server: net.Server, listenPort: number, listenHost: string) => {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -124,6 +132,7 @@ export async function startEmbeddedBroker(options: BrokerOptions): Promise<Embed
       url,
       localUrl,
       port: actualPort,
+      onMeterConnected: (listener) => void meterListeners.push(listener),
       close: async () => {
         await new Promise<void>((resolve) => broker.close(() => resolve()));
         for (const s of servers) await new Promise<void>((resolve) => s.close(() => resolve()));

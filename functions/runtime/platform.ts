@@ -33,14 +33,17 @@ import { routeFor, scheduledJobs, topicRoutes, type JobName } from '#shared/rout
 import { markOfflineMeters } from '#app/jobs/offline-meters';
 import { runReservations } from '#app/parking/parking';
 import { balanceControlEvents, billingJob } from '#app/billing/job';
-import { localSmsSink } from './sms-sink.ts';
+import { localSmsSender } from './sms-sink.ts';
+import { Esp32Presence } from './esp32-presence.ts';
+import { resyncOnReconnect } from '#app/billing/resync';
+import { drainNotifications, type SmsSender } from '#app/notifications/notifications';
 import { ChirpStackClient } from '#adapters/chirpstack-client';
 import { mqttDevicePublisher } from '#adapters/device-publisher-mqtt';
 import { dispatch, type DispatchDeps } from '#app/commands/dispatcher';
 import { enqueueOrLeaveToSweeper } from '#app/commands/enqueue';
 import type { CommandDeps, DeviceQueueApi } from '#app/commands/ports';
 import { sweep } from '#app/commands/sweeper';
-import { clockPolicyOf, ConfigError } from '#shared/config';
+import { clockPolicyOf, resyncPolicyOf, ConfigError } from '#shared/config';
 import { ChirpStackSimulator } from './chirpstack-sim/index.ts';
 import { LocalCommandQueue } from './local-command-queue.ts';
 import { OutageLog } from './outage.ts';
@@ -119,15 +122,27 @@ export async function startPlatform(config: LocalConfig, logger: Logger = rootLo
     const chirpstack = shutdown.add(await connectChirpstack(ctx, client));
     // Created before ingest (which hands it the commands it creates), but stopped before ingest: see below.
     const commands = commandDispatcher(ctx, db, chirpstack.network, client);
-    const ingestDeps = ingestWithCommands({ db: db.db, logger, now: ctx.now, commandQueue: commands.deps.commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, clock: clockPolicyOf(config), metrics: ctx.metrics });
+    const ingestDeps = ingestWithCommands({ db: db.db, logger, now: ctx.now, commandQueue: commands.deps.commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, clock: clockPolicyOf(config), metrics: ctx.metrics, resync: resyncPolicyOf(config) });
     const ingest = shutdown.add(ingestBatcher(ctx, db, ingestDeps));
     shutdown.add(await subscribeIngest(ctx, mqttClient, ingest.batcher));
     // Stopped while still subscribed (so confirmations of what it sends while draining are ingested),
     // and before the simulator and the MQTT client, since a draining dispatcher still sends.
     shutdown.add(commands);
+    // An ESP32 back online gets its balance: the embedded broker's connect events, else its first message after a silence.
+    const presence = new Esp32Presence({
+      resync: (meterNo) => resyncOnReconnect(commands.deps, meterNo, resyncPolicyOf(config)),
+      silenceMs: config.ESP32_RECONNECT_SILENCE_S * 1000,
+      debounceMs: config.ESP32_RESYNC_DEBOUNCE_S * 1000,
+      now: ctx.now,
+      logger,
+    });
+    if (broker.embedded) broker.embedded.onMeterConnected((meterNo) => presence.connected(meterNo));
+    else client.on('message', (topic) => presence.message(topic));
+    shutdown.add(presence);
     const daraja = shutdown.add(await startDaraja(config, dataDir, logger));
-    const paymentDeps: StkDeps = { db: db.db, logger, now: ctx.now, metrics: ctx.metrics, provider: daraja.client, currency: config.PAYMENTS_CURRENCY, events: balanceControlEvents({ ...commands.deps, sms: localSmsSink(logger) }, options.paymentEvents) };
-    shutdown.add(startScheduler(ctx, db, commands.queue, paymentDeps));
+    const sms = localSmsSender(config, logger);
+    const paymentDeps: StkDeps = { db: db.db, logger, now: ctx.now, metrics: ctx.metrics, provider: daraja.client, currency: config.PAYMENTS_CURRENCY, events: balanceControlEvents({ ...commands.deps, sms }, options.paymentEvents) };
+    shutdown.add(startScheduler(ctx, db, commands.queue, paymentDeps, sms));
     const http = shutdown.add(await startHttp(ctx, { db, client, ingestDeps, ingest: ingest.batcher, commandQueue: commands.queue, payments: paymentDeps, callbackToken: daraja.token }));
     await daraja.listening(http.url);
     // Last, so it stops first: it posts to the HTTP API, and what it has not posted stays in its buffer.
@@ -365,7 +380,7 @@ async function subscribeIngest({ logger }: Context, mqttClient: { client: MqttCl
 }
 
 /** Scheduled jobs: the same expressions EventBridge Scheduler runs in the cloud (none when SCHEDULER_ENABLED is off). */
-function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue: LocalCommandQueue, payments: StkDeps) {
+function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue: LocalCommandQueue, payments: StkDeps, sms: SmsSender) {
   const jobs: Partial<Record<JobName, () => Promise<void>>> = {
     stk_query: async () => {
       await queryPendingStk(payments);
@@ -374,13 +389,16 @@ function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue:
       await reconcile(payments);
     },
     billing: async () => {
-      await billingJob({ db: db.db, logger, now: () => new Date(), commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, sms: localSmsSink(logger) }, { trigger: 'schedule' });
+      await billingJob({ db: db.db, logger, now: () => new Date(), commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, sms }, { trigger: 'schedule' });
     },
     offline_meters: async () => {
       await markOfflineMeters({ db: db.db, logger }, new Date());
     },
     command_sweeper: async () => {
       await sweep({ db: db.db, logger, commandQueue }, new Date());
+    },
+    notifications: async () => {
+      await drainNotifications({ db: db.db, logger, now: () => new Date(), sms });
     },
     parking_reservations: async () => {
       await runReservations({ db: db.db, logger, now: () => new Date(), commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS }, new Date());

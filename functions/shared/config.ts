@@ -17,6 +17,23 @@ const clockSettings = {
   INGEST_FUTURE_TIME_POLICY: z.enum(['correct', 'quarantine']).default('correct'),
 };
 
+// ESP32 balance resync (app/billing/resync.ts): the debounce of resync pushes and the discrepancy tolerance.
+const resyncSettings = {
+  /** At most one balance resync push per ESP32 meter per this many seconds (a flapping meter gets no flood). */
+  ESP32_RESYNC_DEBOUNCE_S: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** A balance report is a discrepancy when |reported − expected| > max(this % of |expected|, BALANCE_TOLERANCE_ABSOLUTE). */
+  BALANCE_TOLERANCE_PERCENT: z.coerce.number().min(0).max(100).default(1),
+  /** In the meter's balance unit: currency (major units, e.g. KES 1) or units (1 kWh). */
+  BALANCE_TOLERANCE_ABSOLUTE: z.coerce.number().min(0).max(1_000_000).default(1),
+};
+
+/** The resync settings a configuration describes (app/billing/resync.ts DiscrepancySettings). */
+export const resyncPolicyOf = (c: { ESP32_RESYNC_DEBOUNCE_S: number; BALANCE_TOLERANCE_PERCENT: number; BALANCE_TOLERANCE_ABSOLUTE: number }) => ({
+  debounceS: c.ESP32_RESYNC_DEBOUNCE_S,
+  tolerancePercent: c.BALANCE_TOLERANCE_PERCENT,
+  toleranceAbsolute: c.BALANCE_TOLERANCE_ABSOLUTE,
+});
+
 /** The ingestion clock policy a configuration describes (domain/clock.ts ClockPolicy). */
 export const clockPolicyOf = (c: { INGEST_MAX_CLOCK_AHEAD_S: number; INGEST_FUTURE_TIME_POLICY: 'correct' | 'quarantine' }) => ({
   maxAheadMs: c.INGEST_MAX_CLOCK_AHEAD_S * 1000,
@@ -93,12 +110,22 @@ export const localConfigSchema = z.object({
   /** The billing job runs this often (minutes) locally; EventBridge runs it every 15 minutes in the cloud. */
   BILLING_INTERVAL_MIN: z.coerce.number().int().min(1).max(1440).default(15),
   ...clockSettings,
+  ...resyncSettings,
+  /** With an external broker (MQTT_URL), an ESP32's first message after this many seconds of silence counts as it coming back online. */
+  ESP32_RECONNECT_SILENCE_S: z.coerce.number().int().min(1).max(86_400).default(600),
   ...darajaSettings,
   DARAJA_CONSUMER_KEY: z.string().min(1).optional(),
   DARAJA_CONSUMER_SECRET: z.string().min(1).optional(),
   DARAJA_PASSKEY: z.string().min(1).optional(),
   /** The secret in the callback paths; generated into DATA_DIR on first start when unset. */
   DARAJA_CALLBACK_TOKEN: z.string().regex(/^[A-Za-z0-9_-]{32,128}$/, '32-128 letters, digits, _ or -').optional(),
+  /** Africa's Talking SMS: with a username and API key, notifications go to it; otherwise to the local sink (logged). */
+  AT_USERNAME: z.string().min(1).optional(),
+  AT_API_KEY: z.string().min(1).optional(),
+  /** A registered sender id or short code (the account's default when unset). */
+  AT_SENDER_ID: z.string().min(1).max(20).optional(),
+  /** Default: the sandbox for AT_USERNAME=sandbox, else the live API (a test points it at a fake). */
+  AT_BASE_URL: url.optional(),
   /** The simulator's "customer" answers an STK Push after this long. */
   DARAJA_SIMULATOR_STK_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(3_000),
 });
@@ -118,6 +145,7 @@ export const lambdaConfigSchema = z.object({
   COMMAND_EXPIRY_HOURS: z.coerce.number().positive().max(24 * 30).default(48),
   SCHEMA_DIR: z.string().optional(),
   ...clockSettings,
+  ...resyncSettings,
   ...darajaSettings,
   /** Secrets Manager JSON {consumerKey, consumerSecret, passkey, callbackToken}. */
   DARAJA_SECRET_ARN: z.string().optional(),
@@ -125,6 +153,11 @@ export const lambdaConfigSchema = z.object({
   LIVE_EVENTS_HTTP_DOMAIN: z.string().regex(/^[a-z0-9.-]+$/, 'a host name (no scheme)').optional(),
   /** Set by Lambda itself; signs the live event publishes. */
   AWS_REGION: z.string().optional(),
+  /** Africa's Talking SMS (the notification drain): username, sender id and the API key's secret (plain text). */
+  AT_USERNAME: z.string().min(1).optional(),
+  AT_SENDER_ID: z.string().min(1).max(20).optional(),
+  AT_API_KEY_SECRET_ARN: z.string().optional(),
+  AT_BASE_URL: url.optional(),
 });
 export type LambdaConfig = z.infer<typeof lambdaConfigSchema>;
 

@@ -141,6 +141,149 @@ export async function applyBilling(db: Executor, runId: string, items: readonly 
   }
 }
 
+// ---- Fixed charges (one entry per account per local day) ----
+
+/** A meter's time on an account (account_meters), with the tariff that prices it now. */
+export interface FixedMembership {
+  meterId: string;
+  meterNo: string;
+  tariffId: string | null;
+  from: Date;
+  to: Date | null;
+}
+
+export interface FixedAccount {
+  accountId: string;
+  /** The account's local days are its meters' site's (the first by site time zone name when they differ). */
+  timezone: string;
+  /** The first local day not charged yet (YYYY-MM-DD); undefined: never charged. */
+  nextDate?: string;
+  carry: string;
+  /** False: already charged through today (no memberships read). */
+  due: boolean;
+  /** Its prepaid meters' memberships since the catch-up window (what the chunk's size counts). */
+  meterCount: number;
+  memberships: FixedMembership[];
+}
+
+/**
+ * The accounts after `afterAccountId` (id order) that may be due, with a prepaid meter on them since
+ * `since`: at most `maxAccounts`, and stopping once their meters pass `maxMeters` (so a chunk's response
+ * and its posting stay far inside the Data API's limits whatever the meters per account). One statement.
+ */
+export async function fixedChargeAccounts(
+  db: Executor,
+  opts: { afterAccountId: string | null; now: Date; since: Date; maxAccounts: number; maxMeters: number },
+): Promise<{ accounts: FixedAccount[]; lastAccountId: string | null }> {
+  const { rows } = await sql<{
+    account_id: string; timezone: string; n: string | number; next_date: string | null; carry: string | null; due: boolean;
+    meters: { meterId: string; meterNo: string; tariffId: string | null; from: string; to: string | null }[] | string | null;
+  }>`
+    WITH cand AS (
+      -- Accounts in id order that may be due (a next day past the latest local date anywhere, UTC+14, is
+      -- certainly not) with a prepaid meter on them since the catch-up window.
+      SELECT a.id AS account_id FROM accounts a LEFT JOIN billing_fixed_state s ON s.account_id = a.id
+      WHERE (CAST(${opts.afterAccountId} AS uuid) IS NULL OR a.id > CAST(${opts.afterAccountId} AS uuid))
+        AND (s.next_date IS NULL OR s.next_date <= CAST(timezone('UTC', CAST(${opts.now} AS timestamptz)) + interval '14 hours' AS date))
+        AND EXISTS (SELECT 1 FROM account_meters am JOIN meters m ON m.id = am.meter_id
+                    WHERE am.account_id = a.id AND m.is_prepaid AND (am.valid_to IS NULL OR am.valid_to > ${opts.since}))
+      ORDER BY a.id LIMIT ${opts.maxAccounts}),
+    -- Their meters' memberships, read once for the chunk (not once per account).
+    mem AS MATERIALIZED (
+      SELECT am.account_id, m.id AS meter_id, m.meter_no, m.site_id, m.meter_type, m.tariff_id, am.valid_from, am.valid_to
+      FROM account_meters am JOIN meters m ON m.id = am.meter_id
+      WHERE am.account_id IN (SELECT account_id FROM cand) AND m.is_prepaid AND (am.valid_to IS NULL OR am.valid_to > ${opts.since})),
+    sized AS (
+      SELECT mem.account_id, count(*) AS n, min(COALESCE(st.timezone, 'UTC')) AS timezone
+      FROM mem LEFT JOIN sites st ON st.id = mem.site_id GROUP BY mem.account_id),
+    chunk AS (
+      SELECT account_id, n, timezone FROM (SELECT sized.*, sum(n) OVER (ORDER BY account_id) AS cum FROM sized) c
+      WHERE cum - n < ${opts.maxMeters}),
+    due AS (
+      SELECT chunk.account_id, chunk.n, chunk.timezone, s.next_date, s.carry_minor,
+             (s.next_date IS NULL OR s.next_date <= CAST(timezone(chunk.timezone, CAST(${opts.now} AS timestamptz)) AS date)) AS due
+      FROM chunk LEFT JOIN billing_fixed_state s ON s.account_id = chunk.account_id),
+    agg AS (
+      -- The meter_tariff view's resolution (meter, else account, else site default), per membership.
+      SELECT mem.account_id,
+             json_agg(json_build_object('meterId', mem.meter_id, 'meterNo', mem.meter_no,
+                                        'tariffId', COALESCE(mem.tariff_id, at.tariff_id, sit.tariff_id),
+                                        'from', mem.valid_from, 'to', mem.valid_to) ORDER BY mem.meter_id, mem.valid_from) AS meters
+      FROM mem JOIN due d ON d.account_id = mem.account_id AND d.due
+      LEFT JOIN account_tariffs at ON at.account_id = mem.account_id AND at.meter_type = mem.meter_type
+      LEFT JOIN site_tariffs sit ON sit.site_id = mem.site_id AND sit.meter_type = mem.meter_type
+      GROUP BY mem.account_id)
+    SELECT d.account_id, d.timezone, d.n, CAST(d.next_date AS text) AS next_date, CAST(d.carry_minor AS text) AS carry, d.due, agg.meters
+    FROM due d LEFT JOIN agg ON agg.account_id = d.account_id ORDER BY d.account_id`.execute(db);
+  const accounts = rows.map((r): FixedAccount => {
+    const meters = (typeof r.meters === 'string' ? JSON.parse(r.meters) : r.meters) as { meterId: string; meterNo: string; tariffId: string | null; from: string; to: string | null }[] | null;
+    return {
+      accountId: r.account_id,
+      timezone: r.timezone,
+      ...(r.next_date ? { nextDate: r.next_date.slice(0, 10) } : {}),
+      carry: r.carry ?? '0',
+      due: r.due,
+      meterCount: Number(r.n),
+      memberships: (meters ?? []).map((m) => ({ meterId: m.meterId, meterNo: m.meterNo, tariffId: m.tariffId, from: new Date(m.from), to: m.to ? new Date(m.to) : null })),
+    };
+  });
+  return { accounts, lastAccountId: rows.length ? rows[rows.length - 1]!.account_id : null };
+}
+
+export interface FixedAccountMove {
+  accountId: string;
+  /** The state's next day the run read (null: never charged); the account is skipped if it moved since. */
+  expectedNextDate: string | null;
+  nextDate: string;
+  carry: string;
+}
+
+export interface FixedItem {
+  accountId: string;
+  localDate: string;
+  /** The debit in whole minor units (> 0). */
+  amountMinor: number;
+  idempotencyKey: string;
+  sourceRef: string;
+  description: string;
+  detail: unknown;
+}
+
+export interface FixedOutcome {
+  accountId: string;
+  localDate: string | null;
+  outcome: 'posted' | 'duplicate' | 'stale';
+  entryId: number | null;
+  balanceAfterMinor: number | null;
+}
+
+/** Post a chunk's fixed-charge entries and move its accounts' fixed state, in one statement. */
+export async function applyFixedCharges(db: Executor, runId: string, accounts: readonly FixedAccountMove[], items: readonly FixedItem[]): Promise<FixedOutcome[]> {
+  if (!accounts.length) return [];
+  try {
+    const { rows } = await sql<{ out_account_id: string; out_local_date: string | Date | null; out_outcome: FixedOutcome['outcome']; out_entry_id: string | number | null; out_balance_after_minor: string | number | null }>`
+      SELECT out_account_id, CAST(out_local_date AS text) AS out_local_date, out_outcome, out_entry_id, out_balance_after_minor
+      FROM billing_fixed_apply(CAST(${runId} AS uuid), ${json(accounts)}, ${json(items)})`.execute(db);
+    return rows.map((r) => ({
+      accountId: r.out_account_id,
+      localDate: r.out_local_date === null ? null : String(r.out_local_date).slice(0, 10),
+      outcome: r.out_outcome,
+      entryId: r.out_entry_id === null ? null : Number(r.out_entry_id),
+      balanceAfterMinor: r.out_balance_after_minor === null ? null : Number(r.out_balance_after_minor),
+    }));
+  } catch (error) {
+    throw mapDbError(error, 'billing');
+  }
+}
+
+/** The per-meter detail of an account's fixed-charge entries, newest day first. */
+export async function fixedChargeDetails(db: Executor, accountId: string, limit = 31): Promise<{ localDate: string; entryId: number; detail: unknown }[]> {
+  const { rows } = await sql<{ local_date: string; entry_id: string | number; detail: unknown }>`
+    SELECT CAST(local_date AS text) AS local_date, entry_id, detail FROM billing_fixed_charges
+    WHERE account_id = CAST(${accountId} AS uuid) ORDER BY local_date DESC LIMIT ${limit}`.execute(db);
+  return rows.map((r) => ({ localDate: r.local_date, entryId: Number(r.entry_id), detail: typeof r.detail === 'string' ? (JSON.parse(r.detail) as unknown) : r.detail }));
+}
+
 // ---- Runs ----
 
 export interface SkippedReport {
@@ -156,6 +299,9 @@ export interface BillingRun {
   metersBilled: number;
   entriesPosted: number;
   amountMinor: number;
+  /** Fixed-charge entries (one per account per local day) and their total. */
+  fixedEntriesPosted: number;
+  fixedAmountMinor: number;
   skipped: SkippedReport;
   error: string | null;
   startedAt: Date;
@@ -171,6 +317,8 @@ interface RunRow {
   meters_billed: number;
   entries_posted: number;
   amount_minor: string | number;
+  fixed_entries_posted: number;
+  fixed_amount_minor: string | number;
   skipped: SkippedReport | string;
   error: string | null;
   started_at: Date;
@@ -186,6 +334,8 @@ const toRun = (r: RunRow): BillingRun => ({
   metersBilled: Number(r.meters_billed),
   entriesPosted: Number(r.entries_posted),
   amountMinor: Number(r.amount_minor),
+  fixedEntriesPosted: Number(r.fixed_entries_posted),
+  fixedAmountMinor: Number(r.fixed_amount_minor),
   skipped: typeof r.skipped === 'string' ? (JSON.parse(r.skipped) as SkippedReport) : r.skipped,
   error: r.error,
   startedAt: new Date(r.started_at),
@@ -203,13 +353,16 @@ export interface RunTotals {
   metersBilled: number;
   entriesPosted: number;
   amountMinor: number;
+  fixedEntriesPosted: number;
+  fixedAmountMinor: number;
   skipped: SkippedReport;
 }
 
 export async function finishRun(db: Executor, id: string, totals: RunTotals, error: string | null): Promise<BillingRun> {
   const { rows } = await sql<RunRow>`
     UPDATE billing_runs SET status = ${error ? 'failed' : 'completed'}, meters_seen = ${totals.metersSeen}, meters_billed = ${totals.metersBilled},
-      entries_posted = ${totals.entriesPosted}, amount_minor = ${totals.amountMinor}, skipped = ${json(totals.skipped)}, error = ${error},
+      entries_posted = ${totals.entriesPosted}, amount_minor = ${totals.amountMinor},
+      fixed_entries_posted = ${totals.fixedEntriesPosted}, fixed_amount_minor = ${totals.fixedAmountMinor}, skipped = ${json(totals.skipped)}, error = ${error},
       finished_at = now()
     WHERE id = CAST(${id} AS uuid) RETURNING *`.execute(db);
   return toRun(rows[0]!);
@@ -288,4 +441,101 @@ export async function monthToDate(db: Executor, meterId: string): Promise<{ mont
     SELECT month_key, CAST(month_units AS text) AS units FROM billing_state WHERE meter_id = CAST(${meterId} AS uuid)`.execute(db);
   const r = rows[0];
   return r ? { monthKey: r.month_key, units: r.units } : undefined;
+}
+
+// ---- ESP32 balance resync and discrepancies ----
+
+/** The active meters with these numbers and their accounts (the ones balance control can look at). */
+export async function metersByNumber(db: Executor, meterNos: readonly string[]): Promise<{ meterId: string; meterNo: string; accountId: string | null }[]> {
+  if (!meterNos.length) return [];
+  const { rows } = await sql<{ id: string; meter_no: string; account_id: string | null }>`
+    SELECT id, meter_no, account_id FROM meters
+    WHERE is_active AND meter_no IN (SELECT value FROM jsonb_array_elements_text(${json(meterNos)}))`.execute(db);
+  return rows.map((r) => ({ meterId: r.id, meterNo: r.meter_no, accountId: r.account_id }));
+}
+
+/** The accounts of these meters. */
+export async function accountsOfMeters(db: Executor, meterIds: readonly string[]): Promise<Map<string, string>> {
+  if (!meterIds.length) return new Map();
+  const { rows } = await sql<{ id: string; account_id: string }>`
+    SELECT id, account_id FROM meters
+    WHERE account_id IS NOT NULL AND id IN (SELECT CAST(value AS uuid) FROM jsonb_array_elements_text(${json(meterIds)}))`.execute(db);
+  return new Map(rows.map((r) => [r.id, r.account_id]));
+}
+
+/** Has a command with this idempotency key been created (a resync already sent in this debounce window)? */
+export async function commandKeyExists(db: Executor, idempotencyKey: string): Promise<boolean> {
+  const { rows } = await sql<{ found: boolean }>`SELECT EXISTS (SELECT 1 FROM device_commands WHERE idempotency_key = ${idempotencyKey}) AS found`.execute(db);
+  return rows[0]?.found === true;
+}
+
+export interface NewDiscrepancy {
+  meterId: string;
+  accountId: string | null;
+  unit: 'currency' | 'units';
+  reported: number;
+  expected: number;
+  difference: number;
+  tolerance: number;
+  reportedAt: Date;
+}
+
+/** Record a discrepancy once per report; returns its id, or undefined when that report was already recorded. */
+export async function recordDiscrepancy(db: Executor, d: NewDiscrepancy): Promise<string | undefined> {
+  const { rows } = await sql<{ id: string }>`
+    INSERT INTO balance_discrepancies (meter_id, account_id, unit, reported, expected, difference, tolerance, reported_at)
+    VALUES (CAST(${d.meterId} AS uuid), CAST(${d.accountId} AS uuid), ${d.unit}, ${d.reported}, ${d.expected}, ${d.difference}, ${d.tolerance}, ${d.reportedAt})
+    ON CONFLICT (meter_id, reported_at) DO NOTHING RETURNING id`.execute(db);
+  return rows[0]?.id;
+}
+
+export async function setDiscrepancyResync(db: Executor, id: string, commandId: string): Promise<void> {
+  await sql`UPDATE balance_discrepancies SET resync_command_id = CAST(${commandId} AS uuid) WHERE id = CAST(${id} AS uuid)`.execute(db);
+}
+
+export interface Discrepancy {
+  id: string;
+  meterId: string;
+  meterNo: string;
+  accountId: string | null;
+  unit: 'currency' | 'units';
+  reported: number;
+  expected: number;
+  difference: number;
+  tolerance: number;
+  reportedAt: Date;
+  detectedAt: Date;
+  resyncCommandId: string | null;
+}
+
+/** Discrepancies newest first, optionally of one meter (its id or number) and since an instant. */
+export async function listDiscrepancies(db: Executor, filter: { meter?: string | undefined; since?: Date | undefined; limit: number; offset: number }): Promise<{ items: Discrepancy[]; total: number }> {
+  const isUuid = filter.meter !== undefined && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(filter.meter);
+  const { rows } = await sql<{
+    id: string; meter_id: string; meter_no: string; account_id: string | null; unit: Discrepancy['unit']; reported: string; expected: string;
+    difference: string; tolerance: string; reported_at: Date; detected_at: Date; resync_command_id: string | null; total: string | number;
+  }>`
+    SELECT count(*) OVER () AS total, d.id, d.meter_id, m.meter_no, d.account_id, d.unit, CAST(d.reported AS text) AS reported, CAST(d.expected AS text) AS expected,
+           CAST(d.difference AS text) AS difference, CAST(d.tolerance AS text) AS tolerance, d.reported_at, d.detected_at, d.resync_command_id
+    FROM balance_discrepancies d JOIN meters m ON m.id = d.meter_id
+    WHERE (CAST(${filter.meter ?? null} AS text) IS NULL
+           OR (${isUuid} AND d.meter_id = CAST(${isUuid ? filter.meter! : null} AS uuid))
+           OR m.meter_no = ${filter.meter ?? null})
+      AND (CAST(${filter.since ?? null} AS timestamptz) IS NULL OR d.detected_at >= CAST(${filter.since ?? null} AS timestamptz))
+    ORDER BY d.detected_at DESC, d.id LIMIT ${filter.limit} OFFSET ${filter.offset}`.execute(db);
+  const items = rows.map((r) => ({
+    id: r.id,
+    meterId: r.meter_id,
+    meterNo: r.meter_no,
+    accountId: r.account_id,
+    unit: r.unit,
+    reported: Number(r.reported),
+    expected: Number(r.expected),
+    difference: Number(r.difference),
+    tolerance: Number(r.tolerance),
+    reportedAt: new Date(r.reported_at),
+    detectedAt: new Date(r.detected_at),
+    resyncCommandId: r.resync_command_id,
+  }));
+  return { items, total: rows.length ? Number(rows[0]!.total) : 0 };
 }

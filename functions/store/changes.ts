@@ -41,7 +41,7 @@ export interface PaymentChange {
 /**
  * Payments whose row changed at or after `since` (received, applied, held in suspense or conflict,
  * allocated, reversed: every write in the ledger functions stamps updated_at), oldest change first. Payments
- * are history, so this is found by their updated_at index (schema/0015_live_topics.sql).
+ * are history, so this is found by their updated_at index (schema/0016_live_topics.sql).
  */
 export async function paymentChangesSince(db: Executor, since: Date, limit: number): Promise<PaymentChange[]> {
   return db.selectFrom('payments').select(['id', 'account_id', 'status', 'updated_at']).where('updated_at', '>=', since).orderBy('updated_at').limit(limit).execute();

@@ -115,8 +115,14 @@ export async function holdNotification(db: Executor, id: string, until: Date): P
             WHERE id = CAST(${id} AS uuid) AND status = 'pending'`.execute(db);
 }
 
-export async function markNotification(db: Executor, id: string, outcome: { status: 'sent'; providerMessageId: string } | { status: 'pending' | 'failed' | 'undeliverable'; error: string }): Promise<void> {
-  if (outcome.status === 'sent') {
+export async function markNotification(
+  db: Executor,
+  id: string,
+  outcome: { status: 'sent'; providerMessageId: string } | { status: 'failed' | 'undeliverable'; error: string } | { status: 'pending'; error: string; retryAt?: Date },
+): Promise<void> {
+  if (outcome.status === 'pending' && outcome.retryAt) {
+    await sql`UPDATE notifications SET last_error = ${outcome.error}, next_attempt_at = ${outcome.retryAt} WHERE id = CAST(${id} AS uuid)`.execute(db);
+  } else if (outcome.status === 'sent') {
     await sql`UPDATE notifications SET status = 'sent', provider_message_id = ${outcome.providerMessageId}, sent_at = now(), last_error = NULL
               WHERE id = CAST(${id} AS uuid)`.execute(db);
   } else {

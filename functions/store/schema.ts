@@ -517,6 +517,8 @@ export interface BillingRunsTable {
   meters_billed: Generated<number>;
   entries_posted: Generated<number>;
   amount_minor: Generated<Num>;
+  fixed_entries_posted: Generated<number>;
+  fixed_amount_minor: Generated<Num>;
   skipped: Generated<unknown>;
   error: string | null;
   started_at: CreatedAt;

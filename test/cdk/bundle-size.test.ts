@@ -29,7 +29,13 @@ const BUDGET_KB = 400;
  * it by area (payments, parking) is the way back under 400 KB; until then its bound is 650 KB.
  */
 const API_BUDGET_KB = 650;
-const budgetOf = (fn: string) => (fn.endsWith('/Api/Handler') ? API_BUDGET_KB : BUDGET_KB);
+/**
+ * The ingest decoder compares ESP32 balance reports with the ledger (issue 11: a discrepancy is recorded
+ * and the correct balance pushed again), which needs what an ESP32's balance in units is computed with:
+ * the tariff domain and decimal.js (≈70 KB with balance control's push). From ≈358 KB (README) it went to ≈432 KB.
+ */
+const DECODER_BUDGET_KB = 450;
+const budgetOf = (fn: string) => (fn.endsWith('/Api/Handler') ? API_BUDGET_KB : fn.endsWith('/Ingest/Decoder') ? DECODER_BUDGET_KB : BUDGET_KB);
 
 interface Measured {
   readonly fn: string;
@@ -73,7 +79,7 @@ beforeAll(() => {
     });
   const kb = (n: number) => (n / 1024).toFixed(1).padStart(7);
   console.log(
-    [`Lambda assets (budget ${BUDGET_KB} KB each, the API ${API_BUDGET_KB} KB):`, ...measured.map((m) => `${kb(m.bytes)} KB (bundle gzip ${kb(m.bundleGzipBytes)} KB)  ${m.fn}`)].join('\n'),
+    [`Lambda assets (budget ${BUDGET_KB} KB each, the API ${API_BUDGET_KB} KB, the ingest decoder ${DECODER_BUDGET_KB} KB):`, ...measured.map((m) => `${kb(m.bytes)} KB (bundle gzip ${kb(m.bundleGzipBytes)} KB)  ${m.fn}`)].join('\n'),
   );
 }, 120_000);
 
@@ -82,11 +88,11 @@ afterAll(() => {
 });
 
 describe('Lambda bundles', () => {
-  it('bundles all eleven functions', () => {
-    expect(measured).toHaveLength(11);
+  it('bundles all thirteen functions', () => {
+    expect(measured).toHaveLength(13);
   });
 
-  it(`keeps every function's asset within ${BUDGET_KB} KB (the API within ${API_BUDGET_KB} KB)`, () => {
+  it(`keeps every function's asset within ${BUDGET_KB} KB (the API within ${API_BUDGET_KB} KB, the decoder within ${DECODER_BUDGET_KB} KB)`, () => {
     for (const m of measured) expect(m.bytes / 1024, m.fn).toBeLessThanOrEqual(budgetOf(m.fn));
   });
 

@@ -11,7 +11,7 @@ describe('stack settings from CDK context', () => {
     const config = configOf({});
 
     // Assess
-    expect(config).toEqual({ deletionProtection: true, dbMinCapacity: 0.5, dbMaxCapacity: 4, corsAllowOrigins: [], portalDevUrls: ['http://127.0.0.1:3000/'] });
+    expect(config).toEqual({ deletionProtection: true, dbMinCapacity: 0.5, dbMaxCapacity: 4, corsAllowOrigins: [], portalDevUrls: ['http://127.0.0.1:3000/'], billingIntervalMinutes: 15 });
   });
 
   it('reads the portal sign-in settings and refuses a hosted UI prefix Cognito would refuse', () => {
@@ -53,5 +53,13 @@ describe('stack settings from CDK context', () => {
 
   it('refuses a minimum capacity above the maximum', () => {
     expect(() => configOf({ dbMinCapacity: 8, dbMaxCapacity: 2 })).toThrow(/dbMinCapacity must not exceed dbMaxCapacity/);
+  });
+
+  it('reads the billing interval in whole minutes from 1 to 1440, naming the setting when it is not', () => {
+    expect(configOf({ billingIntervalMinutes: '5' }).billingIntervalMinutes).toBe(5);
+    expect(configOf({ billingIntervalMinutes: 60 }).billingIntervalMinutes).toBe(60);
+    for (const bad of ['0', '1441', '7.5', 'often']) {
+      expect(() => configOf({ billingIntervalMinutes: bad }), bad).toThrow(/billingIntervalMinutes/);
+    }
   });
 });

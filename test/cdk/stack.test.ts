@@ -98,9 +98,12 @@ describe('cdk-nag AWS Solutions checks', () => {
 });
 
 describe('ingest', () => {
+  // The ingest rules: every topic rule but the ESP32 presence rule (lifecycle events, see below).
+  const ingestRules = () => ofType('AWS::IoT::TopicRule').filter(([id]) => id !== logicalIdOf(stack.esp32Presence.rule)).map(([, r]) => r.Properties.TopicRulePayload as Json);
+
   it('has one IoT rule per route, with the route table SQL verbatim', () => {
     // Prepare
-    const rules = ofType('AWS::IoT::TopicRule').map(([, r]) => r.Properties.TopicRulePayload as Json);
+    const rules = ingestRules();
 
     // Assess
     expect(rules.map((r) => r.Sql).sort()).toEqual(topicRoutes.map((r) => r.iotSql).sort());
@@ -109,7 +112,7 @@ describe('ingest', () => {
 
   it('sends every rule to the ingest queue and gives it an error action', () => {
     // Prepare
-    const rules = ofType('AWS::IoT::TopicRule').map(([, r]) => r.Properties.TopicRulePayload as Json);
+    const rules = ingestRules();
 
     // Assess
     expect(rules).toHaveLength(topicRoutes.length);
@@ -124,8 +127,8 @@ describe('ingest', () => {
   it('lets the rules role send to the ingest queue only', () => {
     // Prepare
     const role = stack.ingest.node.findChild('TopicRuleRole');
-    const roleArns = ofType('AWS::IoT::TopicRule').flatMap(([, r]) => {
-      const payload = r.Properties.TopicRulePayload as { Actions: { Sqs: Json }[]; ErrorAction: { CloudwatchLogs: Json } };
+    const roleArns = ingestRules().flatMap((r) => {
+      const payload = r as { Actions: { Sqs: Json }[]; ErrorAction: { CloudwatchLogs: Json } };
       return [payload.Actions[0]?.Sqs.RoleArn, payload.ErrorAction.CloudwatchLogs.RoleArn];
     });
 
@@ -411,7 +414,7 @@ describe('payments', () => {
 describe('schedules', () => {
   it('schedules each job of the shared table with its expression verbatim', () => {
     // Prepare
-    const targets = { offline_meters: stack.offlineMeters, command_sweeper: stack.commands.sweeper, stk_query: stack.payments.jobs, daraja_reconcile: stack.payments.jobs, parking_reservations: stack.parkingReservations, billing: stack.billing };
+    const targets = { offline_meters: stack.offlineMeters, command_sweeper: stack.commands.sweeper, stk_query: stack.payments.jobs, daraja_reconcile: stack.payments.jobs, parking_reservations: stack.parkingReservations, billing: stack.billing, notifications: stack.notifications.drain };
 
     // Assess
     expect(ofType('AWS::Scheduler::Schedule')).toHaveLength(scheduledJobs.length);
@@ -421,6 +424,86 @@ describe('schedules', () => {
         Target: Match.objectLike({ Arn: arnOf(targets[job.name]), Input: JSON.stringify({ job: job.name }) }),
       });
     }
+  });
+});
+
+describe('billing interval', () => {
+  it('runs the billing job at the configured rate (singular for one minute), the other jobs as the table says', () => {
+    for (const [minutes, expression] of [[5, 'rate(5 minutes)'], [1, 'rate(1 minute)'], [60, 'rate(60 minutes)']] as const) {
+      // Act
+      const { stack: s, template: t } = synth({ billingIntervalMinutes: minutes });
+
+      // Assess
+      t.hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: expression,
+        Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [logicalIdOf(s.billing), 'Arn'] }, Input: JSON.stringify({ job: 'billing' }) }),
+      });
+      const expressions = Object.values(t.findResources('AWS::Scheduler::Schedule')).map((r) => (r as CfnResource).Properties.ScheduleExpression);
+      expect(expressions.filter((e) => e === 'rate(15 minutes)')).toHaveLength(1); // daraja_reconcile only
+    }
+  });
+
+  it('defaults to every 15 minutes and refuses an interval out of range', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'rate(15 minutes)',
+      Target: Match.objectLike({ Arn: arnOf(stack.billing), Input: JSON.stringify({ job: 'billing' }) }),
+    });
+    expect(() => synth({ billingIntervalMinutes: 0 })).toThrow();
+    expect(() => synth({ billingIntervalMinutes: 2000 })).toThrow();
+  });
+});
+
+describe('notifications', () => {
+  it('drains the outbox every minute with the Africa\'s Talking key secret and the Data API, nothing else', () => {
+    // Prepare
+    const fn = stack.notifications.drain;
+    const statements = statementsOf(logicalIdOf(fn.executionRole));
+    const secretReads = statements.filter((s) => actionsOf(s).includes('secretsmanager:GetSecretValue'));
+
+    // Assess
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'rate(1 minute)',
+      Target: Match.objectLike({ Arn: arnOf(fn), Input: JSON.stringify({ job: 'notifications' }) }),
+    });
+    expect(envOf(fn)).toMatchObject({ AT_API_KEY_SECRET_ARN: ref(stack.notifications.apiKey) });
+    expect(secretReads.map((s) => s.Resource)).toEqual(expect.arrayContaining([ref(stack.notifications.apiKey), dbSecret()]));
+    expect(secretReads).toHaveLength(2);
+    expect(statements.some((s) => actionsOf(s).includes('rds-data:ExecuteStatement'))).toBe(true);
+    expect(statements.flatMap(actionsOf).filter((a) => /^(sqs|iot|sns):/.test(a))).toEqual([]);
+    // Only the drain reads the key.
+    const readers = ofType('AWS::IAM::Policy').filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes(JSON.stringify(ref(stack.notifications.apiKey))));
+    expect(readers).toHaveLength(1);
+  });
+
+  it('sets the username and sender id, and uses an existing key secret when given', () => {
+    // Act
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:at-key-AbCdEf';
+    const { stack: s, template: t } = synth({ atUsername: 'quantify', atSenderId: 'QUANTIFY', atApiKeySecretArn: arn });
+    const env = (t.toJSON().Resources as Record<string, CfnResource>)[logicalIdOf(s.notifications.drain)]?.Properties.Environment as { Variables: Json };
+
+    // Assess
+    expect(env.Variables).toMatchObject({ AT_USERNAME: 'quantify', AT_SENDER_ID: 'QUANTIFY', AT_API_KEY_SECRET_ARN: arn });
+    expect(Object.keys(t.findResources('AWS::SecretsManager::Secret')).some((id) => id.includes('AfricasTalking'))).toBe(false);
+  });
+});
+
+describe('ESP32 presence', () => {
+  it('invokes its function from the lifecycle rule of connecting clients only, which may query the database and enqueue commands', () => {
+    // Prepare
+    const { rule, handler, ruleErrors } = stack.esp32Presence;
+    const payload = resources[logicalIdOf(rule)]?.Properties.TopicRulePayload as Json;
+    const permissions = ofType('AWS::Lambda::Permission').filter(([, p]) => same(p.Properties.FunctionName, arnOf(handler)));
+    const statements = statementsOf(logicalIdOf(handler.executionRole));
+
+    // Assess
+    expect(payload.Sql).toBe("SELECT clientId, eventType, timestamp FROM '$aws/events/presence/connected/+'");
+    expect(payload.Actions).toEqual([{ Lambda: { FunctionArn: arnOf(handler) } }]);
+    expect(payload.ErrorAction).toEqual({ CloudwatchLogs: expect.objectContaining({ LogGroupName: ref(ruleErrors) }) as unknown });
+    expect(permissions).toHaveLength(1);
+    expect(permissions[0]![1].Properties).toMatchObject({ Principal: 'iot.amazonaws.com', SourceArn: arnOf(rule), Action: 'lambda:InvokeFunction' });
+    expect(envOf(handler)).toMatchObject({ COMMAND_QUEUE_URL: ref(stack.commands.work.queue), DB_SECRET_ARN: dbSecret() });
+    expect(statements.some((s) => actionsOf(s).includes('rds-data:ExecuteStatement'))).toBe(true);
+    expect(statements.some((s) => actionsOf(s).includes('sqs:SendMessage'))).toBe(true);
   });
 });
 
@@ -454,8 +537,8 @@ describe('function defaults', () => {
     );
     const ours = ofType('AWS::Lambda::Function').filter(([id]) => ourIds.has(id));
 
-    // Assess: api, decoder, http-integration, dispatcher, sweeper, offline-meters, parking-reservations, migrate, daraja callbacks, payment jobs, billing
-    expect(ours).toHaveLength(11);
+    // Assess: api, decoder, http-integration, dispatcher, sweeper, offline-meters, parking-reservations, migrate, daraja callbacks, payment jobs, billing, notification drain, ESP32 presence
+    expect(ours).toHaveLength(13);
     for (const [id, fn] of ours) {
       expect(fn.Properties, id).toMatchObject({
         Runtime: LAMBDA_RUNTIME.name,
@@ -477,7 +560,7 @@ describe('function defaults', () => {
 
     // Assess
     expect(required).toContain('DB_CLUSTER_ARN');
-    expect(functions).toHaveLength(11);
+    expect(functions).toHaveLength(13);
     for (const fn of functions) expect(Object.keys(envOf(fn)), fn.node.path).toEqual(expect.arrayContaining(required));
   });
 

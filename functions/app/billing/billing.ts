@@ -3,13 +3,15 @@
 // minor units with the remainder carried to the meter's next entry. One consumption entry per meter per run,
 // keyed by meter + reading range; billing_apply posts a chunk and moves its meters' state in one statement,
 // so a second run, or two runs at once, adds nothing. Reads and writes are set-based: two statements per
-// chunk (plus the tariff versions the chunk needs for the first time), never one per meter.
+// chunk (plus the tariff versions the chunk needs for the first time), never one per meter. Then the fixed
+// charges: one entry per account per local day (fixed.ts).
 import type { Logger } from '#shared/logger';
 import type { Db } from '#store/db';
 import * as store from '#store/billing';
 import { versionsOf } from '#store/tariffs';
 import { dec, rateReadings, roundWithCarry, TariffRatingError, wallParts, type TariffVersion } from '#domain/tariff/index';
 import { toTariffVersion } from '#app/tariffs/tariffs';
+import { chargeFixed } from './fixed.ts';
 
 /** Meters per chunk: one read and one posting statement each (~200 bytes per item: far inside the Data API's 4 MiB). */
 export const BILLING_CHUNK = 1000;
@@ -25,6 +27,8 @@ export interface BillingOptions {
   trigger: 'schedule' | 'manual';
   requestedBy?: string | null;
   chunkSize?: number;
+  /** The run's clock (fixed charges are due through its local day); default now. */
+  now?: Date;
 }
 
 /** An account whose balance a run moved: its balance after the run's last entry for it. */
@@ -37,7 +41,7 @@ export interface BillingResult {
   run: store.BillingRun;
   balances: BalanceChange[];
   /** Where the run's time went (milliseconds): reading chunks, rating, posting. */
-  timings: { readMs: number; rateMs: number; postMs: number };
+  timings: { readMs: number; rateMs: number; postMs: number; fixedMs: number };
 }
 
 type SkipReason = 'no_account' | 'no_tariff' | 'no_reading' | 'negative_consumption' | 'rating_failed' | 'stale';
@@ -47,6 +51,8 @@ class Report implements store.RunTotals {
   metersBilled = 0;
   entriesPosted = 0;
   amountMinor = 0;
+  fixedEntriesPosted = 0;
+  fixedAmountMinor = 0;
   skipped: store.SkippedReport = {};
   skip(reason: SkipReason, meterId: string): void {
     const entry = (this.skipped[reason] ??= { count: 0, meters: [] });
@@ -62,7 +68,7 @@ export async function runBilling(deps: BillingDeps, options: BillingOptions): Pr
   const balances = new Map<string, number>();
   const tariffs = new Map<string, TariffVersion[]>();
   const chunkSize = options.chunkSize ?? BILLING_CHUNK;
-  const timings = { readMs: 0, rateMs: 0, postMs: 0 };
+  const timings = { readMs: 0, rateMs: 0, postMs: 0, fixedMs: 0 };
   let mark = performance.now();
   const lap = (key: keyof typeof timings) => {
     const t = performance.now();
@@ -108,6 +114,12 @@ export async function runBilling(deps: BillingDeps, options: BillingOptions): Pr
         if (outcome.balanceAfterMinor !== null) balances.set(outcome.accountId, outcome.balanceAfterMinor);
       }
     }
+    // Then each account's fixed charges for the local days due (after its consumption: its balance moves last here).
+    mark = performance.now();
+    const fixed = await chargeFixed(deps, run.id, { now: options.now ?? new Date(), tariffs }, (accountId, balance) => balances.set(accountId, balance));
+    report.fixedEntriesPosted = fixed.entriesPosted;
+    report.fixedAmountMinor = fixed.amountMinor;
+    lap('fixedMs');
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     deps.logger.error('billing run failed', { runId: run.id, error: message });
@@ -115,7 +127,7 @@ export async function runBilling(deps: BillingDeps, options: BillingOptions): Pr
     return { run: failed, timings, balances: [...balances].map(([accountId, balanceAfterMinor]) => ({ accountId, balanceAfterMinor })) };
   }
   const done = await store.finishRun(deps.db, run.id, report, null);
-  deps.logger.info('billing run', { runId: run.id, meters: done.metersSeen, entries: done.entriesPosted, amountMinor: done.amountMinor, skipped: Object.fromEntries(Object.entries(done.skipped).map(([k, v]) => [k, v.count])) });
+  deps.logger.info('billing run', { runId: run.id, meters: done.metersSeen, entries: done.entriesPosted, amountMinor: done.amountMinor, fixedEntries: done.fixedEntriesPosted, fixedAmountMinor: done.fixedAmountMinor, skipped: Object.fromEntries(Object.entries(done.skipped).map(([k, v]) => [k, v.count])) });
   return { run: done, timings, balances: [...balances].map(([accountId, balanceAfterMinor]) => ({ accountId, balanceAfterMinor })) };
 }
 

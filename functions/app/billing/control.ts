@@ -36,7 +36,8 @@ const system: Principal = { subject: 'system:billing', roles: ['admin'] };
 
 /** Why balance control is looking: a billing run, a payment (its id keys the ESP32 balance command), or a scheduled disconnect now due. */
 export interface ControlTrigger {
-  kind: 'billing' | 'payment' | 'schedule';
+  /** schedule: a disconnect scheduled for the end of friendly-credit hours is due; resync: a meter came back online or reported a balance the ledger disagrees with (resync.ts). */
+  kind: 'billing' | 'payment' | 'schedule' | 'resync';
   ref: string;
 }
 
@@ -140,32 +141,72 @@ export async function controlAccounts(deps: ControlDeps, accountIds: readonly st
   return report;
 }
 
-async function sendBalances(deps: CommandDeps, targets: store.ControlTarget[], trigger: ControlTrigger, report: ControlReport): Promise<void> {
-  if (!targets.length) return;
+/** What an ESP32 meter should hold now: its account's balance in currency (major units), or in units. */
+export type ExpectedBalance = { balance: number; unit: 'currency' | 'units' } | { refused: string };
+
+/**
+ * The balance each ESP32 target should hold now: currency (major units), or, when its device config says
+ * balanceIn 'units', money ÷ the unit price in effect now, taxes included (unitPriceAt).
+ */
+export async function expectedBalances(deps: CommandDeps, targets: readonly store.ControlTarget[]): Promise<Map<string, ExpectedBalance>> {
+  const result = new Map<string, ExpectedBalance>();
+  if (!targets.length) return result;
   const inUnits = targets.filter((t) => t.deviceConfig?.['balanceIn'] === 'units');
   const tariffs = new Map((await meterTariffs(deps.db, inUnits.map((t) => t.meterId))).map((r) => [r.meterId, r]));
   const versions = await versionsOf(deps.db, [...new Set([...tariffs.values()].map((r) => r.tariffId).filter((id): id is string => id !== null))]);
   const now = deps.now();
   for (const t of targets) {
-    let balance = t.balanceMinor / 100;
-    if (t.deviceConfig?.['balanceIn'] === 'units') {
-      const mt = tariffs.get(t.meterId);
-      const own = versions.filter((v) => v.tariff_id === mt?.tariffId).map(toTariffVersion);
-      if (!mt || !own.length) {
-        report.refused.push({ meterId: t.meterId, reason: 'balance in units needs a tariff to price a unit' });
-        continue;
-      }
-      const state = await store.monthToDate(deps.db, t.meterId);
-      const month = wallParts(mt.timezone, now.getTime()).monthKey;
-      const price = dec(unitPriceAt(own, mt.timezone, now, state && state.monthKey === month ? state.units : 0));
-      balance = price.isZero() ? 0 : Number(dec(t.balanceMinor).div(price).toDecimalPlaces(3).toString());
+    if (t.deviceConfig?.['balanceIn'] !== 'units') {
+      result.set(t.meterId, { balance: t.balanceMinor / 100, unit: 'currency' });
+      continue;
+    }
+    const mt = tariffs.get(t.meterId);
+    const own = versions.filter((v) => v.tariff_id === mt?.tariffId).map(toTariffVersion);
+    if (!mt || !own.length) {
+      result.set(t.meterId, { refused: 'balance in units needs a tariff to price a unit' });
+      continue;
+    }
+    const state = await store.monthToDate(deps.db, t.meterId);
+    const month = wallParts(mt.timezone, now.getTime()).monthKey;
+    const price = dec(unitPriceAt(own, mt.timezone, now, state && state.monthKey === month ? state.units : 0));
+    result.set(t.meterId, { balance: price.isZero() ? 0 : Number(dec(t.balanceMinor).div(price).toDecimalPlaces(3).toString()), unit: 'units' });
+  }
+  return result;
+}
+
+async function sendBalances(deps: CommandDeps, targets: store.ControlTarget[], trigger: ControlTrigger, report: ControlReport, commands?: Map<string, string>): Promise<void> {
+  if (!targets.length) return;
+  const expected = await expectedBalances(deps, targets);
+  for (const t of targets) {
+    const e = expected.get(t.meterId)!;
+    if ('refused' in e) {
+      report.refused.push({ meterId: t.meterId, reason: e.refused });
+      continue;
     }
     try {
-      await requestBalanceUpdate(deps, { meterId: t.meterId, balance, idempotencyKey: `${trigger.kind}:${trigger.ref}:${t.meterId}`, reason: `balance after ${trigger.kind}` });
+      const command = await requestBalanceUpdate(deps, { meterId: t.meterId, balance: e.balance, idempotencyKey: `${trigger.kind}:${trigger.ref}:${t.meterId}`, reason: `balance after ${trigger.kind}` });
+      commands?.set(t.meterId, command.id);
       report.balanceUpdates.push(t.meterId);
     } catch (error) {
       if (!(error instanceof BalanceNotPossibleError)) throw error;
       report.refused.push({ meterId: t.meterId, reason: error.message });
     }
   }
+}
+
+/** The ESP32 meters (of these accounts) that keep a balance, with what balance control knows of them. */
+export async function esp32Targets(deps: CommandDeps, accountIds: readonly string[], meterIds: readonly string[]): Promise<store.ControlTarget[]> {
+  const wanted = new Set(meterIds);
+  return (await store.controlTargets(deps.db, [...new Set(accountIds)])).filter((t) => wanted.has(t.meterId) && t.deviceKind === 'esp32' && t.capabilities?.['balance'] === true);
+}
+
+/**
+ * Send these ESP32 meters their current balance again (a reconnect, a discrepancy): the balance push of
+ * balance control alone, no relay or alert decisions. Returns the balance command per meter sent one.
+ */
+export async function pushBalances(deps: CommandDeps, targets: store.ControlTarget[], trigger: ControlTrigger): Promise<{ commands: Map<string, string>; report: ControlReport }> {
+  const report: ControlReport = { disconnects: [], scheduled: [], reconnects: [], cancelled: [], balanceUpdates: [], refused: [] };
+  const commands = new Map<string, string>();
+  await sendBalances(deps, targets, trigger, report, commands);
+  return { commands, report };
 }

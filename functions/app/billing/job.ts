@@ -12,7 +12,7 @@ import { accountsWithDueDisconnects } from '#store/control-policy';
 export type BillingJobDeps = ControlDeps;
 
 export async function billingJob(deps: BillingJobDeps, options: BillingOptions): Promise<BillingResult & { control?: ControlReport; due?: ControlReport }> {
-  const result = await runBilling(deps, options);
+  const result = await runBilling(deps, { now: deps.now(), ...options });
   let out: BillingResult & { control?: ControlReport; due?: ControlReport } = result;
   const moved = new Set(result.balances.map((b) => b.accountId));
   try {

@@ -15,9 +15,16 @@ export interface SmsSender {
   send(to: string, body: string): Promise<{ messageId: string }>;
 }
 
+/** The provider refused the message for good (a bad or blacklisted number): failed now, not retried. */
+export class SmsRejectedError extends Error {
+  override name = 'SmsRejectedError';
+}
+
 /** A notification is given up after this many attempts. */
 export const MAX_ATTEMPTS = 5;
 const RETRY_AFTER_S = 60;
+/** The wait after a failed attempt: a minute, doubling with each attempt (1, 2, 4, 8 minutes). */
+export const retryDelayS = (attempts: number): number => RETRY_AFTER_S * 2 ** Math.max(0, attempts - 1);
 
 /** When a non-urgent SMS may go for this account: now, or the end of its site's quiet hours. */
 function notBefore(policy: AccountPolicy | undefined, now: Date): Date | undefined {
@@ -99,7 +106,8 @@ export async function notifyReconnected(deps: { db: Db; now: () => Date }, accou
 }
 
 /**
- * Send what is due; a failure is retried a minute later, up to MAX_ATTEMPTS. A non-urgent one that comes
+ * Send what is due; a failure is retried with back-off (retryDelayS), up to MAX_ATTEMPTS; a rejection is
+ * failed at once. A non-urgent one that comes
  * due inside its site's quiet hours (a retry, or the hours changed) is held until they end, uncounted.
  */
 export async function drainNotifications(deps: { db: Db; logger: Logger; now: () => Date; sms: SmsSender }, limit = 100): Promise<{ sent: number; failed: number; held: number }> {
@@ -127,7 +135,8 @@ export async function drainNotifications(deps: { db: Db; logger: Logger; now: ()
       sent++;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      await store.markNotification(deps.db, n.id, { status: n.attempts >= MAX_ATTEMPTS ? 'failed' : 'pending', error: message });
+      const final = n.attempts >= MAX_ATTEMPTS || error instanceof SmsRejectedError;
+      await store.markNotification(deps.db, n.id, final ? { status: 'failed', error: message } : { status: 'pending', error: message, retryAt: new Date(deps.now().getTime() + retryDelayS(n.attempts) * 1000) });
       deps.logger.warn('SMS not sent', { notificationId: n.id, attempts: n.attempts, error: message });
       failed++;
     }
