@@ -32,6 +32,7 @@ export class QuantifyStack extends Stack {
   public readonly schedules: Schedules;
   public readonly deviceAccess: DeviceAccess;
   public readonly offlineMeters: QuantifyFunction;
+  public readonly readingsRetention: QuantifyFunction;
   public readonly billing: QuantifyFunction;
   public readonly payments: Payments;
   public readonly parkingReservations: QuantifyFunction;
@@ -106,6 +107,12 @@ export class QuantifyStack extends Stack {
     });
     this.database.grantDataApi(this.parkingReservations);
     this.commands.allowEnqueue(this.parkingReservations);
+    this.readingsRetention = new QuantifyFunction(this, 'ReadingsRetention', {
+      entry: 'functions/jobs/readings-retention.ts',
+      description: 'Deletes raw readings past READINGS_RETENTION_DAYS where their rollups cover them',
+      timeout: Duration.minutes(10),
+    }).setsConfig('READINGS_RETENTION_DAYS', String(config.readingsRetentionDays));
+    this.database.grantDataApi(this.readingsRetention);
     this.billing = new QuantifyFunction(this, 'Billing', {
       entry: 'functions/jobs/billing.ts',
       description: 'Bills prepaid meters by tariff into the ledger; queues balance-driven relay commands',
@@ -117,7 +124,7 @@ export class QuantifyStack extends Stack {
     this.commands.allowEnqueue(this.payments.callbacks);
     this.commands.allowEnqueue(this.payments.jobs);
     this.schedules = new Schedules(this, 'Schedules', {
-      jobs: { offline_meters: this.offlineMeters, command_sweeper: this.commands.sweeper, stk_query: this.payments.jobs, daraja_reconcile: this.payments.jobs, parking_reservations: this.parkingReservations, billing: this.billing },
+      jobs: { offline_meters: this.offlineMeters, command_sweeper: this.commands.sweeper, stk_query: this.payments.jobs, daraja_reconcile: this.payments.jobs, parking_reservations: this.parkingReservations, billing: this.billing, readings_retention: this.readingsRetention },
     });
 
     this.deviceAccess = new DeviceAccess(this, 'DeviceAccess');

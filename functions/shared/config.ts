@@ -17,6 +17,15 @@ const clockSettings = {
   INGEST_FUTURE_TIME_POLICY: z.enum(['correct', 'quarantine']).default('correct'),
 };
 
+/**
+ * Raw readings older than this many days are deleted by the readings_retention job where their quarter-hour
+ * rollups cover them (history then comes from the rollups); 0 keeps every raw reading. At least 35 days
+ * otherwise, so the latest readings and a month of raw detail always stay.
+ */
+const historySettings = {
+  READINGS_RETENTION_DAYS: z.coerce.number().int().refine((d) => d === 0 || (d >= 35 && d <= 36_500), '0 (keep all) or 35-36500 days').default(0),
+};
+
 /** The ingestion clock policy a configuration describes (domain/clock.ts ClockPolicy). */
 export const clockPolicyOf = (c: { INGEST_MAX_CLOCK_AHEAD_S: number; INGEST_FUTURE_TIME_POLICY: 'correct' | 'quarantine' }) => ({
   maxAheadMs: c.INGEST_MAX_CLOCK_AHEAD_S * 1000,
@@ -93,6 +102,7 @@ export const localConfigSchema = z.object({
   /** The billing job runs this often (minutes) locally; EventBridge runs it every 15 minutes in the cloud. */
   BILLING_INTERVAL_MIN: z.coerce.number().int().min(1).max(1440).default(15),
   ...clockSettings,
+  ...historySettings,
   ...darajaSettings,
   DARAJA_CONSUMER_KEY: z.string().min(1).optional(),
   DARAJA_CONSUMER_SECRET: z.string().min(1).optional(),
@@ -118,6 +128,7 @@ export const lambdaConfigSchema = z.object({
   COMMAND_EXPIRY_HOURS: z.coerce.number().positive().max(24 * 30).default(48),
   SCHEMA_DIR: z.string().optional(),
   ...clockSettings,
+  ...historySettings,
   ...darajaSettings,
   /** Secrets Manager JSON {consumerKey, consumerSecret, passkey, callbackToken}. */
   DARAJA_SECRET_ARN: z.string().optional(),

@@ -411,7 +411,7 @@ describe('payments', () => {
 describe('schedules', () => {
   it('schedules each job of the shared table with its expression verbatim', () => {
     // Prepare
-    const targets = { offline_meters: stack.offlineMeters, command_sweeper: stack.commands.sweeper, stk_query: stack.payments.jobs, daraja_reconcile: stack.payments.jobs, parking_reservations: stack.parkingReservations, billing: stack.billing };
+    const targets = { offline_meters: stack.offlineMeters, command_sweeper: stack.commands.sweeper, stk_query: stack.payments.jobs, daraja_reconcile: stack.payments.jobs, parking_reservations: stack.parkingReservations, billing: stack.billing, readings_retention: stack.readingsRetention };
 
     // Assess
     expect(ofType('AWS::Scheduler::Schedule')).toHaveLength(scheduledJobs.length);
