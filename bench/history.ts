@@ -7,6 +7,7 @@
 //   monthly12  GET /meters/{id}/consumption?interval=month (12 months)
 // and prints one JSON object: rows, the p50/p99 of each, the p99 of the same work in the store alone
 // (…StoreP99Ms: SQL without HTTP), and the targets (20 / 50 / 100 ms p99).
+import os from 'node:os';
 import { sql } from 'kysely';
 import { machine, startBenchPlatform } from './support.ts';
 import { consumptionPerInterval, listAllReadings, resolveMeterRefs } from '#store/readings';
@@ -14,7 +15,6 @@ import { consumptionPerInterval, listAllReadings, resolveMeterRefs } from '#stor
 const meters = Number(process.env.BENCH_METERS ?? 10_000);
 const perMeter = Number(process.env.BENCH_READINGS ?? 1_000);
 const samples = Number(process.env.BENCH_SAMPLES ?? 300);
-const chunk = Number(process.env.BENCH_CHUNK_METERS ?? 100);
 const stepMinutes = 525;
 const end = new Date(Date.UTC(2026, 10, 1));
 
@@ -58,10 +58,13 @@ try {
       CROSS JOIN LATERAL (SELECT CASE WHEN n % 97 = 0 AND k > ${perMeter / 2} THEN (k - ${perMeter / 2}) * 1.5 ELSE 1000 + k * (0.5 + (n % 5) * 0.5) END AS value) v`.execute(db);
     if (process.stderr.isTTY || process.env.BENCH_PROGRESS) process.stderr.write(`\rloaded ${last}/${perMeter} rounds`);
   }
+  const insertedAt = performance.now();
   for (const i of indexes) if (!constraints.some((c) => c.conname === i.indexname)) await sql.raw(i.indexdef).execute(db);
   for (const c of constraints) await sql`ALTER TABLE meter_readings ADD CONSTRAINT ${sql.ref(c.conname)} ${sql.raw(c.def)}`.execute(db);
   await sql`ALTER TABLE meter_readings ENABLE TRIGGER USER`.execute(db);
+  const indexedAt = performance.now();
   await sql`SELECT meter_reading_rollups_rebuild(NULL, NULL)`.execute(db);
+  const rolledUpAt = performance.now();
   await sql`ANALYZE meters`.execute(db);
   await sql`ANALYZE meter_readings`.execute(db);
   await sql`ANALYZE meter_reading_rollups`.execute(db);
@@ -90,7 +93,9 @@ try {
     const s = [...xs].sort((a, b) => a - b);
     return Math.round((s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? 0) * 10) / 10;
   };
-  const result: Record<string, unknown> = { backend, rows, rollupRows, meters, readingsPerMeter: perMeter, loadSeconds: Math.round(loadS), samples };
+  const result: Record<string, unknown> = { backend, rows, rollupRows, meters, readingsPerMeter: perMeter, loadSeconds: Math.round(loadS),
+    loadPhasesSeconds: { insert: Math.round((insertedAt - loadStarted) / 1000), indexes: Math.round((indexedAt - insertedAt) / 1000), rollups: Math.round((rolledUpAt - indexedAt) / 1000) },
+    samples, loadAverageAtStart: os.loadavg().map((l) => Math.round(l * 10) / 10) };
   for (const [name, path] of Object.entries(queries)) {
     for (const m of ids.slice(0, 20)) await get(path(m)); // warm-up
     const times: number[] = [];
@@ -131,8 +136,10 @@ try {
       await run(m);
       times.push(performance.now() - started);
     }
+    result[`${name}StoreP50Ms`] = pct(times, 50);
     result[`${name}StoreP99Ms`] = pct(times, 99);
   }
+  result.loadAverageAtEnd = os.loadavg().map((l) => Math.round(l * 10) / 10);
   result.targetsP99Ms = { latest100: 20, daily30: 50, monthly12: 100 };
   result.met = (result.latest100P99Ms as number) <= 20 && (result.daily30P99Ms as number) <= 50 && (result.monthly12P99Ms as number) <= 100;
   result.machine = machine();

@@ -11,7 +11,7 @@ describe('stack settings from CDK context', () => {
     const config = configOf({});
 
     // Assess
-    expect(config).toEqual({ deletionProtection: true, dbMinCapacity: 0.5, dbMaxCapacity: 4, corsAllowOrigins: [] });
+    expect(config).toEqual({ deletionProtection: true, dbMinCapacity: 0.5, dbMaxCapacity: 4, corsAllowOrigins: [], readingsRetentionDays: 0 });
   });
 
   it('reads command-line strings as the booleans, numbers and lists they spell', () => {

@@ -29,6 +29,7 @@ const listen = async (server: Server) => {
 };
 
 /** A client-credentials access token's claims as API Gateway's JWT authorizer hands them over. */
+const stored = (text: string) => (JSON.parse(text) as { stored: number }).stored;
 const accessClaims = (scope: string) => ({ sub: clientId, client_id: clientId, token_use: 'access', scope });
 
 describe('the collector\'s cloud credential', () => {
@@ -97,12 +98,12 @@ describe('the collector\'s cloud credential', () => {
 
     const answers = [await post([reading(0)]), await post([reading(1), reading(2)])];
 
-    expect(answers.map((a) => [a.status, JSON.parse(a.body).stored])).toEqual([[200, 1], [200, 2]]);
+    expect(answers.map((a) => [a.status, stored(a.body)])).toEqual([[200, 1], [200, 2]]);
     expect(tokens.fetches()).toBe(1);
     expect(tokenRequests).toHaveLength(1);
     expect(Object.fromEntries(tokenRequests[0]!.form)).toEqual({ grant_type: 'client_credentials', scope: COLLECTOR_SCOPE });
-    const stored = await call({ method: 'GET', path: `/readings/${meterNo}`, role: 'viewer' });
-    expect((stored.body.items as unknown[]).length).toBe(3);
+    const list = await call({ method: 'GET', path: `/readings/${meterNo}`, role: 'viewer' });
+    expect((list.body.items as unknown[]).length).toBe(3);
   });
 
   it('fetches a new token shortly before the old one expires, and keeps it until then', async () => {
@@ -129,7 +130,7 @@ describe('the collector\'s cloud credential', () => {
 
     const answer = await post([reading(11)]);
 
-    expect([answer.status, JSON.parse(answer.body).stored]).toEqual([200, 1]);
+    expect([answer.status, stored(answer.body)]).toEqual([200, 1]);
     expect(tokens.fetches()).toBe(2);
   });
 
