@@ -150,6 +150,13 @@ export async function planWindow(db: Executor, w: HistoryWindow): Promise<Window
   }
 }
 
+/**
+ * The window's part quarters read from raw readings, each its own range (so each is a range scan of
+ * (meter_id, reading_date), not a scan of every meter's readings in that time); empty ones left out.
+ */
+const edgesOf = (w: HistoryWindow, p: WindowPlan): [Date, Date][] =>
+  ([[w.from, p.q1], [p.q2, w.to]] as [Date, Date][]).filter(([lo, hi]) => lo < hi);
+
 type ConsumptionRowOut = { bucket_start: Date; bucket_end: Date; readings: string | number | null; consumption: string | number | null; resets: string | number | null; first_value: unknown; last_value: unknown };
 
 const toConsumption = (rows: ConsumptionRowOut[]): ConsumptionBucket[] =>
@@ -244,12 +251,12 @@ async function consumptionFromRollups(db: Executor, w: HistoryWindow, p: WindowP
            ORDER BY bucket DESC LIMIT 1)
         ) c ORDER BY at DESC, seq DESC LIMIT 1
       ), segs AS (
+        ${sql.join(edgesOf(w, p).map(([lo, hi]) => sql`
         SELECT reading_date AS at, id AS seq, 1 AS readings, reading_value AS first_value, reading_value AS last_value, 0::numeric AS consumption, 0 AS resets
         FROM meter_readings
-        WHERE meter_id = ${w.meterId} AND reading_value IS NOT NULL
-          AND ((reading_date >= ${w.from} AND reading_date < ${p.q1}) OR (reading_date >= ${p.q2} AND reading_date < ${w.to}))
-        UNION ALL
-        SELECT bucket, 0, value_readings, first_value, last_value, consumption, resets FROM meter_reading_rollups
+        WHERE meter_id = ${w.meterId} AND reading_value IS NOT NULL AND reading_date >= ${lo} AND reading_date < ${hi}
+        UNION ALL`), sql``)}
+        SELECT bucket AS at, 0 AS seq, value_readings AS readings, first_value, last_value, consumption, resets FROM meter_reading_rollups
         WHERE meter_id = ${w.meterId} AND bucket >= ${p.q1} AND bucket < ${p.q2} AND value_readings > 0
       ), linked AS (
         SELECT s.*, COALESCE(lag(last_value) OVER (ORDER BY at, seq), CASE WHEN row_number() OVER (ORDER BY at, seq) = 1 THEN (SELECT v FROM prev) END) AS before
@@ -310,12 +317,13 @@ export async function seriesPerInterval(db: Executor, w: HistoryWindow, field: S
         SELECT date_trunc(${unit}, at AT TIME ZONE ${w.timezone}) AS bucket,
                sum(n) AS samples, min(mn) AS min, sum(total) / NULLIF(sum(n), 0) AS avg, max(mx) AS max
         FROM (
+          ${sql.join(edgesOf(w, p).map(([lo, hi]) => sql`
           SELECT reading_date AS at, count(${column}) AS n, sum(${column}) AS total, min(${column}) AS mn, max(${column}) AS mx
           FROM meter_readings
-          WHERE meter_id = ${w.meterId} AND ((reading_date >= ${w.from} AND reading_date < ${p.q1}) OR (reading_date >= ${p.q2} AND reading_date < ${w.to}))
+          WHERE meter_id = ${w.meterId} AND reading_date >= ${lo} AND reading_date < ${hi}
           GROUP BY reading_date
-          UNION ALL
-          SELECT bucket, ${sql.ref(`${field}_n`)}, ${sql.ref(`${field}_sum`)}, ${sql.ref(`${field}_min`)}, ${sql.ref(`${field}_max`)}
+          UNION ALL`), sql``)}
+          SELECT bucket AS at, ${sql.ref(`${field}_n`)} AS n, ${sql.ref(`${field}_sum`)} AS total, ${sql.ref(`${field}_min`)} AS mn, ${sql.ref(`${field}_max`)} AS mx
           FROM meter_reading_rollups WHERE meter_id = ${w.meterId} AND bucket >= ${p.q1} AND bucket < ${p.q2}
         ) s
         GROUP BY 1`
