@@ -1,7 +1,7 @@
 // `npm run bench:history`: a meter's history at scale. Starts the platform in this process (PGlite by
 // default; DATABASE_URL for PostgreSQL in a schema of its own), stores BENCH_METERS meters ×
-// BENCH_READINGS readings each (default 10,000 × 1,000 = 10 million; one every 525 minutes, a year) straight
-// in the database, then times, through the HTTP API with a viewer token, for BENCH_SAMPLES random meters:
+// BENCH_READINGS readings each (default 10,000 × 1,000 = 10 million; 286–764 minutes apart, a year) straight
+// in the database (a bulk load: see below), then times, through the HTTP API with a viewer token, for BENCH_SAMPLES random meters:
 //   latest100  GET /readings/{meter}?limit=100             (a meter's latest 100 readings)
 //   daily30    GET /meters/{id}/consumption?interval=day   (30 days of daily consumption)
 //   monthly12  GET /meters/{id}/consumption?interval=month (12 months)
