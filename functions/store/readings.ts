@@ -1,7 +1,9 @@
 // Readings as the HTTP API reads and posts them (the seed's POST/GET /readings) and a meter's history:
 // resolving posted meter references (our id or a meter number) in one statement, the readings of all
 // meters or one, consumption per hour/day/month from the differences of the cumulative value, and
-// min/avg/max of an instantaneous field per interval. Writes go through ingest/readings.ts (writeReadings).
+// min/avg/max of an instantaneous field per interval, read from the quarter-hour rollups where the window
+// allows (schema/0014_readings_rollups.sql: a trigger keeps them), and the raw readings' retention.
+// Writes go through ingest/readings.ts (writeReadings).
 import { sql } from 'kysely';
 import { json, type Executor } from '#store/db';
 import { mapDbError } from '#store/errors';
