@@ -21,7 +21,7 @@ let posted = 0;
 const collector = await startCollector(
   {
     gateways: [{ host: sim.host, port: sim.port, protocol: 'tcp', pollIntervalS: pollS, timeoutMs: 500, retries: 1, maxBackoffS: 300, meters: ids.map((slaveId) => ({ slaveId, meterId: `M${slaveId}`, model: 'SDM630' })) }],
-    apiBaseUrl: 'http://127.0.0.1:1', apiTimeoutMs: 5_000, token: undefined, bufferDir, bufferMaxReadings: 1_000_000, batchSize: 200,
+    apiBaseUrl: 'http://127.0.0.1:1', apiTimeoutMs: 5_000, token: undefined, clientCredentials: undefined, bufferDir, bufferMaxReadings: 1_000_000, batchSize: 200,
     statusHost: '127.0.0.1', statusPort: 'off', quiet: true,
   },
   {

@@ -13,6 +13,7 @@ import { Construct } from 'constructs';
 import { roles } from '#domain/roles';
 import { httpRoutes, type HttpRoute, type HttpTarget } from '#shared/routes';
 import type { Database } from './database.ts';
+import { CollectorCredential } from './collector-credential.ts';
 import { QuantifyFunction } from './quantify-function.ts';
 
 export interface ApiProps {
@@ -49,6 +50,8 @@ export class Api extends Construct {
   public readonly userPoolClient: cognito.UserPoolClient;
   public readonly authorizer: HttpUserPoolAuthorizer;
   public readonly userPoolDomain: cognito.UserPoolDomain;
+  /** The Modbus collector's client-credentials app client (POST /readings only). */
+  public readonly collectorCredential: CollectorCredential;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -111,8 +114,10 @@ export class Api extends Construct {
       accessTokenValidity: Duration.hours(1),
       refreshTokenValidity: Duration.days(30),
     });
-    // Validates issuer (the pool) and audience (the client) of the ID tokens the API reads groups from.
-    this.authorizer = new HttpUserPoolAuthorizer('Cognito', this.userPool, { userPoolClients: [this.userPoolClient] });
+    this.collectorCredential = new CollectorCredential(this, 'Collector', { userPool: this.userPool, domain: this.userPoolDomain });
+    // Validates issuer (the pool) and audience (the client) of the ID tokens the API reads groups from,
+    // and of the collector's access tokens (their client_id), whose scope the API reads.
+    this.authorizer = new HttpUserPoolAuthorizer('Cognito', this.userPool, { userPoolClients: [this.userPoolClient, this.collectorCredential.client] });
 
     this.handler = new QuantifyFunction(this, 'Handler', {
       entry: 'functions/api/handler.ts',

@@ -37,6 +37,7 @@ export class QuantifyStack extends Stack {
   public readonly schedules: Schedules;
   public readonly deviceAccess: DeviceAccess;
   public readonly offlineMeters: QuantifyFunction;
+  public readonly readingsRetention: QuantifyFunction;
   public readonly billing: QuantifyFunction;
   public readonly payments: Payments;
   public readonly notifications: Notifications;
@@ -121,6 +122,12 @@ export class QuantifyStack extends Stack {
     });
     this.database.grantDataApi(this.parkingReservations);
     this.commands.allowEnqueue(this.parkingReservations);
+    this.readingsRetention = new QuantifyFunction(this, 'ReadingsRetention', {
+      entry: 'functions/jobs/readings-retention.ts',
+      description: 'Deletes raw readings past READINGS_RETENTION_DAYS where their rollups cover them',
+      timeout: Duration.minutes(10),
+    }).setsConfig('READINGS_RETENTION_DAYS', String(config.readingsRetentionDays));
+    this.database.grantDataApi(this.readingsRetention);
     this.billing = new QuantifyFunction(this, 'Billing', {
       entry: 'functions/jobs/billing.ts',
       description: 'Bills prepaid meters by tariff into the ledger; queues balance-driven relay commands',
@@ -146,6 +153,7 @@ export class QuantifyStack extends Stack {
         parking_reservations: this.parkingReservations,
         billing: this.billing,
         notifications: this.notifications.drain,
+        readings_retention: this.readingsRetention,
       },
       billingIntervalMinutes: config.billingIntervalMinutes,
     });

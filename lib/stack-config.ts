@@ -29,6 +29,8 @@ export const stackConfigSchema = z
     chirpstackApiKeySecretArn: z.string().startsWith('arn:').optional(),
     /** SNS topic every alarm notifies. */
     alarmTopicArn: z.string().startsWith('arn:').optional(),
+    /** Raw readings older than this many days are deleted where rollups cover them (0: keep all; else 35-36500). */
+    readingsRetentionDays: z.coerce.number().int().refine((d) => d === 0 || (d >= 35 && d <= 36_500), '0 (keep all) or 35-36500 days').default(0),
     /** Browser origins allowed by CORS (comma-separated on the command line). */
     corsAllowOrigins: list.default([]),
     /** Daraja: https://sandbox.safaricom.co.ke or https://api.safaricom.co.ke (unset: M-Pesa calls disabled). */
@@ -64,7 +66,7 @@ export class StackConfigError extends Error {
 }
 
 const keys = ['deletionProtection', 'dbMinCapacity', 'dbMaxCapacity', 'iotDataEndpoint', 'chirpstackApiUrl',
-  'chirpstackApiKeySecretArn', 'alarmTopicArn', 'corsAllowOrigins', 'cognitoDomainPrefix', 'portalDevUrls', 'billingIntervalMinutes', 'atUsername', 'atSenderId', 'atApiKeySecretArn'] as const;
+  'chirpstackApiKeySecretArn', 'alarmTopicArn', 'corsAllowOrigins', 'cognitoDomainPrefix', 'portalDevUrls', 'billingIntervalMinutes', 'atUsername', 'atSenderId', 'atApiKeySecretArn', 'readingsRetentionDays'] as const;
 
 /** Reads the stack settings from a construct node's context (the App's, in bin/quantify.ts). */
 export function stackConfigFromContext(node: Node): StackConfig {

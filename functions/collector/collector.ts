@@ -9,6 +9,11 @@ import type { CollectorConfig, GatewayConfig } from './config.ts';
 import { ModbusGateway, type RegisterReader } from './modbus-gateway.ts';
 import { GatewayPoller, type CycleResult, type MeterStatus } from './poller.ts';
 import { httpPost, Sender, type Post, type SenderStatus } from './sender.ts';
+import { clientCredentialsToken, staticToken, type TokenSource } from './token.ts';
+
+/** The credential the configuration names: client credentials (cloud) or a fixed token (local). */
+export const tokenSourceOf = (config: CollectorConfig): TokenSource =>
+  config.clientCredentials ? clientCredentialsToken(config.clientCredentials, config.apiTimeoutMs) : staticToken(config.token);
 
 export type CollectorLog = (level: 'info' | 'warn', message: string, details?: Record<string, unknown>) => void;
 
@@ -64,7 +69,7 @@ export async function startCollector(config: CollectorConfig, deps: CollectorDep
   );
   const pending = buffer.stats();
   if (pending.readings) log('info', 'buffered readings from before the restart will be replayed', { readings: pending.readings, files: pending.files });
-  const sender = new Sender(buffer, deps.post ?? httpPost(config.apiBaseUrl, config.token, config.apiTimeoutMs), config.batchSize, log);
+  const sender = new Sender(buffer, deps.post ?? httpPost(config.apiBaseUrl, tokenSourceOf(config), config.apiTimeoutMs), config.batchSize, log);
   let stopping = false;
 
   const loops: Loop[] = config.gateways.map((gateway) => {

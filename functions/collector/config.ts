@@ -7,6 +7,8 @@ import * as z from 'zod';
 import { formatIssues } from '#domain/issues';
 import { meterNoSchema } from '#domain/topics';
 import { sdmModels } from '#domain/sdm-registers';
+import { COLLECTOR_SCOPE } from '#domain/roles';
+import type { ClientCredentials } from './token.ts';
 
 const slaveId = z.number().int().min(1).max(247);
 
@@ -60,6 +62,11 @@ export const collectorEnvSchema = z.object({
   API_BASE_URL: z.string().url().default('http://127.0.0.1:3000'),
   API_TIMEOUT: z.coerce.number().positive().max(600).default(30),
   COLLECTOR_TOKEN: z.string().min(1).optional(),
+  /** Cloud: OAuth2 client credentials (the Cognito app client of the stack's CollectorClientId/CollectorTokenUrl outputs). */
+  COLLECTOR_TOKEN_URL: z.string().url().optional(),
+  COLLECTOR_CLIENT_ID: z.string().min(1).optional(),
+  COLLECTOR_CLIENT_SECRET: z.string().min(1).optional(),
+  COLLECTOR_TOKEN_SCOPE: z.string().min(1).default(COLLECTOR_SCOPE),
   COLLECTOR_CONFIG: z.string().min(1).optional(),
   COLLECTOR_BUFFER_DIR: z.string().min(1).default('./.collector-buffer'),
   COLLECTOR_BUFFER_MAX_READINGS: z.coerce.number().int().min(100).max(100_000_000).default(1_000_000),
@@ -74,7 +81,10 @@ export interface CollectorConfig {
   gateways: GatewayConfig[];
   apiBaseUrl: string;
   apiTimeoutMs: number;
+  /** A fixed bearer token (COLLECTOR_TOKEN). */
   token: string | undefined;
+  /** Or OAuth2 client credentials (COLLECTOR_TOKEN_URL, COLLECTOR_CLIENT_ID, COLLECTOR_CLIENT_SECRET). */
+  clientCredentials: ClientCredentials | undefined;
   bufferDir: string;
   bufferMaxReadings: number;
   batchSize: number;
@@ -127,8 +137,17 @@ export function collectorConfig(env: Record<string, string | undefined>, readFil
     const ids = g.meters.map((m) => m.slaveId);
     if (new Set(ids).size !== ids.length) throw new CollectorConfigError(`gateway ${g.host}:${g.port}: a slave id is listed twice`);
   }
+  const oauth = [e.COLLECTOR_TOKEN_URL, e.COLLECTOR_CLIENT_ID, e.COLLECTOR_CLIENT_SECRET];
+  if (oauth.some((v) => v !== undefined) && oauth.some((v) => v === undefined)) {
+    throw new CollectorConfigError('COLLECTOR_TOKEN_URL, COLLECTOR_CLIENT_ID and COLLECTOR_CLIENT_SECRET: set all three (client credentials) or none');
+  }
+  if (e.COLLECTOR_TOKEN && e.COLLECTOR_TOKEN_URL) throw new CollectorConfigError('COLLECTOR_TOKEN and COLLECTOR_TOKEN_URL: set one credential, not both');
+  const clientCredentials = e.COLLECTOR_TOKEN_URL && e.COLLECTOR_CLIENT_ID && e.COLLECTOR_CLIENT_SECRET
+    ? { tokenUrl: e.COLLECTOR_TOKEN_URL, clientId: e.COLLECTOR_CLIENT_ID, clientSecret: e.COLLECTOR_CLIENT_SECRET, scope: e.COLLECTOR_TOKEN_SCOPE }
+    : undefined;
   return {
     gateways,
+    clientCredentials,
     apiBaseUrl: e.API_BASE_URL.replace(/\/+$/, ''),
     apiTimeoutMs: e.API_TIMEOUT * 1000,
     token: e.COLLECTOR_TOKEN,

@@ -16,7 +16,7 @@ try {
   }
   throw error;
 }
-if (!config.token) logger.warn('COLLECTOR_TOKEN is not set: the platform will refuse the readings (npm run token -- collector)');
+if (!config.token && !config.clientCredentials) logger.warn('no credential: set COLLECTOR_TOKEN (npm run token -- collector) or COLLECTOR_TOKEN_URL/COLLECTOR_CLIENT_ID/COLLECTOR_CLIENT_SECRET; the platform will refuse the readings');
 const collector = await startCollector(config, {
   log: (level, message, details) => (level === 'warn' ? logger.warn(message, details ?? {}) : logger.info(message, details ?? {})),
 });

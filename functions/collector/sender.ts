@@ -4,6 +4,7 @@
 // to 60 s). Any other 4xx means the batch itself is malformed: set aside in rejected/ with the answer.
 import { backoffDelayMs } from '#domain/commands';
 import type { DiskBuffer } from './buffer.ts';
+import type { TokenSource } from './token.ts';
 
 export interface SenderStatus {
   platformReachable: boolean | null;
@@ -21,9 +22,12 @@ export interface PostAnswer {
 
 export type Post = (readings: unknown[]) => Promise<PostAnswer>;
 
-/** `fetch` to the platform's POST /readings, bounded by the API timeout. */
-export function httpPost(apiBaseUrl: string, token: string | undefined, timeoutMs: number): Post {
-  return async (readings) => {
+/**
+ * `fetch` to the platform's POST /readings with the credential's bearer token, bounded by the API timeout.
+ * A 401 with a token that can be renewed (client credentials) is retried once with a new one.
+ */
+export function httpPost(apiBaseUrl: string, tokens: TokenSource, timeoutMs: number): Post {
+  const once = async (token: string | undefined, readings: unknown[]) => {
     const response = await fetch(`${apiBaseUrl}/readings`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -31,6 +35,12 @@ export function httpPost(apiBaseUrl: string, token: string | undefined, timeoutM
       signal: AbortSignal.timeout(timeoutMs),
     });
     return { status: response.status, body: await response.text() };
+  };
+  return async (readings) => {
+    const token = await tokens.get();
+    const answer = await once(token, readings);
+    if (answer.status !== 401 || !tokens.refused(token)) return answer;
+    return once(await tokens.get(), readings);
   };
 }
 
@@ -101,7 +111,7 @@ export class Sender {
     }
     const text = `HTTP ${answer.status}: ${answer.body.slice(0, 500)}`;
     if (answer.status >= 500 || answer.status === 429 || answer.status === 408 || answer.status === 401 || answer.status === 403) {
-      return this.failed(answer.status === 401 || answer.status === 403 ? `credential refused (${text}); check COLLECTOR_TOKEN` : text);
+      return this.failed(answer.status === 401 || answer.status === 403 ? `credential refused (${text}); check COLLECTOR_TOKEN or COLLECTOR_CLIENT_ID/COLLECTOR_CLIENT_SECRET` : text);
     }
     this.log('warn', 'platform refused a batch as malformed: set aside in rejected/', { files: batch.files, answer: text });
     await this.buffer.reject(batch.files, text);

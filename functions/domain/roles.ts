@@ -14,6 +14,15 @@ export const operators: readonly Role[] = ['admin', 'operator'];
  */
 export const readingWriters: readonly Role[] = ['admin', 'operator', 'collector'];
 
+/**
+ * The OAuth2 scope of the collector's cloud credential: a Cognito app client with the client-credentials
+ * grant, allowed this one scope of the `quantify` resource server (lib/api.ts). An access token carrying
+ * it is the collector role, and nothing else.
+ */
+export const COLLECTOR_RESOURCE_SERVER = 'quantify';
+export const COLLECTOR_SCOPE_NAME = 'readings.write';
+export const COLLECTOR_SCOPE = `${COLLECTOR_RESOURCE_SERVER}/${COLLECTOR_SCOPE_NAME}`;
+
 export interface Principal {
   subject: string;
   roles: Role[];

@@ -31,6 +31,7 @@ import { httpIntegrationHandler } from '#app/ingest/http-integration';
 import type { InboundMessage } from '#app/ingest/inbound';
 import { routeFor, scheduledJobs, topicRoutes, type JobName } from '#shared/routes';
 import { markOfflineMeters } from '#app/jobs/offline-meters';
+import { pruneOldReadings } from '#app/jobs/readings-retention';
 import { runReservations } from '#app/parking/parking';
 import { balanceControlEvents, billingJob } from '#app/billing/job';
 import { localSmsSender } from './sms-sink.ts';
@@ -390,6 +391,9 @@ function startScheduler({ config, logger }: Context, db: DbHandle, commandQueue:
     },
     billing: async () => {
       await billingJob({ db: db.db, logger, now: () => new Date(), commandQueue, commandExpiryHours: config.COMMAND_EXPIRY_HOURS, sms }, { trigger: 'schedule' });
+    },
+    readings_retention: async () => {
+      await pruneOldReadings({ db: db.db, logger, retentionDays: config.READINGS_RETENTION_DAYS }, new Date());
     },
     offline_meters: async () => {
       await markOfflineMeters({ db: db.db, logger }, new Date());

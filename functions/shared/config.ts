@@ -34,6 +34,15 @@ export const resyncPolicyOf = (c: { ESP32_RESYNC_DEBOUNCE_S: number; BALANCE_TOL
   toleranceAbsolute: c.BALANCE_TOLERANCE_ABSOLUTE,
 });
 
+/**
+ * Raw readings older than this many days are deleted by the readings_retention job where their quarter-hour
+ * rollups cover them (history then comes from the rollups); 0 keeps every raw reading. At least 35 days
+ * otherwise, so the latest readings and a month of raw detail always stay.
+ */
+const historySettings = {
+  READINGS_RETENTION_DAYS: z.coerce.number().int().refine((d) => d === 0 || (d >= 35 && d <= 36_500), '0 (keep all) or 35-36500 days').default(0),
+};
+
 /** The ingestion clock policy a configuration describes (domain/clock.ts ClockPolicy). */
 export const clockPolicyOf = (c: { INGEST_MAX_CLOCK_AHEAD_S: number; INGEST_FUTURE_TIME_POLICY: 'correct' | 'quarantine' }) => ({
   maxAheadMs: c.INGEST_MAX_CLOCK_AHEAD_S * 1000,
@@ -113,6 +122,7 @@ export const localConfigSchema = z.object({
   ...resyncSettings,
   /** With an external broker (MQTT_URL), an ESP32's first message after this many seconds of silence counts as it coming back online. */
   ESP32_RECONNECT_SILENCE_S: z.coerce.number().int().min(1).max(86_400).default(600),
+  ...historySettings,
   ...darajaSettings,
   DARAJA_CONSUMER_KEY: z.string().min(1).optional(),
   DARAJA_CONSUMER_SECRET: z.string().min(1).optional(),
@@ -146,6 +156,7 @@ export const lambdaConfigSchema = z.object({
   SCHEMA_DIR: z.string().optional(),
   ...clockSettings,
   ...resyncSettings,
+  ...historySettings,
   ...darajaSettings,
   /** Secrets Manager JSON {consumerKey, consumerSecret, passkey, callbackToken}. */
   DARAJA_SECRET_ARN: z.string().optional(),

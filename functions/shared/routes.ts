@@ -32,7 +32,7 @@ export function routeFor(topic: string): TopicRoute | undefined {
 }
 
 // Scheduled jobs: EventBridge Scheduler in the cloud, the in-process scheduler locally; same expressions.
-export type JobName = 'offline_meters' | 'command_sweeper' | 'stk_query' | 'daraja_reconcile' | 'parking_reservations' | 'billing' | 'notifications';
+export type JobName = 'offline_meters' | 'command_sweeper' | 'stk_query' | 'daraja_reconcile' | 'parking_reservations' | 'billing' | 'notifications' | 'readings_retention';
 export interface ScheduledJob {
   name: JobName;
   /** EventBridge schedule expression: rate(N minute|minutes|hour|hours) or cron(min hour dom mon dow year). */
@@ -46,6 +46,7 @@ export const scheduledJobs: readonly ScheduledJob[] = [
   { name: 'billing', expression: 'rate(15 minutes)', description: 'Bill prepaid meters from their last billed reading to their latest; act on the balances it moves' },
   { name: 'daraja_reconcile', expression: 'rate(15 minutes)', description: 'Pull Transactions for the last 2 hours: credit what callbacks missed, report mismatches' },
   { name: 'notifications', expression: 'rate(1 minute)', description: "Send due customer notifications (SMS through Africa's Talking), retrying failures with back-off" },
+  { name: 'readings_retention', expression: 'cron(17 3 * * ? *)', description: 'Delete raw readings older than READINGS_RETENTION_DAYS where their rollups cover them' },
   { name: 'parking_reservations', expression: 'rate(1 minute)', description: 'Start parking reservations whose window opened, end those whose window closed' },
 ];
 

@@ -1,7 +1,9 @@
 // Readings as the HTTP API reads and posts them (the seed's POST/GET /readings) and a meter's history:
 // resolving posted meter references (our id or a meter number) in one statement, the readings of all
 // meters or one, consumption per hour/day/month from the differences of the cumulative value, and
-// min/avg/max of an instantaneous field per interval. Writes go through ingest/readings.ts (writeReadings).
+// min/avg/max of an instantaneous field per interval, read from the quarter-hour rollups where the window
+// allows (schema/0019_readings_rollups.sql: a trigger keeps them), and the raw readings' retention.
+// Writes go through ingest/readings.ts (writeReadings).
 import { sql } from 'kysely';
 import { json, type Executor } from '#store/db';
 import { mapDbError } from '#store/errors';
@@ -110,6 +112,9 @@ export interface HistoryWindow {
 const unitOf = (interval: HistoryInterval) => sql.lit(interval);
 const stepOf = (interval: HistoryInterval) => sql.lit(`1 ${interval}`);
 
+/** The rollups' grain (schema/0019_readings_rollups.sql): a quarter of an hour on the UTC grid. */
+export const ROLLUP_MS = 15 * 60_000;
+
 /** The window's intervals as local wall-clock starts in its time zone (the buckets both histories join). */
 const bucketSeries = (w: HistoryWindow, unit: ReturnType<typeof unitOf>, step: ReturnType<typeof stepOf>) => sql`
         SELECT generate_series(
@@ -119,33 +124,103 @@ const bucketSeries = (w: HistoryWindow, unit: ReturnType<typeof unitOf>, step: R
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 /**
- * Consumption per interval of the site's (or the given) timezone, from the differences between
- * consecutive cumulative readings (reading_value), not from averages: each difference is counted in the
- * bucket of its later reading; the reading before `from` is the first one's predecessor. A drop is a
- * counter reset and the new value counts from zero. Every bucket of the window is returned: one without
- * readings is a gap (readings 0, consumption null).
+ * Where a window is read from: the quarter-hour rollups for the whole quarters inside it ([q1, q2)) and
+ * the raw readings for the part quarters at its edges, or the raw readings alone (`rollups: false`) when
+ * the window holds no whole quarter or one of its interval boundaries in its time zone falls inside a
+ * quarter (a zone offset that is not a multiple of 15 minutes: historical local mean times only).
  */
-export async function consumptionPerInterval(db: Executor, w: HistoryWindow): Promise<ConsumptionBucket[]> {
+export interface WindowPlan {
+  rollups: boolean;
+  q1: Date;
+  q2: Date;
+}
+
+export async function planWindow(db: Executor, w: HistoryWindow): Promise<WindowPlan> {
+  const q1 = new Date(Math.ceil(w.from.getTime() / ROLLUP_MS) * ROLLUP_MS);
+  const q2 = new Date(Math.floor(w.to.getTime() / ROLLUP_MS) * ROLLUP_MS);
+  if (q1 >= q2) return { rollups: false, q1, q2 };
   const unit = unitOf(w.interval);
   const step = stepOf(w.interval);
   try {
-    const result = await sql<{ bucket_start: Date; bucket_end: Date; readings: string | number | null; consumption: string | number | null; resets: string | number | null; first_value: unknown; last_value: unknown }>`
+    const result = await sql<{ aligned: boolean | null }>`
+      SELECT bool_and(extract(epoch FROM b.at)::numeric % ${ROLLUP_MS / 1000} = 0) AS aligned
+      FROM (SELECT (bucket + ${step}::interval) AT TIME ZONE ${w.timezone} AS at FROM (${bucketSeries(w, unit, step)}) s) b
+      WHERE b.at > ${w.from}::timestamptz AND b.at < ${w.to}::timestamptz`.execute(db);
+    return { rollups: result.rows[0]?.aligned !== false, q1, q2 };
+  } catch (error) {
+    throw mapDbError(error, 'history query');
+  }
+}
+
+/**
+ * The window's part quarters read from raw readings, each its own range (so each is a range scan of
+ * (meter_id, reading_date), not a scan of every meter's readings in that time); empty ones left out.
+ */
+const edgesOf = (w: HistoryWindow, p: WindowPlan): [Date, Date][] =>
+  ([[w.from, p.q1], [p.q2, w.to]] as [Date, Date][]).filter(([lo, hi]) => lo < hi);
+
+type ConsumptionRowOut = { bucket_start: Date; bucket_end: Date; readings: string | number | null; consumption: string | number | null; resets: string | number | null; first_value: unknown; last_value: unknown };
+
+const toConsumption = (rows: ConsumptionRowOut[]): ConsumptionBucket[] =>
+  rows.map((r) => ({
+    start: new Date(r.bucket_start),
+    end: new Date(r.bucket_end),
+    readings: Number(r.readings ?? 0),
+    consumption: num(r.consumption),
+    resets: Number(r.resets ?? 0),
+    firstValue: num(r.first_value),
+    lastValue: num(r.last_value),
+  }));
+
+/**
+ * Consumption per interval of the site's (or the given) timezone, from the differences between
+ * consecutive cumulative readings (reading_value, in the order reading_date, id), not from averages: each
+ * difference is counted in the bucket of its later reading; the reading before `from` is the first one's
+ * predecessor. A drop is a counter reset and the new value counts from zero. Every bucket of the window
+ * is returned: one without readings is a gap (readings 0, consumption null).
+ *
+ * Read from the quarter-hour rollups where the window allows (planWindow), else from the raw readings:
+ * the answers are the same (test/app/readings-rollups.test.ts compares them).
+ */
+export async function consumptionPerInterval(db: Executor, w: HistoryWindow, plan?: WindowPlan): Promise<ConsumptionBucket[]> {
+  const p = plan ?? (await planWindow(db, w));
+  try {
+    return toConsumption(p.rollups ? await consumptionFromRollups(db, w, p) : await consumptionFromRaw(db, w));
+  } catch (error) {
+    throw mapDbError(error, 'consumption query');
+  }
+}
+
+/** The same answer from the raw readings alone (the reference the rollups are tested against). */
+export async function consumptionFromRawReadings(db: Executor, w: HistoryWindow): Promise<ConsumptionBucket[]> {
+  try {
+    return toConsumption(await consumptionFromRaw(db, w));
+  } catch (error) {
+    throw mapDbError(error, 'consumption query');
+  }
+}
+
+async function consumptionFromRaw(db: Executor, w: HistoryWindow): Promise<ConsumptionRowOut[]> {
+  const unit = unitOf(w.interval);
+  const step = stepOf(w.interval);
+  const result = await sql<ConsumptionRowOut>`
       WITH pts AS (
-        (SELECT reading_date, reading_value FROM meter_readings
+        (SELECT id, reading_date, reading_value FROM meter_readings
          WHERE meter_id = ${w.meterId} AND reading_value IS NOT NULL AND reading_date < ${w.from}
-         ORDER BY reading_date DESC LIMIT 1)
+         ORDER BY reading_date DESC, id DESC LIMIT 1)
         UNION ALL
-        SELECT reading_date, reading_value FROM meter_readings
+        SELECT id, reading_date, reading_value FROM meter_readings
         WHERE meter_id = ${w.meterId} AND reading_value IS NOT NULL AND reading_date >= ${w.from} AND reading_date < ${w.to}
       ), deltas AS (
-        SELECT reading_date, reading_value, reading_value - lag(reading_value) OVER (ORDER BY reading_date) AS d FROM pts
+        SELECT reading_date, reading_value, reading_value - lag(reading_value) OVER (ORDER BY reading_date, id) AS d,
+               row_number() OVER (ORDER BY reading_date, id) AS n FROM pts
       ), per AS (
         SELECT date_trunc(${unit}, reading_date AT TIME ZONE ${w.timezone}) AS bucket,
                count(*) AS readings,
                sum(CASE WHEN d >= 0 THEN d WHEN d < 0 THEN reading_value END) AS consumption,
                count(*) FILTER (WHERE d < 0) AS resets,
-               (array_agg(reading_value ORDER BY reading_date))[1] AS first_value,
-               (array_agg(reading_value ORDER BY reading_date DESC))[1] AS last_value
+               (array_agg(reading_value ORDER BY n))[1] AS first_value,
+               (array_agg(reading_value ORDER BY n DESC))[1] AS last_value
         FROM deltas WHERE reading_date >= ${w.from}
         GROUP BY 1
       ), buckets AS (${bucketSeries(w, unit, step)})
@@ -153,18 +228,57 @@ export async function consumptionPerInterval(db: Executor, w: HistoryWindow): Pr
              p.readings, p.consumption, p.resets, p.first_value, p.last_value
       FROM buckets b LEFT JOIN per p ON p.bucket = b.bucket
       ORDER BY b.bucket`.execute(db);
-    return result.rows.map((r) => ({
-      start: new Date(r.bucket_start),
-      end: new Date(r.bucket_end),
-      readings: Number(r.readings ?? 0),
-      consumption: num(r.consumption),
-      resets: Number(r.resets ?? 0),
-      firstValue: num(r.first_value),
-      lastValue: num(r.last_value),
-    }));
-  } catch (error) {
-    throw mapDbError(error, 'consumption query');
-  }
+  return result.rows;
+}
+
+/**
+ * From the rollups: each quarter (and each raw reading at the window's edges) is a segment with its
+ * first and last value, its own consumption and resets; the difference between a segment's first value
+ * and the previous segment's last value is the one between consecutive readings across them, so the sum
+ * is the raw answer. The predecessor is the latest raw reading before `from`, or the last rollup quarter
+ * before it where retention pruned the raw readings.
+ */
+async function consumptionFromRollups(db: Executor, w: HistoryWindow, p: WindowPlan): Promise<ConsumptionRowOut[]> {
+  const unit = unitOf(w.interval);
+  const step = stepOf(w.interval);
+  const result = await sql<ConsumptionRowOut>`
+      WITH prev AS (
+        SELECT v FROM (
+          (SELECT reading_date AS at, id AS seq, reading_value AS v FROM meter_readings
+           WHERE meter_id = ${w.meterId} AND reading_value IS NOT NULL AND reading_date < ${w.from}
+           ORDER BY reading_date DESC, id DESC LIMIT 1)
+          UNION ALL
+          (SELECT bucket + interval '15 minutes' - interval '1 microsecond', 0, last_value FROM meter_reading_rollups
+           WHERE meter_id = ${w.meterId} AND value_readings > 0 AND bucket <= ${new Date(w.from.getTime() - ROLLUP_MS)}::timestamptz
+           ORDER BY bucket DESC LIMIT 1)
+        ) c ORDER BY at DESC, seq DESC LIMIT 1
+      ), segs AS (
+        ${sql.join(edgesOf(w, p).map(([lo, hi]) => sql`
+        SELECT reading_date AS at, id AS seq, 1 AS readings, reading_value AS first_value, reading_value AS last_value, 0::numeric AS consumption, 0 AS resets
+        FROM meter_readings
+        WHERE meter_id = ${w.meterId} AND reading_value IS NOT NULL AND reading_date >= ${lo} AND reading_date < ${hi}
+        UNION ALL`), sql``)}
+        SELECT bucket AS at, 0 AS seq, value_readings AS readings, first_value, last_value, consumption, resets FROM meter_reading_rollups
+        WHERE meter_id = ${w.meterId} AND bucket >= ${p.q1} AND bucket < ${p.q2} AND value_readings > 0
+      ), linked AS (
+        SELECT s.*, COALESCE(lag(last_value) OVER (ORDER BY at, seq), CASE WHEN row_number() OVER (ORDER BY at, seq) = 1 THEN (SELECT v FROM prev) END) AS before
+        FROM segs s
+      ), per AS (
+        SELECT date_trunc(${unit}, at AT TIME ZONE ${w.timezone}) AS bucket,
+               sum(readings) AS readings,
+               -- No difference in the bucket (its only reading has no predecessor): null, as from raw readings.
+               CASE WHEN sum(readings - 1) + count(before) > 0 THEN
+                 sum(consumption + CASE WHEN before IS NULL THEN 0 WHEN first_value >= before THEN first_value - before ELSE first_value END) END AS consumption,
+               sum(resets) + count(*) FILTER (WHERE first_value < before) AS resets,
+               (array_agg(first_value ORDER BY at, seq))[1] AS first_value,
+               (array_agg(last_value ORDER BY at DESC, seq DESC))[1] AS last_value
+        FROM linked GROUP BY 1
+      ), buckets AS (${bucketSeries(w, unit, step)})
+      SELECT b.bucket AT TIME ZONE ${w.timezone} AS bucket_start, (b.bucket + ${step}::interval) AT TIME ZONE ${w.timezone} AS bucket_end,
+             p.readings, p.consumption, p.resets, p.first_value, p.last_value
+      FROM buckets b LEFT JOIN per p ON p.bucket = b.bucket
+      ORDER BY b.bucket`.execute(db);
+  return result.rows;
 }
 
 export const seriesFields = ['power', 'voltage', 'current', 'frequency', 'power_factor', 'temperature', 'humidity', 'energy_import', 'energy_export'] as const;
@@ -179,33 +293,92 @@ export interface SeriesBucket {
   max: number | null;
 }
 
-/** min/avg/max of an instantaneous field per interval; every bucket of the window, empty ones with 0 samples. */
-export async function seriesPerInterval(db: Executor, w: HistoryWindow, field: SeriesField): Promise<SeriesBucket[]> {
+type SeriesRowOut = { bucket_start: Date; bucket_end: Date; samples: unknown; min: unknown; avg: unknown; max: unknown };
+
+const toSeries = (rows: SeriesRowOut[]): SeriesBucket[] =>
+  rows.map((r) => ({
+    start: new Date(r.bucket_start),
+    end: new Date(r.bucket_end),
+    samples: Number(r.samples ?? 0),
+    min: num(r.min),
+    avg: r.avg === null || r.avg === undefined ? null : Math.round(Number(r.avg) * 1000) / 1000,
+    max: num(r.max),
+  }));
+
+/**
+ * min/avg/max of an instantaneous field per interval; every bucket of the window, empty ones with 0
+ * samples. From the rollups (n, sum, min, max per quarter) where the window allows, else raw readings.
+ */
+export async function seriesPerInterval(db: Executor, w: HistoryWindow, field: SeriesField, plan?: WindowPlan): Promise<SeriesBucket[]> {
+  const p = plan ?? (await planWindow(db, w));
   const unit = unitOf(w.interval);
   const step = stepOf(w.interval);
   const column = sql.ref(field);
-  try {
-    const result = await sql<{ bucket_start: Date; bucket_end: Date; samples: unknown; min: unknown; avg: unknown; max: unknown }>`
-      WITH per AS (
+  const per = p.rollups
+    ? sql`
+        SELECT date_trunc(${unit}, at AT TIME ZONE ${w.timezone}) AS bucket,
+               sum(n) AS samples, min(mn) AS min, sum(total) / NULLIF(sum(n), 0) AS avg, max(mx) AS max
+        FROM (
+          ${sql.join(edgesOf(w, p).map(([lo, hi]) => sql`
+          SELECT reading_date AS at, count(${column}) AS n, sum(${column}) AS total, min(${column}) AS mn, max(${column}) AS mx
+          FROM meter_readings
+          WHERE meter_id = ${w.meterId} AND reading_date >= ${lo} AND reading_date < ${hi}
+          GROUP BY reading_date
+          UNION ALL`), sql``)}
+          SELECT bucket AS at, ${sql.ref(`${field}_n`)} AS n, ${sql.ref(`${field}_sum`)} AS total, ${sql.ref(`${field}_min`)} AS mn, ${sql.ref(`${field}_max`)} AS mx
+          FROM meter_reading_rollups WHERE meter_id = ${w.meterId} AND bucket >= ${p.q1} AND bucket < ${p.q2}
+        ) s
+        GROUP BY 1`
+    : sql`
         SELECT date_trunc(${unit}, reading_date AT TIME ZONE ${w.timezone}) AS bucket,
                count(${column}) AS samples, min(${column}) AS min, avg(${column}) AS avg, max(${column}) AS max
         FROM meter_readings
         WHERE meter_id = ${w.meterId} AND reading_date >= ${w.from} AND reading_date < ${w.to}
-        GROUP BY 1
-      ), buckets AS (${bucketSeries(w, unit, step)})
+        GROUP BY 1`;
+  try {
+    const result = await sql<SeriesRowOut>`
+      WITH per AS (${per}), buckets AS (${bucketSeries(w, unit, step)})
       SELECT b.bucket AT TIME ZONE ${w.timezone} AS bucket_start, (b.bucket + ${step}::interval) AT TIME ZONE ${w.timezone} AS bucket_end,
              p.samples, p.min, p.avg, p.max
       FROM buckets b LEFT JOIN per p ON p.bucket = b.bucket
       ORDER BY b.bucket`.execute(db);
-    return result.rows.map((r) => ({
-      start: new Date(r.bucket_start),
-      end: new Date(r.bucket_end),
-      samples: Number(r.samples ?? 0),
-      min: num(r.min),
-      avg: r.avg === null || r.avg === undefined ? null : Math.round(Number(r.avg) * 1000) / 1000,
-      max: num(r.max),
-    }));
+    return toSeries(result.rows);
   } catch (error) {
     throw mapDbError(error, 'series query');
+  }
+}
+
+/** The same answer from the raw readings alone (the reference the rollups are tested against). */
+export const seriesFromRawReadings = (db: Executor, w: HistoryWindow, field: SeriesField) => seriesPerInterval(db, w, field, { rollups: false, q1: w.from, q2: w.to });
+
+/**
+ * Retention: delete up to `limit` raw readings older than `before` (rounded down to a quarter hour)
+ * whose quarter has a rollup, marking those rollups raw_pruned (they are then the record and are not
+ * recomputed). A reading whose quarter has no rollup is kept. Returns how many were deleted; the job
+ * calls it again until it returns less than `limit`.
+ */
+export async function pruneRawReadings(db: Executor, before: Date, limit: number): Promise<{ deleted: number }> {
+  const cutoff = new Date(Math.floor(before.getTime() / ROLLUP_MS) * ROLLUP_MS);
+  try {
+    const result = await sql<{ deleted: number }>`
+      WITH doomed AS MATERIALIZED (
+        SELECT r.id, r.meter_id, q.bucket FROM meter_readings r
+        CROSS JOIN LATERAL (SELECT date_bin('15 minutes', r.reading_date, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket) q
+        WHERE r.reading_date < ${cutoff}
+          AND EXISTS (SELECT 1 FROM meter_reading_rollups u WHERE u.meter_id = r.meter_id AND u.bucket = q.bucket)
+        ORDER BY r.reading_date
+        LIMIT ${limit}
+      ), marked AS (
+        UPDATE meter_reading_rollups u SET raw_pruned = true
+        FROM (SELECT DISTINCT meter_id, bucket FROM doomed) d
+        WHERE u.meter_id = d.meter_id AND u.bucket = d.bucket AND NOT u.raw_pruned
+        RETURNING 1
+      ), deleted AS (
+        DELETE FROM meter_readings r USING doomed d WHERE r.id = d.id RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM deleted)::int AS deleted, (SELECT count(*) FROM marked)::int AS marked`.execute(db);
+    return { deleted: Number(result.rows[0]?.deleted ?? 0) };
+  } catch (error) {
+    throw mapDbError(error, 'readings retention');
   }
 }

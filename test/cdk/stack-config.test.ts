@@ -11,7 +11,7 @@ describe('stack settings from CDK context', () => {
     const config = configOf({});
 
     // Assess
-    expect(config).toEqual({ deletionProtection: true, dbMinCapacity: 0.5, dbMaxCapacity: 4, corsAllowOrigins: [], portalDevUrls: ['http://127.0.0.1:3000/'], billingIntervalMinutes: 15 });
+    expect(config).toEqual({ deletionProtection: true, dbMinCapacity: 0.5, dbMaxCapacity: 4, corsAllowOrigins: [], portalDevUrls: ['http://127.0.0.1:3000/'], billingIntervalMinutes: 15, readingsRetentionDays: 0 });
   });
 
   it('reads the portal sign-in settings and refuses a hosted UI prefix Cognito would refuse', () => {

@@ -347,7 +347,7 @@ describe('api', () => {
     expect(authorizer?.Properties).toMatchObject({
       AuthorizerType: 'JWT',
       IdentitySource: ['$request.header.Authorization'],
-      JwtConfiguration: { Audience: [ref(stack.api.userPoolClient)] },
+      JwtConfiguration: { Audience: [ref(stack.api.userPoolClient), ref(stack.api.collectorCredential.client)] },
     });
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
       RouteKey: 'ANY /{proxy+}',
@@ -363,6 +363,26 @@ describe('api', () => {
       DeletionProtection: 'ACTIVE',
     });
     expect(ofType('AWS::Cognito::UserPoolGroup').map(([, g]) => g.Properties.GroupName).sort()).toEqual(['admin', 'collector', 'operator', 'viewer']);
+  });
+
+  it('gives the collector a client-credentials app client allowed only the readings scope of the API resource server', () => {
+    // Prepare
+    const credential = stack.api.collectorCredential;
+    const client = resources[logicalIdOf(credential.client)]?.Properties;
+    const server = resources[logicalIdOf(credential.resourceServer)]?.Properties;
+    const scopes = client?.AllowedOAuthScopes as unknown[];
+
+    // Assess
+    expect(server).toMatchObject({ Identifier: 'quantify', Scopes: [expect.objectContaining({ ScopeName: 'readings.write' })] });
+    expect(client).toMatchObject({ GenerateSecret: true, AllowedOAuthFlows: ['client_credentials'], AllowedOAuthFlowsUserPoolClient: true, EnableTokenRevocation: true });
+    expect(scopes).toHaveLength(1);
+    expect(JSON.stringify(scopes[0])).toContain('/readings.write');
+    expect(client?.ExplicitAuthFlows ?? []).toEqual([]);
+    // A user pool has one domain: the portal's hosted UI domain serves the collector's token endpoint too.
+    template.resourceCountIs('AWS::Cognito::UserPoolDomain', 1);
+    template.hasResourceProperties('AWS::Cognito::UserPoolDomain', { UserPoolId: ref(stack.api.userPool) });
+    // The portal's client may not ask for the collector's scope.
+    expect(JSON.stringify(resources[logicalIdOf(stack.api.userPoolClient)]?.Properties)).not.toContain('readings.write');
   });
 
   it('logs access and throttles on the default stage', () => {
@@ -414,7 +434,7 @@ describe('payments', () => {
 describe('schedules', () => {
   it('schedules each job of the shared table with its expression verbatim', () => {
     // Prepare
-    const targets = { offline_meters: stack.offlineMeters, command_sweeper: stack.commands.sweeper, stk_query: stack.payments.jobs, daraja_reconcile: stack.payments.jobs, parking_reservations: stack.parkingReservations, billing: stack.billing, notifications: stack.notifications.drain };
+    const targets = { offline_meters: stack.offlineMeters, command_sweeper: stack.commands.sweeper, stk_query: stack.payments.jobs, daraja_reconcile: stack.payments.jobs, parking_reservations: stack.parkingReservations, billing: stack.billing, notifications: stack.notifications.drain, readings_retention: stack.readingsRetention };
 
     // Assess
     expect(ofType('AWS::Scheduler::Schedule')).toHaveLength(scheduledJobs.length);
@@ -537,8 +557,8 @@ describe('function defaults', () => {
     );
     const ours = ofType('AWS::Lambda::Function').filter(([id]) => ourIds.has(id));
 
-    // Assess: api, decoder, http-integration, dispatcher, sweeper, offline-meters, parking-reservations, migrate, daraja callbacks, payment jobs, billing, notification drain, ESP32 presence
-    expect(ours).toHaveLength(13);
+    // Assess: api, decoder, http-integration, dispatcher, sweeper, offline-meters, parking-reservations, migrate, daraja callbacks, payment jobs, billing, notification drain, ESP32 presence, readings retention
+    expect(ours).toHaveLength(14);
     for (const [id, fn] of ours) {
       expect(fn.Properties, id).toMatchObject({
         Runtime: LAMBDA_RUNTIME.name,
@@ -560,7 +580,7 @@ describe('function defaults', () => {
 
     // Assess
     expect(required).toContain('DB_CLUSTER_ARN');
-    expect(functions).toHaveLength(13);
+    expect(functions).toHaveLength(14);
     for (const fn of functions) expect(Object.keys(envOf(fn)), fn.node.path).toEqual(expect.arrayContaining(required));
   });
 

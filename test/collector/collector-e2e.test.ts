@@ -45,7 +45,7 @@ describe('collector end to end', () => {
       host: sim.host, port: sim.port, protocol: 'tcp', pollIntervalS: 0.25, timeoutMs: 150, retries: 1, maxBackoffS: 0.5,
       meters: meterNos.map((meterId, i) => ({ slaveId: i + 1, meterId, model: 'SDM630' as const })),
     }],
-    apiBaseUrl: `http://127.0.0.1:${port}`, apiTimeoutMs: 5_000, token, bufferDir, bufferMaxReadings: 100_000, batchSize: 200,
+    apiBaseUrl: `http://127.0.0.1:${port}`, apiTimeoutMs: 5_000, token, clientCredentials: undefined, bufferDir, bufferMaxReadings: 100_000, batchSize: 200,
     statusHost: '127.0.0.1', statusPort: 0, quiet: true,
   });
   const api = async (pathAndQuery: string) => {

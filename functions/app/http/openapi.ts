@@ -112,7 +112,7 @@ export function openApiDocument(routes: readonly Described[], info: ApiInfo): Js
     paths,
     components: {
       securitySchemes: {
-        bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Cognito (cloud) or local (npm run token) JWT; roles are its cognito:groups' },
+        bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Cognito (cloud) or local (npm run token) JWT; roles are its cognito:groups, or for the collector client-credentials access token its scope quantify/readings.write (the collector role)' },
       },
       schemas: {
         Problem: {
