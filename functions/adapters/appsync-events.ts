@@ -1,36 +1,13 @@
 // The portal's live events in the cloud: publishes to an AppSync Events API over HTTP (POST /event, at most
 // five events per request, signed with SigV4 for the `appsync` service: the publishing Lambdas hold an IAM
 // grant on the channel namespace, nothing else may publish). Browsers receive them on the API's WebSocket.
-import { createHash, createHmac } from 'node:crypto';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
-import { SignatureV4 } from '@smithy/signature-v4';
-import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Checksum, SourceData } from '@smithy/types';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { liveChannelOf, type LiveEvent, type LiveEventSink } from '#app/portal/live-events';
+import { sha256Hex, signV4 } from './sigv4.ts';
 
 /** AppSync Events takes at most five events in one publish request. */
 export const MAX_EVENTS_PER_REQUEST = 5;
-
-/** SHA-256 (and HMAC-SHA-256 with a secret) from node:crypto, in the shape the signer asks for. */
-export class Sha256 implements Checksum {
-  private hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
-  constructor(private readonly secret?: SourceData) {
-    this.hash = this.fresh();
-  }
-  private fresh() {
-    return this.secret === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(this.secret));
-  }
-  update(data: Uint8Array): void {
-    this.hash.update(data);
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-  reset(): void {
-    this.hash = this.fresh();
-  }
-}
-const toBuffer = (data: SourceData): Buffer =>
-  typeof data === 'string' ? Buffer.from(data, 'utf8') : ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data);
 
 export class LivePublishError extends Error {
   override name = 'LivePublishError';
@@ -47,21 +24,18 @@ export interface AppSyncEventsOptions {
 }
 
 export function appSyncEventsPublisher(options: AppSyncEventsOptions): LiveEventSink {
-  const signer = new SignatureV4({ service: 'appsync', region: options.region, credentials: options.credentials ?? defaultProvider(), sha256: Sha256 });
+  const credentials = options.credentials ?? defaultProvider();
+  const credentialsNow = async (): Promise<AwsCredentialIdentity> => (typeof credentials === 'function' ? credentials() : credentials);
   const endpoint = new URL(options.endpoint ?? `https://${options.httpDomain}/event`);
   const send = options.fetch ?? fetch;
 
   async function post(channel: string, events: readonly LiveEvent[]): Promise<void> {
     const body = JSON.stringify({ channel, events: events.map((e) => JSON.stringify(e)) });
-    const signed = await signer.sign({
-      method: 'POST',
-      protocol: 'https:',
-      hostname: options.httpDomain,
-      path: '/event',
-      headers: { host: options.httpDomain, 'content-type': 'application/json' },
-      body,
-    });
-    const response = await send(endpoint, { method: 'POST', headers: signed.headers, body });
+    const headers = signV4(
+      { method: 'POST', host: options.httpDomain, path: '/event', headers: { 'content-type': 'application/json', 'x-amz-content-sha256': sha256Hex(body) }, body },
+      { service: 'appsync', region: options.region, credentials: await credentialsNow(), at: new Date() },
+    );
+    const response = await send(endpoint, { method: 'POST', headers, body });
     const text = await response.text();
     if (!response.ok) throw new LivePublishError(`AppSync Events refused a publish to ${channel}: HTTP ${response.status} ${text.slice(0, 300)}`);
     let failed: unknown[] = [];

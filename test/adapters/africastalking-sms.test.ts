@@ -182,7 +182,7 @@ describe("the notification drain through Africa's Talking", () => {
     const at = (seconds: number) => new Date(t0 + seconds * 1000);
     let now = at(0);
     const deps = { db: testDb.db, logger, now: () => now, sms: sender() };
-    expect(await drainNotifications(deps)).toEqual({ sent: 1, failed: 2 });
+    expect(await drainNotifications(deps)).toEqual({ sent: 1, failed: 2, held: 0 });
     const [blacklisted, flaky, ok] = await rows();
     expect(ok).toMatchObject({ status: 'sent', provider_message_id: expect.stringMatching(/^ATXid_/) as unknown });
     expect(blacklisted).toMatchObject({ status: 'failed', attempts: 1, last_error: "Africa's Talking: UserInBlacklist (statusCode 406)" });
@@ -191,15 +191,15 @@ describe("the notification drain through Africa's Talking", () => {
 
     // Not due before its back-off; retried after it, and the second failure waits twice as long.
     now = at(59);
-    expect(await drainNotifications(deps)).toEqual({ sent: 0, failed: 0 });
+    expect(await drainNotifications(deps)).toEqual({ sent: 0, failed: 0, held: 0 });
     now = at(60);
-    expect(await drainNotifications(deps)).toEqual({ sent: 0, failed: 1 });
+    expect(await drainNotifications(deps)).toEqual({ sent: 0, failed: 1, held: 0 });
     expect(new Date((await rows())[1]!.next_attempt_at)).toEqual(at(180));
 
     // The provider recovers: sent on the next due attempt.
     answers.delete('+254711100500');
     now = at(180);
-    expect(await drainNotifications(deps)).toEqual({ sent: 1, failed: 0 });
+    expect(await drainNotifications(deps)).toEqual({ sent: 1, failed: 0, held: 0 });
     expect((await rows())[1]).toMatchObject({ status: 'sent', attempts: 3 });
   });
 });

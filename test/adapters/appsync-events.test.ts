@@ -1,13 +1,39 @@
 // The portal's cloud live events publisher: AppSync Events' HTTP publish (POST /event, {channel, events:
 // [JSON strings]}, at most five per request), signed with SigV4 for `appsync`; against a local fake
-// endpoint that checks the signature, and a known-answer test of the signer's SHA-256 with the AWS
-// Signature Version 4 test suite's `get-vanilla` case (aws-sig-v4-test-suite, docs.aws.amazon.com).
+// endpoint that checks the signature with @smithy/signature-v4 (the SDK's signer, as an independent oracle),
+// and known-answer tests of our signer (functions/adapters/sigv4.ts) with the AWS Signature Version 4 test
+// suite's `get-vanilla` case (aws-sig-v4-test-suite, docs.aws.amazon.com).
+import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { appSyncEventsPublisher, LivePublishError, Sha256 } from '#adapters/appsync-events';
+import type { Checksum, SourceData } from '@smithy/types';
+import { appSyncEventsPublisher, LivePublishError } from '#adapters/appsync-events';
+import { signV4 } from '#adapters/sigv4';
 import type { LiveEvent } from '#app/portal/live-events';
+
+/** SHA-256 (and HMAC-SHA-256 with a secret) from node:crypto, in the shape the SDK's signer asks for. */
+class Sha256 implements Checksum {
+  private hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
+  constructor(private readonly secret?: SourceData) {
+    this.hash = this.fresh();
+  }
+  private fresh() {
+    const secret = this.secret;
+    if (secret === undefined) return createHash('sha256');
+    return createHmac('sha256', typeof secret === 'string' ? secret : ArrayBuffer.isView(secret) ? Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength) : Buffer.from(secret));
+  }
+  update(data: Uint8Array): void {
+    this.hash.update(data);
+  }
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(this.hash.digest()));
+  }
+  reset(): void {
+    this.hash = this.fresh();
+  }
+}
 
 const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
 const httpDomain = 'abc123.appsync-api.eu-west-1.amazonaws.com';
@@ -105,21 +131,37 @@ describe('AppSync Events publisher', () => {
   });
 });
 
-describe('the signer’s SHA-256 (node:crypto)', () => {
-  it('gives the AWS SigV4 test suite’s get-vanilla signature', async () => {
+describe('our SigV4 signer (node:crypto)', () => {
+  it('gives the AWS SigV4 test suite’s get-vanilla signature', () => {
     // Prepare: get-vanilla.req is "GET / HTTP/1.1", Host example.amazonaws.com, X-Amz-Date 20150830T123600Z.
-    // (applyChecksum off: the suite's requests carry no x-amz-content-sha256 header.)
-    const signer = new SignatureV4({ service: 'service', region: 'us-east-1', credentials, sha256: Sha256, applyChecksum: false });
-
     // Act
-    const signed = await signer.sign(
-      { method: 'GET', protocol: 'https:', hostname: 'example.amazonaws.com', path: '/', headers: { host: 'example.amazonaws.com' } },
-      { signingDate: new Date('2015-08-30T12:36:00Z') },
-    );
+    const headers = signV4({ method: 'GET', host: 'example.amazonaws.com', path: '/' }, { service: 'service', region: 'us-east-1', credentials, at: new Date('2015-08-30T12:36:00Z') });
 
     // Assess: get-vanilla.authz
-    expect(signed.headers.authorization).toBe(
+    expect(headers.authorization).toBe(
       'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31',
     );
+    expect(headers['x-amz-date']).toBe('20150830T123600Z');
+  });
+
+  it('signs a JSON POST with temporary credentials as the SDK’s signer does', async () => {
+    // Prepare
+    const temporary = { ...credentials, sessionToken: 'IQoJb3JpZ2luX2VjEXAMPLE+token/with=chars' };
+    const body = JSON.stringify({ channel: '/quantify/commands', events: ['{"topic":"commands"}'] });
+    const at = new Date('2026-11-30T22:58:07Z');
+    const sdk = new SignatureV4({ service: 'appsync', region: 'eu-west-1', credentials: temporary, sha256: Sha256, applyChecksum: false });
+
+    // Act
+    const ours = signV4({ method: 'POST', host: httpDomain, path: '/event', headers: { 'Content-Type': 'application/json' }, body }, { service: 'appsync', region: 'eu-west-1', credentials: temporary, at });
+    const theirs = await sdk.sign({ method: 'POST', protocol: 'https:', hostname: httpDomain, path: '/event', headers: { host: httpDomain, 'content-type': 'application/json' }, body }, { signingDate: at });
+
+    // Assess
+    expect(ours['x-amz-security-token']).toBe(temporary.sessionToken);
+    expect(ours.authorization).toContain('SignedHeaders=content-type;host;x-amz-date;x-amz-security-token,');
+    expect(ours.authorization).toBe(theirs.headers.authorization);
+  });
+
+  it('refuses a path it would have to encode', () => {
+    expect(() => signV4({ method: 'GET', host: 'h', path: '/a b' }, { service: 's', region: 'r', credentials, at: new Date() })).toThrow(/plain absolute paths/);
   });
 });
