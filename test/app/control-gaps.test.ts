@@ -1,5 +1,5 @@
 // Three gaps of balance control (issue 11), on the database driver (PGlite, or PostgreSQL when
-// DATABASE_URL is set): the SMS at exhausted says what actually happens (nothing for an exempt account; inside
+// DATABASE_URL is set) and through the RDS Data API (the cloud path): the SMS at exhausted says what actually happens (nothing for an exempt account; inside
 // friendly-credit hours, when the supply will be disconnected, once per crossing); debt recovery a failed
 // payment listener missed is caught up by the billing job, once; an admin's credit re-arms the warnings and
 // reconnects like a payment, without the payment SMS or debt recovery. The ledger and arrears invariants
@@ -18,10 +18,14 @@ import { recordPayment } from '#store/payments';
 import { notificationsOf } from '#store/notifications';
 import { randomEui } from '../support/chirpstack.ts';
 import { openTestDb, type TestDb } from '../support/db.ts';
+import { openDataApiTestDb } from '../support/data-api.ts';
 import { apiEvent, lambdaContext, parseResult, type EventInput } from '../support/api.ts';
 
-describe('balance control gaps', () => {
-  let testDb: TestDb;
+describe.each([
+  { path: 'database driver', open: openTestDb },
+  { path: 'RDS Data API', open: openDataApiTestDb },
+])('balance control gaps via the $path', ({ open }) => {
+  let testDb: Pick<TestDb, 'db' | 'close'>;
   let db: Db;
   let call: (input: EventInput) => Promise<{ status: number; body: unknown }>;
   let clock = new Date();
@@ -29,7 +33,7 @@ describe('balance control gaps', () => {
   let deps: ControlDeps;
 
   beforeAll(async () => {
-    testDb = await openTestDb();
+    testDb = await open();
     db = testDb.db;
     logger.setLogLevel('SILENT');
     deps = { db, logger, now, commandQueue: { enqueue: async () => undefined }, commandExpiryHours: 48 };
