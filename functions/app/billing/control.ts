@@ -1,4 +1,4 @@
-// Balance-driven control: after billing moves balances, after a payment credits one, and when a disconnect
+// Balance-driven control: after billing moves balances, after a payment (or an admin's credit) credits one, and when a disconnect
 // scheduled for the end of friendly-credit hours comes due, each account's meters are switched by the
 // command queue that already exists (requestRelay: registry checks, audit, idempotency key), and ESP32
 // meters are sent their new balance. The thresholds and windows are the account's effective policy
