@@ -1,8 +1,9 @@
 // Customer notifications: balance warnings (one per rung climbed on the account's warning ladder: 7, 3 and
 // 1 days of credit and the money threshold, then exhausted; re-armed only by a top-up), payment received,
 // disconnected (or, inside friendly-credit hours, when supply will be; nothing for an exempt account),
-// reconnected — written to the outbox, then drained to an SMS sender with retries (the local sink logs them; the outbox row keeps them either way). Warnings are not urgent: one that falls in the
-// site's quiet hours waits for their end; the others go any time.
+// reconnected — written to the outbox, then drained to an SMS sender with retries (the local sink logs them;
+// the outbox row keeps them either way). Warnings are not urgent: one that falls in the site's quiet hours
+// waits for their end; the others go any time.
 import type { Logger } from '#shared/logger';
 import type { Db } from '#store/db';
 import * as store from '#store/notifications';
