@@ -58,10 +58,22 @@ export function formatMoney(minor: number, currency: string): string {
   return `${sign}${currency} ${major}.${String(abs % 100).padStart(2, '0')}`;
 }
 
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** A site's wall-clock time (its parts read as UTC) as customers read it: "on Mon 29 Mar at 08:00". */
+export function formatWall(wallMs: number): string {
+  const d = new Date(wallMs);
+  const hhmm = `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
+  return `on ${DAYS[d.getUTCDay()]} ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} at ${hhmm}`;
+}
+
 export type Template =
   | { template: 'payment_received'; accountNo: string; amountMinor: number; balanceMinor: number; currency: string }
   | { template: 'low_balance'; accountNo: string; balanceMinor: number; currency: string; days?: number | undefined }
   | { template: 'disconnected'; accountNo: string; balanceMinor: number; currency: string }
+  /** Exhausted inside friendly-credit hours: the disconnect waits for their end, `disconnectAtWallMs` (the site's wall clock, as UTC ms). */
+  | { template: 'credit_exhausted'; accountNo: string; balanceMinor: number; currency: string; disconnectAtWallMs: number }
   | { template: 'reconnected'; accountNo: string; balanceMinor: number; currency: string };
 
 /** The SMS text: at most 160 characters, GSM-7 only (non-GSM characters of an account number are replaced). */
@@ -78,6 +90,9 @@ export function renderSms(t: Template): string {
       break;
     case 'disconnected':
       text = `Quantify: account ${acc} has run out of credit (balance ${bal}). Supply is being disconnected. Pay by M-Pesa to reconnect.`;
+      break;
+    case 'credit_exhausted':
+      text = `Quantify: account ${acc} is out of credit (balance ${bal}). Supply will be disconnected ${formatWall(t.disconnectAtWallMs)} unless you top up.`;
       break;
     case 'reconnected':
       text = `Quantify: account ${acc} has credit again (balance ${bal}). Supply is being reconnected.`;

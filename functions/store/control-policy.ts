@@ -223,3 +223,34 @@ export async function arrearsHistory(db: Executor, accountId: string, limit: num
     createdAt: new Date(r.created_at),
   }));
 }
+
+export interface UnrecoveredPayment {
+  accountId: string;
+  paymentId: string;
+  entryId: number;
+}
+
+/**
+ * Payments credited in [since, before] to accounts with arrears that have no recovery yet, though one was
+ * due when they were credited: the account had arrears then (its arrears entry before the payment left
+ * some), and its own policy document has not changed since (a debt-recovery percentage set later does not
+ * reach back). Oldest first, at most `limit`; the app applies the account's percentage to each.
+ */
+export async function unrecoveredPayments(db: Executor, window: { since: Date; before: Date }, limit: number): Promise<UnrecoveredPayment[]> {
+  const { rows } = await sql<{ account_id: string; payment_id: string; id: string | number }>`
+    SELECT e.account_id, e.payment_id, e.id
+    FROM ledger_entries e
+    JOIN accounts a ON a.id = e.account_id
+    LEFT JOIN account_control_policies ap ON ap.account_id = e.account_id
+    WHERE e.entry_type = 'payment' AND e.payment_id IS NOT NULL
+      AND e.created_at >= ${window.since} AND e.created_at <= ${window.before}
+      AND a.arrears_minor > 0
+      AND NOT EXISTS (SELECT 1 FROM arrears_entries r WHERE r.payment_entry_id = e.id)
+      AND NOT EXISTS (SELECT 1 FROM ledger_entries v WHERE v.reverses_entry_id = e.id)
+      AND COALESCE((SELECT x.arrears_after_minor FROM arrears_entries x
+                    WHERE x.account_id = e.account_id AND x.created_at <= e.created_at ORDER BY x.id DESC LIMIT 1), 0) > 0
+      AND (ap.updated_at IS NULL OR ap.updated_at <= e.created_at)
+    ORDER BY e.id
+    LIMIT ${limit}`.execute(db);
+  return rows.map((r) => ({ accountId: r.account_id, paymentId: r.payment_id, entryId: Number(r.id) }));
+}

@@ -43,7 +43,7 @@ export async function alertTargets(db: Executor, accountIds: readonly string[], 
 export interface NewNotification {
   accountId: string;
   recipient: string | null;
-  template: 'payment_received' | 'low_balance' | 'disconnected' | 'reconnected';
+  template: 'payment_received' | 'low_balance' | 'disconnected' | 'credit_exhausted' | 'reconnected';
   body: string;
   dedupeKey: string;
   /** Non-urgent ones (warnings) wait for the end of quiet hours; urgent ones go any time. */

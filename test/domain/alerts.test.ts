@@ -40,6 +40,7 @@ describe('renderSms', () => {
       { ...base, template: 'low_balance' as const, days: 2.7 },
       { ...base, template: 'disconnected' as const },
       { ...base, template: 'reconnected' as const },
+      { ...base, template: 'credit_exhausted' as const, disconnectAtWallMs: Date.parse('2027-12-29T23:59:00Z') },
     ]) {
       const text = renderSms(t);
       expect(text.length).toBeLessThanOrEqual(160);
@@ -47,6 +48,11 @@ describe('renderSms', () => {
     expect(renderSms({ template: 'low_balance', accountNo: 'QA1', currency: 'KES', balanceMinor: 2_050, days: 2.7 })).toBe(
       'Quantify: account QA1 balance is low: KES 20.50, about 2 day(s) left. Top up by M-Pesa to avoid disconnection.',
     );
+  });
+  it('tells an exhausted account inside friendly-credit hours when (site wall clock) it will be disconnected', () => {
+    // Monday 2027-03-29 08:00 in Europe/London (BST) is 07:00Z; the wall clock is passed as its parts.
+    const text = renderSms({ template: 'credit_exhausted', accountNo: 'QA1', currency: 'KES', balanceMinor: -50, disconnectAtWallMs: Date.parse('2027-03-29T08:00:00Z') });
+    expect(text).toBe('Quantify: account QA1 is out of credit (balance -KES 0.50). Supply will be disconnected on Mon 29 Mar at 08:00 unless you top up.');
   });
   it('formats money in major units', () => {
     expect(formatMoney(123_456, 'KES')).toBe('KES 1,234.56');

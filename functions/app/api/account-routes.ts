@@ -199,7 +199,7 @@ export const accountRoutes: AnyRouteSpec<AppDeps>[] = [
     params: uuidParam,
     body: adjustmentInput,
     handle: async ({ params, body, deps, principal, requestId }) => {
-      const r = await adjust(deps.db, params.id, body, { principal, requestId });
+      const r = await adjust({ db: deps.db, logger: deps.logger, now: deps.now, events: deps.payments?.events }, params.id, body, { principal, requestId });
       return { status: r.created ? 201 : 200, body: r };
     },
   }),

@@ -1,4 +1,4 @@
-// Balance-driven control: after billing moves balances, after a payment credits one, and when a disconnect
+// Balance-driven control: after billing moves balances, after a payment (or an admin's credit) credits one, and when a disconnect
 // scheduled for the end of friendly-credit hours comes due, each account's meters are switched by the
 // command queue that already exists (requestRelay: registry checks, audit, idempotency key), and ESP32
 // meters are sent their new balance. The thresholds and windows are the account's effective policy
@@ -37,7 +37,8 @@ const system: Principal = { subject: 'system:billing', roles: ['admin'] };
 /** Why balance control is looking: a billing run, a payment (its id keys the ESP32 balance command), or a scheduled disconnect now due. */
 export interface ControlTrigger {
   /** schedule: a disconnect scheduled for the end of friendly-credit hours is due; resync: a meter came back online or reported a balance the ledger disagrees with (resync.ts). */
-  kind: 'billing' | 'payment' | 'schedule' | 'resync';
+  /** adjustment: an admin's credit (a top-up like a payment: it re-arms the warnings). */
+  kind: 'billing' | 'payment' | 'adjustment' | 'schedule' | 'resync';
   ref: string;
 }
 
@@ -132,8 +133,8 @@ export async function controlAccounts(deps: ControlDeps, accountIds: readonly st
   }
   // A due disconnect moved no balance: the meters' balances stand.
   if (trigger.kind !== 'schedule') await sendBalances(deps, targets.filter((t) => t.deviceKind === 'esp32' && t.capabilities?.['balance'] === true), trigger, report);
-  // Only a payment re-arms the warnings (the ladder climbs down); billing only climbs it.
-  await updateAlerts(deps, ids, `${trigger.kind}:${trigger.ref}`, { rearm: trigger.kind === 'payment' });
+  // Only a top-up (a payment, an admin's credit) re-arms the warnings (the ladder climbs down); billing only climbs it.
+  await updateAlerts(deps, ids, `${trigger.kind}:${trigger.ref}`, { rearm: trigger.kind === 'payment' || trigger.kind === 'adjustment' });
   if (deps.sms) await drainNotifications({ ...deps, sms: deps.sms });
   if (report.disconnects.length || report.scheduled.length || report.reconnects.length || report.cancelled.length || report.refused.length) {
     deps.logger.info('balance control', { trigger: trigger.kind, ref: trigger.ref, ...report });

@@ -1,20 +1,31 @@
 // The scheduled billing job (and POST /billing/runs): run billing, then act on the balances it moved
 // (balance control: disconnect at zero, ESP32 balances) and on the disconnects scheduled for the end of
-// friendly-credit hours that are now due. Payments reach balance control through balanceControlEvents,
+// friendly-credit hours that are now due; first it takes the debt recovery a failed payment listener
+// missed (catchUpDebtRecovery). Payments (and admin credits) reach balance control through balanceControlEvents,
 // the PaymentEvents listener, which first takes the account's debt-recovery share of the payment.
-import type { AccountCredited, PaymentEvents } from '../payments/ports.ts';
+import type { AccountAdjusted, AccountCredited, PaymentEvents } from '../payments/ports.ts';
 import { runBilling, type BillingOptions, type BillingResult } from './billing.ts';
 import { drainNotifications, notifyPayment } from '../notifications/notifications.ts';
 import { controlAccounts, type ControlDeps, type ControlReport } from './control.ts';
-import { recoverDebtFromPayment } from './policy.ts';
+import { catchUpDebtRecovery, recoverDebtFromPayment } from './policy.ts';
 import { accountsWithDueDisconnects } from '#store/control-policy';
 
 export type BillingJobDeps = ControlDeps;
 
-export async function billingJob(deps: BillingJobDeps, options: BillingOptions): Promise<BillingResult & { control?: ControlReport; due?: ControlReport }> {
+export type BillingJobResult = BillingResult & { control?: ControlReport; due?: ControlReport; recovered?: { accountId: string; paymentId: string; recoveredMinor: number }[] };
+
+export async function billingJob(deps: BillingJobDeps, options: BillingOptions): Promise<BillingJobResult> {
   const result = await runBilling(deps, { now: deps.now(), ...options });
-  let out: BillingResult & { control?: ControlReport; due?: ControlReport } = result;
+  let out: BillingJobResult = result;
   const moved = new Set(result.balances.map((b) => b.accountId));
+  try {
+    // Debt recovery a failed payment listener missed: those balances moved too.
+    const recovered = await catchUpDebtRecovery(deps);
+    if (recovered.length) out = { ...out, recovered };
+    for (const r of recovered) moved.add(r.accountId);
+  } catch (error) {
+    deps.logger.error('debt recovery catch-up failed', { runId: result.run.id, error: error as Error });
+  }
   try {
     if (moved.size) out = { ...out, control: await controlAccounts(deps, [...moved], { kind: 'billing', ref: result.run.id }) };
     // Friendly-credit hours that have ended: their disconnects are issued now (unless the balance recovered).
@@ -37,11 +48,23 @@ export function balanceControlEvents(deps: ControlDeps, next?: PaymentEvents): P
       try {
         // The arrears' share first: the SMS and the reconnect decision see the balance after it.
         const recovery = await recoverDebtFromPayment(deps, event);
-        const balanceAfterMinor = recovery?.created && recovery.balanceAfterMinor !== null ? recovery.balanceAfterMinor : event.balanceAfterMinor;
+        // Taken by an earlier delivery, or by the billing job's catch-up: the payment's balance less its share.
+        const balanceAfterMinor =
+          recovery?.created && recovery.balanceAfterMinor !== null ? recovery.balanceAfterMinor : event.balanceAfterMinor - (recovery?.recoveredMinor ?? 0);
         await notifyPayment(deps, { ...event, balanceAfterMinor });
         await controlAccounts(deps, [event.accountId], { kind: 'payment', ref: event.paymentId });
       } finally {
         if (next) await next.accountCredited(event);
+      }
+    },
+    // A credit an admin posts is a top-up: it re-arms the warnings and reconnects like a payment, without
+    // the payment SMS and without debt recovery (an adjustment is not a payment; debt_recover takes only
+    // from payments). A debit waits for the next billing run.
+    async accountAdjusted(event: AccountAdjusted) {
+      try {
+        if (event.amountMinor > 0) await controlAccounts(deps, [event.accountId], { kind: 'adjustment', ref: String(event.entryId) });
+      } finally {
+        if (next?.accountAdjusted) await next.accountAdjusted(event);
       }
     },
   };

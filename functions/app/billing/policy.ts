@@ -119,3 +119,31 @@ export async function recoverDebtFromPayment(deps: { db: Db; logger?: Logger }, 
   if (!policy || policy.input.arrearsMinor <= 0 || policy.policy.debtRecoveryPercent <= 0) return undefined;
   return store.recoverDebt(deps.db, event.paymentId, policy.policy.debtRecoveryPercent, 'debt-recovery');
 }
+
+/** How far back the catch-up looks for payments whose recovery was missed, and how many it takes per run. */
+export const RECOVERY_LOOKBACK_DAYS = 7;
+export const RECOVERY_CATCH_UP_LIMIT = 500;
+/** A payment younger than this is left to its listener. */
+const RECOVERY_GRACE_MS = 60_000;
+
+/**
+ * Debt recovery the payment listener missed (it failed, or the process died after the credit committed):
+ * the payments of the last RECOVERY_LOOKBACK_DAYS to accounts with arrears that have no recovery though
+ * one was due, each recovered through the same debt_recover (keyed by the payment, so a late listener or
+ * a second run takes nothing more). Returns what was taken; the accounts' balances moved.
+ */
+export async function catchUpDebtRecovery(deps: { db: Db; logger?: Logger; now: () => Date }): Promise<{ accountId: string; paymentId: string; recoveredMinor: number }[]> {
+  const now = deps.now().getTime();
+  const missed = await store.unrecoveredPayments(deps.db, { since: new Date(now - RECOVERY_LOOKBACK_DAYS * 86_400_000), before: new Date(now - RECOVERY_GRACE_MS) }, RECOVERY_CATCH_UP_LIMIT);
+  if (!missed.length) return [];
+  const policies = await policiesOf(deps, missed.map((m) => m.accountId));
+  const taken: { accountId: string; paymentId: string; recoveredMinor: number }[] = [];
+  for (const m of missed) {
+    const percent = policies.get(m.accountId)?.policy.debtRecoveryPercent ?? 0;
+    if (percent <= 0) continue;
+    const r = await store.recoverDebt(deps.db, m.paymentId, percent, 'debt-recovery:catch-up');
+    if (r.created) taken.push({ accountId: m.accountId, paymentId: m.paymentId, recoveredMinor: r.recoveredMinor });
+  }
+  if (taken.length) deps.logger?.warn('debt recovery caught up for payments their listener missed', { payments: taken.length });
+  return taken;
+}

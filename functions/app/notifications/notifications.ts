@@ -1,13 +1,15 @@
 // Customer notifications: balance warnings (one per rung climbed on the account's warning ladder: 7, 3 and
 // 1 days of credit and the money threshold, then exhausted; re-armed only by a top-up), payment received,
-// disconnected, reconnected — written to the outbox, then drained to an SMS sender with retries (the local
-// sink logs them; the outbox row keeps them either way). Warnings are not urgent: one that falls in the
-// site's quiet hours waits for their end; the others go any time.
+// disconnected (or, inside friendly-credit hours, when supply will be; nothing for an exempt account),
+// reconnected — written to the outbox, then drained to an SMS sender with retries (the local sink logs them;
+// the outbox row keeps them either way). Warnings are not urgent: one that falls in the site's quiet hours
+// waits for their end; the others go any time.
 import type { Logger } from '#shared/logger';
 import type { Db } from '#store/db';
 import * as store from '#store/notifications';
-import { alertLevelOf, renderSms, type AlertState } from '#domain/alerts';
-import { quietHoursAt } from '#domain/control-policy';
+import { alertLevelOf, renderSms, type AlertLevel, type AlertState } from '#domain/alerts';
+import { friendlyCreditAt, quietHoursAt } from '#domain/control-policy';
+import { wallParts } from '#domain/tariff/index';
 import { policiesOf, type AccountPolicy } from '../billing/policy.ts';
 
 export interface SmsSender {
@@ -35,7 +37,7 @@ function notBefore(policy: AccountPolicy | undefined, now: Date): Date | undefin
 
 /**
  * Move each account's warning ladder to where its balance stands; each rung climbed queues one SMS (low
- * balance with days left, or disconnected at exhausted). Climbing down (which re-arms the warnings) only
+ * balance with days left, or at exhausted what alertNotification says). Climbing down (which re-arms the warnings) only
  * when `rearm` says a top-up happened: a forecast that wobbles with spending sends nothing twice.
  */
 export async function updateAlerts(
@@ -55,26 +57,34 @@ export async function updateAlerts(
     if (level.rung === t.alertRung && level.state === t.alertState) continue;
     const worse = level.rung > t.alertRung;
     if (!worse && !options.rearm) continue;
-    const exhausted = level.state === 'exhausted';
-    const notification: store.NewNotification | null = worse
-      ? {
-          accountId: t.accountId,
-          recipient: t.phone,
-          template: exhausted ? 'disconnected' : 'low_balance',
-          body: exhausted
-            ? renderSms({ template: 'disconnected', accountNo: t.accountNo, balanceMinor: t.balanceMinor, currency: t.currency })
-            : renderSms({ template: 'low_balance', accountNo: t.accountNo, balanceMinor: t.balanceMinor, currency: t.currency, days: level.days }),
-          dedupeKey: `alert:${t.accountId}:${level.state}:${level.rung}:${ref}`,
-          // Running out is news the customer needs now; a warning can wait for the morning.
-          urgent: exhausted,
-          notBefore: (exhausted ? undefined : notBefore(policy, now)) ?? now,
-        }
-      : null;
+    const notification: store.NewNotification | null = worse ? alertNotification(t, level, policy, now, ref) : null;
     if (await store.moveAlertState(deps.db, t.accountId, { state: t.alertState, rung: t.alertRung }, { state: level.state, rung: level.rung }, notification)) {
       moves.push({ accountId: t.accountId, from: t.alertState, to: level.state });
     }
   }
   return moves;
+}
+
+/**
+ * The SMS for a rung climbed. At exhausted it says what balance control does: nothing for an exempt
+ * account (it is not disconnected; the state still records exhausted); inside friendly-credit hours, that
+ * supply will be disconnected when they end (site time) unless the customer tops up — the scheduled
+ * disconnect itself sends nothing more; otherwise, disconnected. Exhausted is urgent; a warning waits for
+ * the end of quiet hours.
+ */
+function alertNotification(t: store.AlertTarget, level: AlertLevel, policy: AccountPolicy, now: Date, ref: string): store.NewNotification | null {
+  const common = { accountId: t.accountId, recipient: t.phone, dedupeKey: `alert:${t.accountId}:${level.state}:${level.rung}:${ref}` };
+  const money = { accountNo: t.accountNo, balanceMinor: t.balanceMinor, currency: t.currency };
+  if (level.state !== 'exhausted') {
+    return { ...common, template: 'low_balance', body: renderSms({ template: 'low_balance', ...money, days: level.days }), urgent: false, notBefore: notBefore(policy, now) ?? now };
+  }
+  if (policy.input.exemptReason) return null;
+  const friendly = friendlyCreditAt(policy.policy, policy.input.timezone, now.getTime());
+  if (friendly.inside && friendly.endsAt !== undefined) {
+    const disconnectAtWallMs = wallParts(policy.input.timezone, friendly.endsAt).wallMs;
+    return { ...common, template: 'credit_exhausted', body: renderSms({ template: 'credit_exhausted', ...money, disconnectAtWallMs }), urgent: true, notBefore: now };
+  }
+  return { ...common, template: 'disconnected', body: renderSms({ template: 'disconnected', ...money }), urgent: true, notBefore: now };
 }
 
 export async function notifyPayment(deps: { db: Db; now: () => Date }, event: { accountId: string; paymentId: string; amountMinor: number; balanceAfterMinor: number }): Promise<void> {

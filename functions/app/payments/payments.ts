@@ -196,10 +196,14 @@ export async function accountStatement(db: Db, id: string, filter: ledger.Statem
 
 // ---- Admin postings ----
 
-export async function adjust(db: Db, accountId: string, input: z.infer<typeof adjustmentInput>, actor: Actor): Promise<ledger.PostingResult> {
-  return inTransaction(db, 'adjustment', async (trx) => {
+/**
+ * An admin's adjustment. Once committed (and not a repeat of its key), the events' listener is told, as
+ * for a payment: balance control treats a credit as a top-up. A listener that fails is logged; the entry stands.
+ */
+export async function adjust(deps: { db: Db; logger: Logger; now: () => Date; events?: PaymentEvents | undefined }, accountId: string, input: z.infer<typeof adjustmentInput>, actor: Actor): Promise<ledger.PostingResult> {
+  const result = await inTransaction(deps.db, 'adjustment', async (trx) => {
     if (!(await accounts.findAccount(trx, accountId))) throw new AccountNotFoundError(accountId);
-    const result = await ledger.post(trx, {
+    const r = await ledger.post(trx, {
       accountId,
       entryType: 'adjustment',
       amountMinor: input.amountMinor,
@@ -207,9 +211,17 @@ export async function adjust(db: Db, accountId: string, input: z.infer<typeof ad
       reason: input.reason,
       createdBy: actor.principal.subject,
     });
-    if (result.created) await audit(trx, actor.principal, actor.requestId, { action: 'ledger.adjust', targetType: 'account', targetId: accountId, details: { ...input, entryId: result.entryId } });
-    return result;
+    if (r.created) await audit(trx, actor.principal, actor.requestId, { action: 'ledger.adjust', targetType: 'account', targetId: accountId, details: { ...input, entryId: r.entryId } });
+    return r;
   });
+  if (result.created && deps.events?.accountAdjusted) {
+    try {
+      await deps.events.accountAdjusted({ accountId, entryId: result.entryId, amountMinor: input.amountMinor, balanceAfterMinor: result.balanceAfterMinor, at: deps.now() });
+    } catch (error) {
+      deps.logger.error('account adjusted listener failed; the adjustment stands', { error: error as Error, accountId, entryId: result.entryId });
+    }
+  }
+  return result;
 }
 
 export async function reverseEntry(db: Db, accountId: string, input: z.infer<typeof reversalInput>, actor: Actor): Promise<ledger.PostingResult> {

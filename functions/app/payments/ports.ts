@@ -45,4 +45,15 @@ export interface AccountCredited {
  */
 export interface PaymentEvents {
   accountCredited(event: AccountCredited): Promise<void>;
+  /** An admin adjustment was posted (told once, after it committed). */
+  accountAdjusted?(event: AccountAdjusted): Promise<void>;
+}
+
+export interface AccountAdjusted {
+  accountId: string;
+  /** The adjustment's ledger entry. */
+  entryId: number;
+  amountMinor: number;
+  balanceAfterMinor: number;
+  at: Date;
 }
