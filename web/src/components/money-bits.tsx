@@ -5,7 +5,7 @@ import { money } from '../money.ts';
 import type { AlertState, Payment } from '../portal-types.ts';
 import { href } from '../router.ts';
 
-const alertText: Record<AlertState, string> = { ok: 'ok', low: 'low balance', critical: 'critical', exhausted: 'exhausted (disconnected)' };
+const alertText: Record<AlertState, string> = { ok: 'ok', low: 'low balance', critical: 'critical', exhausted: 'out of credit' };
 
 export function AlertBadge({ state }: { state: AlertState }) {
   return (

@@ -42,7 +42,7 @@ export function Accounts({ route }: { route: Route }) {
           <option value="">any alert state</option>
           <option value="ok">ok</option>
           <option value="low,critical">low or critical</option>
-          <option value="exhausted">exhausted (disconnected)</option>
+          <option value="exhausted">out of credit</option>
         </select>
       </form>
       <ErrorLine error={error} />

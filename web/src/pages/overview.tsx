@@ -61,7 +61,7 @@ export function Overview() {
         <div class="tile-row">
           <Tile label="accounts" value={data?.accounts.total} link={href('/accounts')} />
           <Tile label="low balance" value={data?.accounts.low} link={href('/accounts', { alert: 'low,critical' })} tone="warn" />
-          <Tile label="exhausted (disconnected)" value={data?.accounts.exhausted} link={href('/accounts', { alert: 'exhausted' })} tone="bad" />
+          <Tile label="out of credit" value={data?.accounts.exhausted} link={href('/accounts', { alert: 'exhausted' })} tone="bad" />
           <Tile
             label="unallocated payments"
             value={data?.suspense.count}
