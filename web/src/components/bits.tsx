@@ -1,5 +1,6 @@
-// Small pieces every page uses: status badges, an error line, a page header.
+// Small pieces every page uses: status badges, an error line, a page header, a list's empty row and pager.
 import type { ComponentChildren } from 'preact';
+import { href } from '../router.ts';
 
 export function Badge({ tone, children }: { tone: 'ok' | 'warn' | 'bad' | 'muted' | 'info'; children: ComponentChildren }) {
   return <span class={`badge badge-${tone}`}>{children}</span>;
@@ -39,5 +40,26 @@ export function PageHeader({ title, children }: { title: string; children?: Comp
       <h1>{title}</h1>
       <div class="page-actions">{children}</div>
     </header>
+  );
+}
+
+/** The one row of a list table that matched nothing. */
+export function EmptyRow({ columns, children }: { columns: number; children: ComponentChildren }) {
+  return (
+    <tr>
+      <td colSpan={columns} class="muted">
+        {children}
+      </td>
+    </tr>
+  );
+}
+
+/** Previous/next links of a paged list (`more`: a next page exists); `newest` lists read newer/older. */
+export function Pager({ path, query, offset, page, more, newest }: { path: string; query: Record<string, string | undefined>; offset: number; page: number; more: boolean; newest?: boolean }) {
+  return (
+    <nav class="pager">
+      {offset > 0 ? <a href={href(path, { ...query, offset: String(Math.max(0, offset - page)) })}>{newest ? '← newer' : '← previous'}</a> : null}
+      {more ? <a href={href(path, { ...query, offset: String(offset + page) })}>{newest ? 'older →' : 'next →'}</a> : null}
+    </nav>
   );
 }

@@ -1,7 +1,7 @@
 // Customers' accounts: searchable by customer name or account number, filtered by alert state (the
 // overview's "low" and "exhausted" figures link here).
 import { useState } from 'preact/hooks';
-import { ErrorLine, PageHeader } from '../components/bits.tsx';
+import { EmptyRow, ErrorLine, PageHeader, Pager } from '../components/bits.tsx';
 import { AlertBadge } from '../components/money-bits.tsx';
 import { when } from '../format.ts';
 import { useLive } from '../live.ts';
@@ -73,18 +73,11 @@ export function Accounts({ route }: { route: Route }) {
             </tr>
           ))}
           {data && data.items.length === 0 ? (
-            <tr>
-              <td colSpan={6} class="muted">
-                No accounts match.
-              </td>
-            </tr>
+            <EmptyRow columns={6}>No accounts match.</EmptyRow>
           ) : null}
         </tbody>
       </table>
-      <nav class="pager">
-        {offset > 0 ? <a href={href('/accounts', { q, alert, offset: String(Math.max(0, offset - PAGE)) })}>← previous</a> : null}
-        {data && data.items.length === PAGE ? <a href={href('/accounts', { q, alert, offset: String(offset + PAGE) })}>next →</a> : null}
-      </nav>
+      <Pager path="/accounts" query={{ q, alert }} offset={offset} page={PAGE} more={data?.items.length === PAGE} />
     </>
   );
 }

@@ -1,6 +1,6 @@
 // The audit log (admins): who changed what and why, newest first, filtered by actor, action and target.
 import { useState } from 'preact/hooks';
-import { ErrorLine, PageHeader } from '../components/bits.tsx';
+import { EmptyRow, ErrorLine, PageHeader, Pager } from '../components/bits.tsx';
 import { when } from '../format.ts';
 import type { AuditEntry, Page } from '../portal-types.ts';
 import { href, navigate, type Route } from '../router.ts';
@@ -76,18 +76,11 @@ export function Audit({ route }: { route: Route }) {
             );
           })}
           {data && data.items.length === 0 ? (
-            <tr>
-              <td colSpan={5} class="muted">
-                Nothing matches.
-              </td>
-            </tr>
+            <EmptyRow columns={5}>Nothing matches.</EmptyRow>
           ) : null}
         </tbody>
       </table>
-      <nav class="pager">
-        {offset > 0 ? <a href={href('/audit', { ...filter, offset: String(Math.max(0, offset - PAGE)) })}>← previous</a> : null}
-        {data && offset + PAGE < data.total ? <a href={href('/audit', { ...filter, offset: String(offset + PAGE) })}>next →</a> : null}
-      </nav>
+      <Pager path="/audit" query={filter} offset={offset} page={PAGE} more={!!data && offset + PAGE < data.total} />
     </>
   );
 }

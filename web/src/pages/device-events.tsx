@@ -1,5 +1,5 @@
 // A device's events (joins, status reports, alarms, errors), newest first, from GET /devices/{id}/events.
-import { ErrorLine, PageHeader } from '../components/bits.tsx';
+import { EmptyRow, ErrorLine, PageHeader, Pager } from '../components/bits.tsx';
 import { when } from '../format.ts';
 import type { DeviceEvent, Page } from '../portal-types.ts';
 import { href, type Route } from '../router.ts';
@@ -44,18 +44,11 @@ export function DeviceEvents({ id, route }: { id: string; route: Route }) {
             </tr>
           ))}
           {data && data.items.length === 0 ? (
-            <tr>
-              <td colSpan={4} class="muted">
-                No events.
-              </td>
-            </tr>
+            <EmptyRow columns={4}>No events.</EmptyRow>
           ) : null}
         </tbody>
       </table>
-      <nav class="pager">
-        {offset > 0 ? <a href={href(`/devices/${id}/events`, { meter: back ?? undefined, offset: String(Math.max(0, offset - PAGE)) })}>← newer</a> : null}
-        {data && offset + PAGE < data.total ? <a href={href(`/devices/${id}/events`, { meter: back ?? undefined, offset: String(offset + PAGE) })}>older →</a> : null}
-      </nav>
+      <Pager path={`/devices/${id}/events`} query={{ meter: back ?? undefined }} offset={offset} page={PAGE} more={!!data && offset + PAGE < data.total} newest />
     </>
   );
 }

@@ -1,6 +1,6 @@
 // The meters: searchable by meter number, serial or DevEUI, filtered by communication and relay state.
 import { useState } from 'preact/hooks';
-import { CommStatus, ErrorLine, PageHeader, RelayBadge } from '../components/bits.tsx';
+import { CommStatus, EmptyRow, ErrorLine, PageHeader, Pager, RelayBadge } from '../components/bits.tsx';
 import { RegisterMeter } from '../components/register-meter.tsx';
 import { useLive } from '../live.ts';
 import { ago, num } from '../format.ts';
@@ -91,18 +91,11 @@ export function Meters({ route, canOperate }: { route: Route; canOperate: boolea
             </tr>
           ))}
           {data && data.items.length === 0 ? (
-            <tr>
-              <td colSpan={7} class="muted">
-                No meters match.
-              </td>
-            </tr>
+            <EmptyRow columns={7}>No meters match.</EmptyRow>
           ) : null}
         </tbody>
       </table>
-      <nav class="pager">
-        {offset > 0 ? <a href={href('/meters', { q, status, relay, offset: String(Math.max(0, offset - PAGE)) })}>← previous</a> : null}
-        {data && data.items.length === PAGE ? <a href={href('/meters', { q, status, relay, offset: String(offset + PAGE) })}>next →</a> : null}
-      </nav>
+      <Pager path="/meters" query={{ q, status, relay }} offset={offset} page={PAGE} more={data?.items.length === PAGE} />
     </>
   );
 }

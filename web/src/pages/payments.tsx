@@ -3,7 +3,7 @@
 // behind a confirmation that names the account and what the credit does.
 import { useState } from 'preact/hooks';
 import { api } from '../api.ts';
-import { ErrorLine, PageHeader } from '../components/bits.tsx';
+import { ErrorLine, PageHeader, Pager } from '../components/bits.tsx';
 import { ConfirmDialog } from '../components/confirm-dialog.tsx';
 import { useLive } from '../live.ts';
 import { PaymentTable } from '../components/money-bits.tsx';
@@ -117,10 +117,7 @@ export function Payments({ route, canOperate }: { route: Route; canOperate: bool
       ) : null}
       <ErrorLine error={error} />
       <div aria-busy={loading}>{data ? <PaymentTable payments={data.items} showAccount {...(canOperate ? { onAllocate: setAllocating } : {})} /> : null}</div>
-      <nav class="pager">
-        {offset > 0 ? <a href={href('/payments', { status, from, receipt, offset: String(Math.max(0, offset - PAGE)) })}>← previous</a> : null}
-        {data && data.items.length === PAGE ? <a href={href('/payments', { status, from, receipt, offset: String(offset + PAGE) })}>next →</a> : null}
-      </nav>
+      <Pager path="/payments" query={{ status, from, receipt }} offset={offset} page={PAGE} more={data?.items.length === PAGE} />
       {allocating ? (
         <AllocateDialog
           payment={allocating}
