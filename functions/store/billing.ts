@@ -493,17 +493,9 @@ export async function setDiscrepancyResync(db: Executor, id: string, commandId: 
   await sql`UPDATE balance_discrepancies SET resync_command_id = CAST(${commandId} AS uuid) WHERE id = CAST(${id} AS uuid)`.execute(db);
 }
 
-export interface Discrepancy {
+export interface Discrepancy extends NewDiscrepancy {
   id: string;
-  meterId: string;
   meterNo: string;
-  accountId: string | null;
-  unit: 'currency' | 'units';
-  reported: number;
-  expected: number;
-  difference: number;
-  tolerance: number;
-  reportedAt: Date;
   detectedAt: Date;
   resyncCommandId: string | null;
 }
