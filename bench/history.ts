@@ -10,7 +10,7 @@
 import os from 'node:os';
 import { sql } from 'kysely';
 import { machine, startBenchPlatform } from './support.ts';
-import { consumptionPerInterval, listAllReadings, resolveMeterRefs } from '#store/readings';
+import { consumptionPerInterval, listMeterReadingsByRef, resolveMeterRefs } from '#store/readings';
 
 const meters = Number(process.env.BENCH_METERS ?? 10_000);
 const perMeter = Number(process.env.BENCH_READINGS ?? 1_000);
@@ -116,10 +116,7 @@ try {
   // The same requests' database work alone (the meter's resolution and the query, in the store), to tell
   // the SQL from the HTTP and application layers.
   const storeQueries = {
-    latest100: async (m: { id: string; meter_no: string }) => {
-      const [r] = await resolveMeterRefs(db, [m.meter_no]);
-      return listAllReadings(db, { meterId: r?.meter_id, limit: 100 });
-    },
+    latest100: (m: { id: string; meter_no: string }) => listMeterReadingsByRef(db, m.meter_no, { limit: 100 }),
     daily30: async (m: { id: string }) => {
       const [r] = await resolveMeterRefs(db, [m.id]);
       return consumptionPerInterval(db, { meterId: r?.meter_id ?? m.id, interval: 'day', from: new Date(end.getTime() - 30 * day), to: end, timezone: 'UTC' });

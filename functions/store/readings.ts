@@ -87,6 +87,42 @@ export async function listAllReadings(db: Executor, filter: AllReadingsFilter): 
   }
 }
 
+/**
+ * One meter's readings, newest first, with the meter found by the same rule as resolveMeterRefs (its id
+ * first, then its number) in the same statement: one round trip for GET /readings/{meter} (issue 12's
+ * latest-100 target). Undefined when no meter answers to the reference.
+ */
+export async function listMeterReadingsByRef(
+  db: Executor,
+  ref: string,
+  filter: { from?: Date | undefined; to?: Date | undefined; limit: number },
+): Promise<{ meterId: string; rows: ReadingWithMeterNo[] } | undefined> {
+  try {
+    const { rows } = await sql<ReadingWithMeterNo & { resolved_meter_id: string }>`
+      WITH m AS (
+        SELECT id, meter_no FROM (
+          SELECT id, meter_no, 0 AS rank FROM meters WHERE id = CASE WHEN CAST(${ref} AS text) ~ ${UUID} THEN lower(CAST(${ref} AS text))::uuid END
+          UNION ALL
+          SELECT id, meter_no, 1 AS rank FROM meters WHERE meter_no = CAST(${ref} AS text)
+        ) c ORDER BY rank LIMIT 1
+      )
+      SELECT m.id AS resolved_meter_id, r.*, m.meter_no
+      FROM m LEFT JOIN LATERAL (
+        SELECT * FROM meter_readings x
+        WHERE x.meter_id = m.id
+          AND x.reading_date >= COALESCE(${filter.from ?? null}::timestamptz, '-infinity')
+          AND x.reading_date < COALESCE(${filter.to ?? null}::timestamptz, 'infinity')
+        ORDER BY x.reading_date DESC, x.id DESC
+        LIMIT ${filter.limit}
+      ) r ON true`.execute(db);
+    const first = rows[0];
+    if (!first) return undefined;
+    return { meterId: first.resolved_meter_id, rows: first.id == null ? [] : rows.map(({ resolved_meter_id: _, ...r }) => r as ReadingWithMeterNo) };
+  } catch (error) {
+    throw mapDbError(error, 'readings query');
+  }
+}
+
 export type HistoryInterval = 'hour' | 'day' | 'month';
 
 export interface ConsumptionBucket {

@@ -61,6 +61,31 @@ describe.each([
     expect(fetched.body).toMatchObject({ communicationStatus: 'online', lastReading: 1500, lastReadingDate: '2026-03-12T11:59:00.000Z' });
   });
 
+  it('lists one meter newest first by id or number, limited and windowed, the id winning over a number that spells it; an unknown meter is a 404', async () => {
+    // Prepare: meter B's number is meter A's id
+    const a = await sdmMeter();
+    const b = { meterNo: a.id };
+    const createdB = await call({ method: 'POST', path: '/meters', role: 'operator', body: { meterNo: b.meterNo, meterType: 'electricity', device: { deviceType: 'sdm630_modbus_tcp', config: { slaveId: 4 } } } });
+    expect(createdB.status).toBe(201);
+    const at = (minute: number) => `2026-03-12T10:${String(minute).padStart(2, '0')}:00Z`;
+    await call({ method: 'POST', path: '/readings', role: 'operator', body: [1, 2, 3, 4].map((m) => ({ meter_id: a.meterNo, energy: 100 + m, timestamp: at(m) })) });
+    await call({ method: 'POST', path: '/readings', role: 'operator', body: { meter_id: String(createdB.body.id), energy: 7, timestamp: at(5) } });
+
+    // Act
+    const byId = await call({ method: 'GET', path: `/readings/${a.id}`, role: 'viewer', query: { limit: '2' } });
+    const windowed = await call({ method: 'GET', path: `/readings/${a.meterNo}`, role: 'viewer', query: { from: at(2), to: at(4) } });
+    const unknown = await call({ method: 'GET', path: '/readings/NO-SUCH-METER', role: 'viewer' });
+    const empty = await call({ method: 'GET', path: `/readings/${a.meterNo}`, role: 'viewer', query: { from: '2020-01-01T00:00:00Z', to: '2020-01-02T00:00:00Z' } });
+
+    // Assess
+    expect(items(byId.body).map((r) => r.readingValue)).toEqual([104, 103]);
+    expect(items(byId.body).every((r) => r.meterId === a.id && r.meterNo === a.meterNo)).toBe(true);
+    expect(items(windowed.body).map((r) => r.readingValue)).toEqual([103, 102]);
+    expect(unknown.status).toBe(404);
+    expect(empty.status).toBe(200);
+    expect(items(empty.body)).toEqual([]);
+  });
+
   it('stores a collector batch once: the same meter and timestamp posted again is a duplicate', async () => {
     const meter = await sdmMeter();
     const batch = [0, 1, 2].map((i) => ({

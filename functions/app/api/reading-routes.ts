@@ -9,7 +9,7 @@ import { seriesFields } from '#store/readings';
 import type { AppDeps } from '../deps.ts';
 import { csvResult, wantsCsv } from '../http/csv.ts';
 import { defineRoute, type AnyRouteSpec } from '../http/kit.ts';
-import { listAllReadings, MAX_BUCKETS, meterConsumption, meterSeries, postReadings, requireMeterRef } from '../readings/readings.ts';
+import { listAllReadings, MAX_BUCKETS, meterConsumption, meterSeries, meterReadingsByRef, postReadings, requireMeterRef } from '../readings/readings.ts';
 import { queryDate } from '../http/paging.ts';
 import { readingDto } from './registry-routes.ts';
 
@@ -79,8 +79,7 @@ export const readingRoutes: AnyRouteSpec<AppDeps>[] = [
     params: refParam,
     query: meterReadingsQuery,
     handle: async ({ params, query, deps }) => {
-      const meter = await requireMeterRef(deps.db, params.meter_id);
-      const rows = await listAllReadings(deps.db, { meterId: meter.meter_id, from: query.from, to: query.to, limit: query.limit });
+      const { rows } = await meterReadingsByRef(deps.db, params.meter_id, { from: query.from, to: query.to, limit: query.limit });
       return { status: 200, body: { items: rows.map((r) => ({ ...readingDto(r), meterNo: r.meter_no })) } };
     },
   }),

@@ -112,6 +112,13 @@ export async function requireMeterRef(db: Db, ref: string): Promise<store.Resolv
 
 export const listAllReadings = (db: Db, filter: store.AllReadingsFilter) => store.listAllReadings(db, filter);
 
+/** One meter's readings by our id or its number, newest first (one round trip). */
+export async function meterReadingsByRef(db: Db, ref: string, filter: { from?: Date | undefined; to?: Date | undefined; limit: number }) {
+  const found = await store.listMeterReadingsByRef(db, ref, filter);
+  if (!found) throw new MeterNotFoundError(ref);
+  return found;
+}
+
 export interface HistoryQuery {
   interval: store.HistoryInterval;
   from?: Date;
