@@ -6,26 +6,15 @@ import { dayStart, estateOverview, moneySince } from '#store/overview';
 import { readers } from '#domain/roles';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, type AnyRouteSpec } from '../http/kit.ts';
-import { listBody, pagingQuery, queryDate } from '../http/paging.ts';
+import { listBody, pagingQuery, queryDate, queryTimeZone } from '../http/paging.ts';
 
 /** "Failed" on the overview means failed or expired within this window. */
 const FAILED_WINDOW_MS = 24 * 3600_000;
 const admins = ['admin'] as const;
 
-const timezone = z
-  .string()
-  .max(64)
-  .refine((tz) => {
-    try {
-      new Intl.DateTimeFormat('en', { timeZone: tz });
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'an IANA timezone such as Africa/Nairobi');
 
 /** "Today" on the overview begins at midnight in `tz` (UTC unless given). */
-const overviewQuery = z.strictObject({ tz: timezone.default('UTC') });
+const overviewQuery = z.strictObject({ tz: queryTimeZone.default('UTC') });
 
 const auditQuery = pagingQuery
   .extend({

@@ -10,7 +10,7 @@ import type { AppDeps } from '../deps.ts';
 import { csvResult, wantsCsv } from '../http/csv.ts';
 import { defineRoute, type AnyRouteSpec } from '../http/kit.ts';
 import { listAllReadings, MAX_BUCKETS, meterConsumption, meterSeries, meterReadingsByRef, postReadings, requireMeterRef } from '../readings/readings.ts';
-import { queryDate } from '../http/paging.ts';
+import { queryDate, queryTimeZone } from '../http/paging.ts';
 import { readingDto } from './registry-routes.ts';
 
 // Every meter id (a UUID) is also shaped like a meter number, so the meter number's rule admits both.
@@ -24,21 +24,13 @@ const window = {
 const allReadingsQuery = z.object({ meter_id: meterRef.optional(), meterId: meterRef.optional(), ...window });
 const meterReadingsQuery = z.object(window);
 
-const timezone = z.string().max(64).refine((tz) => {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}, 'an IANA timezone such as Africa/Nairobi');
 
 const historyQuery = z
   .object({
     interval: z.enum(['hour', 'day', 'month']).default('day'),
     from: queryDate.optional(),
     to: queryDate.optional(),
-    tz: timezone.optional(),
+    tz: queryTimeZone.optional(),
   })
   .refine((q) => !q.from || !q.to || q.from < q.to, { message: 'from must be before to', path: ['from'] })
   .refine((q) => !q.from || !q.to || (q.to.getTime() - q.from.getTime()) / ({ hour: 3_600_000, day: 86_400_000, month: 28 * 86_400_000 }[q.interval]) <= MAX_BUCKETS, {

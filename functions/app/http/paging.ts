@@ -3,6 +3,7 @@
 // query schema is pagingQuery extended with its own filters; it is strict, so a parameter no filter
 // knows (a typo such as `meterno`) is a 400 rather than silently ignored.
 import * as z from 'zod';
+import { isTimeZone } from '#domain/tariff/zone';
 
 export const pagingQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -22,3 +23,6 @@ export const queryDate = z.coerce
 
 /** A query flag: `true` or `false` (z.coerce.boolean would read "false" as true). */
 export const queryBoolean = z.enum(['true', 'false']).transform((v) => v === 'true');
+
+/** A time zone in a query (`tz`): an IANA name the runtime knows. */
+export const queryTimeZone = z.string().max(64).refine(isTimeZone, 'an IANA timezone such as Africa/Nairobi');
