@@ -290,19 +290,12 @@ export interface SkippedReport {
   [reason: string]: { count: number; meters: string[] };
 }
 
-export interface BillingRun {
+/** A billing run: what it was asked for, where it stands, and its totals. */
+export interface BillingRun extends RunTotals {
   id: string;
   trigger: 'schedule' | 'manual';
   requestedBy: string | null;
   status: 'running' | 'completed' | 'failed';
-  metersSeen: number;
-  metersBilled: number;
-  entriesPosted: number;
-  amountMinor: number;
-  /** Fixed-charge entries (one per account per local day) and their total. */
-  fixedEntriesPosted: number;
-  fixedAmountMinor: number;
-  skipped: SkippedReport;
   error: string | null;
   startedAt: Date;
   finishedAt: Date | null;
@@ -353,6 +346,7 @@ export interface RunTotals {
   metersBilled: number;
   entriesPosted: number;
   amountMinor: number;
+  /** Fixed-charge entries (one per account per local day) and their total. */
   fixedEntriesPosted: number;
   fixedAmountMinor: number;
   skipped: SkippedReport;

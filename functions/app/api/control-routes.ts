@@ -42,6 +42,8 @@ const accountPolicyDto = (p: AccountPolicy & { scheduledDisconnects: ScheduledDi
   scheduledDisconnects: p.scheduledDisconnects.map(scheduledDto),
 });
 
+const sitePolicyDto = (p: Awaited<ReturnType<typeof sitePolicy>>) => ({ siteId: p.siteId, timezone: p.timezone, settings: p.settings, updatedBy: p.updatedBy, updatedAt: p.updatedAt, effective: effectiveDto(p) });
+
 export const controlRoutes: AnyRouteSpec<AppDeps>[] = [
   defineRoute({
     method: 'GET',
@@ -51,7 +53,7 @@ export const controlRoutes: AnyRouteSpec<AppDeps>[] = [
     summary: "A site's balance-control defaults, and the policy they make with the built-in defaults",
     handle: async ({ params, deps }) => {
       const p = await sitePolicy(deps.db, params.id);
-      return { status: 200, body: { siteId: p.siteId, timezone: p.timezone, settings: p.settings, updatedBy: p.updatedBy, updatedAt: p.updatedAt, effective: effectiveDto(p) } };
+      return { status: 200, body: sitePolicyDto(p) };
     },
   }),
   defineRoute({
@@ -63,7 +65,7 @@ export const controlRoutes: AnyRouteSpec<AppDeps>[] = [
     summary: "Replace a site's balance-control defaults (a setting left out is the built-in default); audited",
     handle: async ({ params, body, deps, principal, requestId }) => {
       const p = await setSitePolicy(deps.db, params.id, body, { principal, requestId });
-      return { status: 200, body: { siteId: p.siteId, timezone: p.timezone, settings: p.settings, updatedBy: p.updatedBy, updatedAt: p.updatedAt, effective: effectiveDto(p) } };
+      return { status: 200, body: sitePolicyDto(p) };
     },
   }),
   defineRoute({

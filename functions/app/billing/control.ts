@@ -91,9 +91,11 @@ export function relayDecision(t: store.ControlTarget, ctx: ControlContext): Cont
   return actions.length ? actions : [{ kind: 'none' }];
 }
 
+const emptyReport = (): ControlReport => ({ disconnects: [], scheduled: [], reconnects: [], cancelled: [], balanceUpdates: [], refused: [] });
+
 /** Apply balance control to the given accounts (their current balances are read again). */
 export async function controlAccounts(deps: ControlDeps, accountIds: readonly string[], trigger: ControlTrigger): Promise<ControlReport> {
-  const report: ControlReport = { disconnects: [], scheduled: [], reconnects: [], cancelled: [], balanceUpdates: [], refused: [] };
+  const report = emptyReport();
   const ids = [...new Set(accountIds)];
   const [targets, policies] = await Promise.all([store.controlTargets(deps.db, ids), policiesOf(deps, ids)]);
   const actor = { principal: system, requestId: `${trigger.kind}:${trigger.ref}` };
@@ -206,7 +208,7 @@ export async function esp32Targets(deps: CommandDeps, accountIds: readonly strin
  * balance control alone, no relay or alert decisions. Returns the balance command per meter sent one.
  */
 export async function pushBalances(deps: CommandDeps, targets: store.ControlTarget[], trigger: ControlTrigger): Promise<{ commands: Map<string, string>; report: ControlReport }> {
-  const report: ControlReport = { disconnects: [], scheduled: [], reconnects: [], cancelled: [], balanceUpdates: [], refused: [] };
+  const report = emptyReport();
   const commands = new Map<string, string>();
   await sendBalances(deps, targets, trigger, report, commands);
   return { commands, report };
