@@ -18,7 +18,7 @@ import { invariantViolations, post } from '#store/ledger';
 import { recordPayment } from '#store/payments';
 import { expireCommands } from '#store/commands/lifecycle';
 import { notificationsOf } from '#store/notifications';
-import { randomEui } from '../support/chirpstack.ts';
+import { estateFixtures } from '../support/estate.ts';
 import { openTestDb, type TestDb } from '../support/db.ts';
 import { openDataApiTestDb } from '../support/data-api.ts';
 import { apiEvent, lambdaContext, parseResult, type EventInput } from '../support/api.ts';
@@ -52,30 +52,7 @@ describe.each([
     await testDb.close();
   });
 
-  async function site(timezone: string): Promise<string> {
-    const r = await call({ method: 'POST', path: '/sites', role: 'operator', body: { code: `S${randomUUID().slice(0, 8)}`, name: 'Estate', timezone } });
-    expect(r.status).toBe(201);
-    return (r.body as { id: string }).id;
-  }
-
-  async function account(siteId: string | null, openingMinor: number): Promise<{ id: string; accountNo: string }> {
-    const c = await call({ method: 'POST', path: '/customers', role: 'operator', body: { name: 'Achieng Otieno', phone: '+254711000222', ...(siteId ? { siteId } : {}) } });
-    const accountNo = `CP${randomUUID().slice(0, 8)}`.toUpperCase();
-    const a = await call({ method: 'POST', path: '/accounts', role: 'operator', body: { customerId: (c.body as { id: string }).id, accountNo } });
-    expect(a.status).toBe(201);
-    const id = (a.body as { id: string }).id;
-    if (openingMinor) await post(db, { accountId: id, entryType: 'adjustment', amountMinor: openingMinor, idempotencyKey: `open:${id}`, reason: 'opening balance' });
-    return { id, accountNo };
-  }
-
-  async function relayMeter(accountId: string): Promise<string> {
-    const devEui = randomEui();
-    const m = await call({ method: 'POST', path: '/meters', role: 'operator', body: { meterNo: `R${devEui.slice(0, 10)}`, meterType: 'electricity', device: { deviceType: 'milesight_uc100', devEui } } });
-    expect(m.status).toBe(201);
-    const id = (m.body as { id: string }).id;
-    expect((await call({ method: 'POST', path: `/meters/${id}/account`, role: 'operator', body: { accountId } })).status).toBe(200);
-    return id;
-  }
+  const { site, account, relayMeter } = estateFixtures(() => ({ call, db }), { name: 'Achieng Otieno', phone: '+254711000222', accountPrefix: 'CP' });
 
   const adjust = (accountId: string, amountMinor: number) =>
     post(db, { accountId, entryType: 'adjustment', amountMinor, idempotencyKey: `adj:${randomUUID()}`, reason: 'test' });
