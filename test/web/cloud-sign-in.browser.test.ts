@@ -179,7 +179,14 @@ describe.skipIf(!available)('the portal signed in through the hosted UI (cloud m
     expect(page.url()).toBe(`${hostUrl}/`);
     expect(await page.locator('.who').getAttribute('data-roles')).toBe('operator');
 
+    // Signing out clears the page's session at once (its Sign in button shows before anything else), revokes
+    // the refresh token, then leaves for the hosted UI's /logout, which sends the browser back to the page:
+    // the test waits for that return, not for the button, or it races the revoke and the redirect.
+    const returned = page.waitForEvent('framenavigated', { predicate: (frame) => frame === page.mainFrame() });
     await page.getByRole('button', { name: 'Sign out' }).click();
+    await returned;
+    await page.waitForLoadState('load');
+    expect(page.url()).toBe(`${hostUrl}/`);
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     expect(calls.slice(2)).toEqual([
       { path: '/oauth2/revoke', form: { token: 'refresh-1', client_id: clientId } },
