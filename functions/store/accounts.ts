@@ -19,11 +19,16 @@ export async function findCustomer(db: Executor, id: string): Promise<Customer |
   return db.selectFrom('customers').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function listCustomers(db: Executor, f: Page & { phone?: string; siteId?: string }): Promise<Customer[]> {
-  let query = db.selectFrom('customers').selectAll();
+/** Customers oldest first, filtered: one page and how many the filter matches in all. */
+export async function listCustomers(db: Executor, f: Page & { phone?: string; siteId?: string }): Promise<{ items: Customer[]; total: number }> {
+  let query = db.selectFrom('customers');
   if (f.phone) query = query.where('phone', '=', f.phone);
   if (f.siteId) query = query.where('site_id', '=', f.siteId);
-  return query.orderBy('created_at').orderBy('id').limit(f.limit).offset(f.offset).execute();
+  const [items, count] = await Promise.all([
+    query.selectAll().orderBy('created_at').orderBy('id').limit(f.limit).offset(f.offset).execute(),
+    query.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst(),
+  ]);
+  return { items, total: Number(count?.n ?? 0) };
 }
 
 // ---- Accounts ----
@@ -53,8 +58,9 @@ export interface AccountFilter extends Page {
 }
 
 /** Accounts, by customer, account number and meter number (any case, trimmed), the customer's phone, alert state, or a search (`q`). */
-export async function listAccounts(db: Executor, f: AccountFilter): Promise<(Account & { customer_name: string })[]> {
-  let query = db.selectFrom('accounts').innerJoin('customers', 'customers.id', 'accounts.customer_id').selectAll('accounts').select('customers.name as customer_name');
+/** Accounts oldest first with their customer's name, filtered: one page and how many the filter matches in all. */
+export async function listAccounts(db: Executor, f: AccountFilter): Promise<{ items: (Account & { customer_name: string })[]; total: number }> {
+  let query = db.selectFrom('accounts').innerJoin('customers', 'customers.id', 'accounts.customer_id');
   if (f.alertStates?.length) query = query.where('accounts.alert_state', 'in', f.alertStates);
   if (f.q) {
     const q = f.q.trim();
@@ -82,7 +88,11 @@ export async function listAccounts(db: Executor, f: AccountFilter): Promise<(Acc
         .where(sql<string>`upper(meters.meter_no)`, '=', meterNo),
     );
   }
-  return query.orderBy('accounts.created_at').orderBy('accounts.id').limit(f.limit).offset(f.offset).execute();
+  const [items, count] = await Promise.all([
+    query.selectAll('accounts').select('customers.name as customer_name').orderBy('accounts.created_at').orderBy('accounts.id').limit(f.limit).offset(f.offset).execute(),
+    query.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst(),
+  ]);
+  return { items, total: Number(count?.n ?? 0) };
 }
 
 /** Does a payment reference name an account (by number, or by one of its meters)? The same rule as payment_record. */

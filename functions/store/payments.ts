@@ -120,14 +120,19 @@ export interface PaymentFilter {
   offset: number;
 }
 
-export async function listPayments(db: Executor, f: PaymentFilter): Promise<Payment[]> {
-  let query = db.selectFrom('payments').selectAll();
+/** Payments newest first, filtered: one page and how many the filter matches in all. */
+export async function listPayments(db: Executor, f: PaymentFilter): Promise<{ items: Payment[]; total: number }> {
+  let query = db.selectFrom('payments');
   if (f.status) query = query.where('status', '=', f.status);
   if (f.accountId) query = query.where('account_id', '=', f.accountId);
   if (f.receipt) query = query.where('provider_transaction_id', '=', f.receipt);
   if (f.from) query = query.where('received_at', '>=', f.from);
   if (f.to) query = query.where('received_at', '<', f.to);
-  return query.orderBy('received_at', 'desc').orderBy('id').limit(f.limit).offset(f.offset).execute();
+  const [items, count] = await Promise.all([
+    query.selectAll().orderBy('received_at', 'desc').orderBy('id').limit(f.limit).offset(f.offset).execute(),
+    query.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst(),
+  ]);
+  return { items, total: Number(count?.n ?? 0) };
 }
 
 export async function lastPaymentOf(db: Executor, accountId: string): Promise<Payment | undefined> {
@@ -184,10 +189,15 @@ export async function settleCallback(db: Executor, id: string, o: CallbackOutcom
     .execute();
 }
 
-export async function listCallbacks(db: Executor, filter: { outcome?: DarajaCallbackOutcome; limit: number; offset: number }): Promise<DarajaCallback[]> {
-  let query = db.selectFrom('daraja_callbacks').selectAll();
+/** Raw Daraja callbacks newest first, by outcome: one page and how many the filter matches in all. */
+export async function listCallbacks(db: Executor, filter: { outcome?: DarajaCallbackOutcome; limit: number; offset: number }): Promise<{ items: DarajaCallback[]; total: number }> {
+  let query = db.selectFrom('daraja_callbacks');
   if (filter.outcome) query = query.where('outcome', '=', filter.outcome);
-  return query.orderBy('received_at', 'desc').orderBy('id').limit(filter.limit).offset(filter.offset).execute();
+  const [items, count] = await Promise.all([
+    query.selectAll().orderBy('received_at', 'desc').orderBy('id').limit(filter.limit).offset(filter.offset).execute(),
+    query.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst(),
+  ]);
+  return { items, total: Number(count?.n ?? 0) };
 }
 
 // ---- STK Push requests ----

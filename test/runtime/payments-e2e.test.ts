@@ -147,6 +147,26 @@ describe('paying a prepaid account with M-Pesa', () => {
     expect((await call('GET', `/accounts/${account.id}`)).body).toMatchObject({ balanceMinor: 1_000, meters: [{ meterNo: 'EM-1006' }] });
   });
 
+  it('answers the customer, account, payment and callback lists as every list: one page, the filter\'s total, limit and offset', async () => {
+    const account = await newAccount('QA1007');
+    for (const amount of [11, 12, 13]) await sim.simulateC2b({ amount, msisdn: '254712345678', billRef: 'QA1007' });
+    const amounts = async (q: string) => {
+      const page = (await call('GET', `/payments?accountId=${account.id}&${q}`)).body;
+      expect(page.total).toBe(3);
+      return (page.items as { amountMinor: number }[]).map((p) => p.amountMinor);
+    };
+    expect((await call('GET', `/payments?accountId=${account.id}&limit=2&offset=1`)).body).toMatchObject({ total: 3, limit: 2, offset: 1 });
+    expect([...(await amounts('limit=1')), ...(await amounts('limit=2&offset=1'))].sort()).toEqual([1_100, 1_200, 1_300]);
+    expect((await call('GET', '/accounts?accountNo=QA1007&limit=1')).body).toMatchObject({ total: 1, limit: 1, offset: 0, items: [{ id: account.id }] });
+    const customers = (await call('GET', '/customers?limit=1')).body;
+    expect(customers).toMatchObject({ limit: 1, offset: 0 });
+    expect(customers.total as number).toBeGreaterThanOrEqual(1);
+    expect(customers.items as unknown[]).toHaveLength(1);
+    const callbacks = (await call('GET', '/integrations/daraja/callbacks?limit=1')).body;
+    expect(callbacks.total as number).toBeGreaterThanOrEqual(3);
+    expect(callbacks.items as unknown[]).toHaveLength(1);
+  });
+
   it('answers a callback with a wrong token 404, outside the JWT authorizer', async () => {
     const r = await fetch(`${platform.httpUrl}/integrations/daraja/${'0'.repeat(64)}/c2b/confirmation`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(r.status).toBe(404);

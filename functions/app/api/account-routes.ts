@@ -9,7 +9,7 @@ import { operators, readers } from '#domain/roles';
 import { UnavailableError } from '#shared/errors';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
-import { pagingQuery } from '../http/paging.ts';
+import { listBody, pagingQuery } from '../http/paging.ts';
 import {
   accountInput,
   accountStatement,
@@ -122,7 +122,7 @@ export const accountRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/customers',
     access: readers,
     query: customerListQuery,
-    handle: async ({ query, deps }) => ({ status: 200, body: { items: (await accountStore.listCustomers(deps.db, query)).map(customerDto) } }),
+    handle: async ({ query, deps }) => ({ status: 200, body: listBody(await accountStore.listCustomers(deps.db, query), query, customerDto) }),
   }),
   defineRoute({
     method: 'GET',
@@ -131,7 +131,7 @@ export const accountRoutes: AnyRouteSpec<AppDeps>[] = [
     params: uuidParam,
     handle: async ({ params, deps }) => {
       const customer = await getCustomer(deps.db, params.id);
-      const accounts = await accountStore.listAccounts(deps.db, { customerId: customer.id, limit: 500, offset: 0 });
+      const { items: accounts } = await accountStore.listAccounts(deps.db, { customerId: customer.id, limit: 500, offset: 0 });
       return { status: 200, body: { ...customerDto(customer), accounts: accounts.map(accountDto) } };
     },
   }),
@@ -153,7 +153,7 @@ export const accountRoutes: AnyRouteSpec<AppDeps>[] = [
     handle: async ({ query, deps }) => {
       const { alertState, ...filter } = query;
       const accounts = await accountStore.listAccounts(deps.db, { ...filter, alertStates: alertState });
-      return { status: 200, body: { items: accounts.map((a) => ({ ...accountDto(a), customerName: a.customer_name })) } };
+      return { status: 200, body: listBody(accounts, query, (a) => ({ ...accountDto(a), customerName: a.customer_name })) };
     },
   }),
   defineRoute({

@@ -7,7 +7,7 @@ import * as paymentStore from '#store/payments';
 import { operators, readers } from '#domain/roles';
 import type { AppDeps } from '../deps.ts';
 import { defineRoute, uuidParam, type AnyRouteSpec } from '../http/kit.ts';
-import { pagingQuery } from '../http/paging.ts';
+import { listBody, pagingQuery } from '../http/paging.ts';
 import { allocate, checkInvariants, getPayment, reverse } from '../payments/payments.ts';
 import { PaymentNotFoundError } from '../payments/errors.ts';
 import { paymentDto, stkRequestDto } from './account-routes.ts';
@@ -46,7 +46,7 @@ export const paymentRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/payments',
     access: readers,
     query: paymentListQuery,
-    handle: async ({ query, deps }) => ({ status: 200, body: { items: (await paymentStore.listPayments(deps.db, query)).map(paymentDto) } }),
+    handle: async ({ query, deps }) => ({ status: 200, body: listBody(await paymentStore.listPayments(deps.db, query), query, paymentDto) }),
   }),
   defineRoute({
     method: 'GET',
@@ -93,7 +93,7 @@ export const paymentRoutes: AnyRouteSpec<AppDeps>[] = [
     path: '/integrations/daraja/callbacks',
     access: operators,
     query: callbackListQuery,
-    handle: async ({ query, deps }) => ({ status: 200, body: { items: (await paymentStore.listCallbacks(deps.db, query)).map(callbackDto) } }),
+    handle: async ({ query, deps }) => ({ status: 200, body: listBody(await paymentStore.listCallbacks(deps.db, query), query, callbackDto) }),
   }),
   defineRoute({
     method: 'GET',
