@@ -6,8 +6,7 @@ import { AlertBadge } from '../components/money-bits.tsx';
 import { when } from '../format.ts';
 import { useLive } from '../live.ts';
 import { money } from '../money.ts';
-import type { Account } from '../portal-types.ts';
-import type { Items } from '../types.ts';
+import type { Account, Page } from '../portal-types.ts';
 import { href, navigate, type Route } from '../router.ts';
 import { useApi } from '../use-api.ts';
 
@@ -21,13 +20,15 @@ export function Accounts({ route }: { route: Route }) {
   const params = new URLSearchParams({ limit: String(PAGE), offset: String(offset) });
   if (q) params.set('q', q);
   if (alert) params.set('alertState', alert);
-  const { data, error, loading, reload } = useApi<Items<Account>>(`/accounts?${params}`);
+  const { data, error, loading, reload } = useApi<Page<Account>>(`/accounts?${params}`);
   // A balance moving (a payment applied, a bill) reloads the list.
   useLive('accounts', reload);
   const go = (next: Record<string, string | undefined>) => navigate(href('/accounts', { q, alert, ...next }));
   return (
     <>
-      <PageHeader title="Accounts" />
+      <PageHeader title="Accounts">
+        <span class="muted small">{data ? `${data.total} accounts` : ''}</span>
+      </PageHeader>
       <form
         class="filters"
         role="search"
@@ -77,7 +78,7 @@ export function Accounts({ route }: { route: Route }) {
           ) : null}
         </tbody>
       </table>
-      <Pager path="/accounts" query={{ q, alert }} offset={offset} page={PAGE} more={data?.items.length === PAGE} />
+      <Pager path="/accounts" query={{ q, alert }} offset={offset} page={PAGE} more={!!data && offset + PAGE < data.total} />
     </>
   );
 }

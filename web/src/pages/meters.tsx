@@ -5,7 +5,8 @@ import { RegisterMeter } from '../components/register-meter.tsx';
 import { useLive } from '../live.ts';
 import { ago, num } from '../format.ts';
 import { href, navigate, type Route } from '../router.ts';
-import type { Items, Meter } from '../types.ts';
+import type { Page } from '../portal-types.ts';
+import type { Meter } from '../types.ts';
 import { useApi } from '../use-api.ts';
 
 const PAGE = 50;
@@ -21,12 +22,13 @@ export function Meters({ route, canOperate }: { route: Route; canOperate: boolea
   if (q) params.set('q', q);
   if (status) params.set('communicationStatus', status);
   if (relay) params.set('relayState', relay);
-  const { data, error, loading, reload } = useApi<Items<Meter>>(`/meters?${params}`);
+  const { data, error, loading, reload } = useApi<Page<Meter>>(`/meters?${params}`);
   useLive('meters', reload);
   const go = (next: Record<string, string | undefined>) => navigate(href('/meters', { q, status, relay, ...next }));
   return (
     <>
       <PageHeader title="Meters">
+        <span class="muted small">{data ? `${data.total} meters` : ''}</span>
         {canOperate ? (
           <button class="primary" onClick={() => setRegistering(true)}>
             Register meter
@@ -95,7 +97,7 @@ export function Meters({ route, canOperate }: { route: Route; canOperate: boolea
           ) : null}
         </tbody>
       </table>
-      <Pager path="/meters" query={{ q, status, relay }} offset={offset} page={PAGE} more={data?.items.length === PAGE} />
+      <Pager path="/meters" query={{ q, status, relay }} offset={offset} page={PAGE} more={!!data && offset + PAGE < data.total} />
     </>
   );
 }

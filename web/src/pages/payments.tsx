@@ -8,7 +8,7 @@ import { ConfirmDialog } from '../components/confirm-dialog.tsx';
 import { useLive } from '../live.ts';
 import { PaymentTable } from '../components/money-bits.tsx';
 import { money } from '../money.ts';
-import type { Account, Payment } from '../portal-types.ts';
+import type { Account, Page, Payment } from '../portal-types.ts';
 import { href, navigate, type Route } from '../router.ts';
 import type { Items } from '../types.ts';
 import { useApi } from '../use-api.ts';
@@ -76,7 +76,7 @@ export function Payments({ route, canOperate }: { route: Route; canOperate: bool
   if (status) params.set('status', status);
   if (from) params.set('from', from);
   if (receipt) params.set('receipt', receipt);
-  const { data, error, loading, reload } = useApi<Items<Payment>>(`/payments?${params}`);
+  const { data, error, loading, reload } = useApi<Page<Payment>>(`/payments?${params}`);
   // A payment received, applied, held or allocated reloads the list (not while a dialog is open); without
   // the live channel, it looks again every 10 s.
   useLive('payments', allocating ? noop : reload);
@@ -85,6 +85,7 @@ export function Payments({ route, canOperate }: { route: Route; canOperate: bool
   return (
     <>
       <PageHeader title={status === 'suspense' ? 'Unallocated payments' : 'Payments'}>
+        <span class="muted small">{data ? `${data.total} payments` : ''}</span>
         <button onClick={reload}>Refresh</button>
       </PageHeader>
       <form
@@ -117,7 +118,7 @@ export function Payments({ route, canOperate }: { route: Route; canOperate: bool
       ) : null}
       <ErrorLine error={error} />
       <div aria-busy={loading}>{data ? <PaymentTable payments={data.items} showAccount {...(canOperate ? { onAllocate: setAllocating } : {})} /> : null}</div>
-      <Pager path="/payments" query={{ status, from, receipt }} offset={offset} page={PAGE} more={data?.items.length === PAGE} />
+      <Pager path="/payments" query={{ status, from, receipt }} offset={offset} page={PAGE} more={!!data && offset + PAGE < data.total} />
       {allocating ? (
         <AllocateDialog
           payment={allocating}
