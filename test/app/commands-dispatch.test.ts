@@ -53,8 +53,9 @@ function commandDeps(): CommandDeps {
   return { db: testDb.db, logger, now: () => clock, commandQueue: { enqueue: async (ids) => void enqueued.push(...ids) } };
 }
 
-function dispatchDeps(over: Partial<DispatchDeps> = {}): DispatchDeps {
-  return { db: testDb.db, logger, now: () => clock, network: new ChirpStackClient({ baseUrl: stub.url, apiKey: 'test-key', timeoutMs: 300 }), backoff: policy, ...over };
+/** A generous client timeout where the stub answers; the tests of a hanging ChirpStack pass a short one. */
+function dispatchDeps(over: Partial<DispatchDeps> = {}, timeoutMs = 5_000): DispatchDeps {
+  return { db: testDb.db, logger, now: () => clock, network: new ChirpStackClient({ baseUrl: stub.url, apiKey: 'test-key', timeoutMs }), backoff: policy, ...over };
 }
 
 async function uc100Meter(config: Record<string, unknown> = {}) {
@@ -162,7 +163,7 @@ describe('dispatch', () => {
     clock = new Date();
     stub = await startChirpStackStub('accept_then_hang');
     const command = await relay((await uc100Meter()).meterId);
-    const deps = dispatchDeps();
+    const deps = dispatchDeps({}, 300);
 
     const first = await dispatch(deps, [command.id]);
     const afterTimeout = await row(command.id);
@@ -291,7 +292,7 @@ describe('confirmations that arrive while the command is being dispatched', () =
     clock = new Date();
     stub = await startChirpStackStub('accept');
     const command = await displayCommand();
-    const client = new ChirpStackClient({ baseUrl: stub.url, apiKey: 'test-key', timeoutMs: 300 });
+    const client = new ChirpStackClient({ baseUrl: stub.url, apiKey: 'test-key', timeoutMs: 5_000 });
     // The device's receive window is open: ChirpStack transmits at once and its txack is ingested while
     // the dispatcher is still sending (here: before enqueue even returns). Event shape: the ChirpStack v4
     // docs' TxAckEvent example (test/fixtures/vectors/chirpstack_events.json).
