@@ -1,10 +1,13 @@
 // The chaos harness's own pieces: the seeded PRNG and the traffic plan must replay exactly from a seed,
 // and what the plan expects must agree with what the meters' payloads say (the platform's decoder and
-// counter rule), or the harness would report losses and wrong values that are its own.
+// counter rule), or the harness would report losses and wrong values that are its own; likewise the
+// M-Pesa callbacks it posts must read, with the platform's own schemas, as the payments it expects.
 import { describe, expect, it } from 'vitest';
 import { decodeUplink } from '#domain/decoders/index';
 import { advanceCounter, type CounterState } from '#domain/counter';
+import { c2bCallbackSchema, c2bPayment, stkCallbackSchema, stkResult } from '#domain/mpesa';
 import { Rng } from './prng.ts';
+import { c2bConfirmation, stkCallback, templates } from './scenarios/payments.ts';
 import { plan, type TrafficShape } from './traffic.ts';
 
 const shape: TrafficShape = { em300Devices: 3, esp32Meters: 2, perDevice: 40, duplicates: 0.3, reorderNear: 0.2, reorderFar: 0.1, resets: 0.1, wraps: true, farFuture: false, rate: 100 };
@@ -60,5 +63,28 @@ describe('traffic plan', () => {
     expect(identities.size).toBe(expected.length);
     expect(messages.length / expected.length).toBeGreaterThan(1.15);
     expect(messages.length / expected.length).toBeLessThan(1.45);
+  });
+});
+
+describe('payment callbacks', () => {
+  const at = new Date('2026-11-30T09:15:27Z');
+
+  it("builds C2B confirmations that the platform reads as the harness's receipt, amount and reference", async () => {
+    const { c2b } = await templates();
+
+    const body = JSON.parse(c2bConfirmation(c2b, { receipt: 'SAB12CD34E', amountMinor: 250_050, reference: 'cp1a2b ', at })) as unknown;
+
+    expect(c2bPayment(c2bCallbackSchema.parse(body))).toMatchObject({ receipt: 'SAB12CD34E', amountMinor: 250_050, reference: 'cp1a2b', transactedAt: at });
+  });
+
+  it('builds paid and cancelled STK results for the push the platform asked for', async () => {
+    const { stkPaid, stkCancelled } = await templates();
+    const push = { merchantRequestId: '12345-6789012-1', checkoutRequestId: 'ws_CO_301120260915271234', amountMinor: 12_300, phone: '254712345678' };
+
+    const paid = stkResult(stkCallbackSchema.parse(JSON.parse(stkCallback(stkPaid, { ...push, paid: { receipt: 'SXY98ZW76V', at } }))));
+    const cancelled = stkResult(stkCallbackSchema.parse(JSON.parse(stkCallback(stkCancelled, { ...push, paid: undefined }))));
+
+    expect(paid).toMatchObject({ checkoutRequestId: push.checkoutRequestId, problem: null, paid: { receipt: 'SXY98ZW76V', amountMinor: 12_300, phone: '254712345678', transactedAt: at } });
+    expect(cancelled).toMatchObject({ checkoutRequestId: push.checkoutRequestId, paid: null, resultCode: 1032 });
   });
 });

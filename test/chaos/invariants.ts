@@ -198,3 +198,131 @@ export async function unaccountedPoison(db: Database, poison: PoisonMessage[], a
   }
   return missing;
 }
+
+export interface PaymentTally {
+  /** Distinct payments (receipts) whose callbacks the harness sent, C2B confirmations and paid STK callbacks. */
+  sent: number;
+  /** Callback deliveries: the first, the ~30% sent again with the same receipt, and every retry. */
+  sends: number;
+  /** Payments delivered more than once on purpose (same TransID / MpesaReceiptNumber). */
+  duplicated: number;
+  /** Payments with at least one delivery answered 2xx (Daraja would stop retrying). */
+  acknowledged: number;
+  /** Payments with a row in payments. */
+  stored: number;
+  /** Payments with a ledger credit. */
+  credited: number;
+  /** Stored in suspense (a reference no account or meter has: expected for those, wrong for the others). */
+  suspense: number;
+  /** Acknowledged, and not stored, or (for a known reference) not credited. */
+  lost: number;
+  /** Payment rows, and ledger credits, beyond the first for a receipt. */
+  doubled: number;
+  /** Credited to another account than its reference's, in suspense with a known reference, or credited with an unknown one. */
+  wrongAccount: number;
+  /** Stored or credited with another amount than the callback's. */
+  wrongAmount: number;
+  /** The run's accounts whose balance is not the sum of their ledger entries and of their payments' amounts. */
+  balanceMismatch: number;
+  /** Deliveries answered 2xx beyond the callbacks the platform recorded as processed or duplicate. */
+  ackedNotRecorded: number;
+  /** Rows of ledger_invariant_violations() and arrears_invariant_violations(). */
+  ledgerViolations: number;
+}
+
+export interface ExpectedPayment {
+  receipt: string;
+  channel: 'c2b' | 'stk';
+  amountMinor: number;
+  /** The account it must be credited to; null: suspense (a reference no account or meter has). */
+  accountId: string | null;
+}
+
+/**
+ * The payments the harness sent, from the database: stored once, credited once to the right account with
+ * the right amount, the run's balances adding up, and the ledger's own invariant functions empty.
+ * `acked` counts the 2xx answers per receipt; `sends` is every delivery the harness made.
+ */
+export async function checkPayments(
+  db: Database,
+  expected: ExpectedPayment[],
+  acked: Map<string, number>,
+  sends: { total: number; duplicated: number },
+  accountIds: string[],
+): Promise<{ tally: PaymentTally; detail: string }> {
+  const receipts = expected.map((p) => p.receipt);
+  const rows = await db.query<{ receipt: string; status: string; account_id: string | null; amount: string; credits: string; credited_to: string[] | null; credited_amounts: string[] | null }>(
+    `SELECT p.provider_transaction_id AS receipt, p.status, p.account_id::text, p.amount_minor::text AS amount,
+            (SELECT count(*) FROM ledger_entries e WHERE e.payment_id = p.id AND e.entry_type = 'payment')::text AS credits,
+            (SELECT array_agg(e.account_id::text) FROM ledger_entries e WHERE e.payment_id = p.id AND e.entry_type = 'payment') AS credited_to,
+            (SELECT array_agg(e.amount_minor::text) FROM ledger_entries e WHERE e.payment_id = p.id AND e.entry_type = 'payment') AS credited_amounts
+       FROM payments p WHERE p.provider = 'mpesa' AND upper(p.provider_transaction_id) = ANY($1)`,
+    [receipts],
+  );
+  const byReceipt = new Map<string, typeof rows>();
+  for (const r of rows) byReceipt.set(r.receipt.toUpperCase(), [...(byReceipt.get(r.receipt.toUpperCase()) ?? []), r]);
+  const recorded = await db.query<{ receipt: string; n: string }>(
+    `SELECT upper(receipt) AS receipt, count(*)::text AS n FROM daraja_callbacks
+      WHERE upper(receipt) = ANY($1) AND kind IN ('c2b_confirmation', 'stk_callback') AND outcome IN ('processed', 'duplicate') GROUP BY 1`,
+    [receipts],
+  );
+  const recordedOf = new Map(recorded.map((r) => [r.receipt, Number(r.n)]));
+  const t: PaymentTally = {
+    sent: expected.length,
+    sends: sends.total,
+    duplicated: sends.duplicated,
+    acknowledged: 0,
+    stored: 0,
+    credited: 0,
+    suspense: 0,
+    lost: 0,
+    doubled: 0,
+    wrongAccount: 0,
+    wrongAmount: 0,
+    balanceMismatch: 0,
+    ackedNotRecorded: 0,
+    ledgerViolations: 0,
+  };
+  const problems: string[] = [];
+  const owed = new Map<string, number>(accountIds.map((id) => [id, 0]));
+  for (const p of expected) {
+    const stored = byReceipt.get(p.receipt) ?? [];
+    const first = stored[0];
+    const credits = stored.reduce((n, r) => n + Number(r.credits), 0);
+    const ackedTimes = acked.get(p.receipt) ?? 0;
+    if (ackedTimes > 0) t.acknowledged++;
+    if (first) t.stored++;
+    if (credits > 0) t.credited++;
+    if (first?.status === 'suspense') t.suspense++;
+    t.doubled += Math.max(0, stored.length - 1) + Math.max(0, credits - 1);
+    if (ackedTimes > 0 && (!first || (p.accountId !== null && credits === 0))) {
+      t.lost++;
+      problems.push(`${p.receipt} (${p.channel}) acknowledged ${ackedTimes}x, ${first ? `stored ${first.status}, not credited` : 'not stored'}`);
+    }
+    if (ackedTimes > (recordedOf.get(p.receipt) ?? 0)) t.ackedNotRecorded += ackedTimes - (recordedOf.get(p.receipt) ?? 0);
+    if (!first) continue;
+    const creditedTo = first.credited_to ?? [];
+    const wrongPlace = p.accountId === null ? creditedTo.length > 0 || first.status !== 'suspense' : creditedTo.some((a) => a !== p.accountId) || first.account_id !== p.accountId;
+    if (wrongPlace) {
+      t.wrongAccount++;
+      problems.push(`${p.receipt} (${p.channel}) ${first.status} on ${first.account_id ?? 'no account'}, credited to [${creditedTo.join(', ')}], expected ${p.accountId ?? 'suspense'}`);
+    }
+    if (Number(first.amount) !== p.amountMinor || (first.credited_amounts ?? []).some((a) => Number(a) !== p.amountMinor)) t.wrongAmount++;
+    for (const [i, a] of creditedTo.entries()) if (owed.has(a)) owed.set(a, owed.get(a)! + Number(first.credited_amounts?.[i] ?? 0));
+  }
+  const balances = await db.query<{ id: string; balance: string; entries: string }>(
+    `SELECT a.id::text, a.balance_minor::text AS balance, COALESCE((SELECT sum(e.amount_minor) FROM ledger_entries e WHERE e.account_id = a.id), 0)::text AS entries
+       FROM accounts a WHERE a.id = ANY($1::uuid[])`,
+    [accountIds],
+  );
+  for (const b of balances) {
+    if (Number(b.balance) !== Number(b.entries) || Number(b.balance) !== owed.get(b.id)) {
+      t.balanceMismatch++;
+      problems.push(`account ${b.id}: balance ${b.balance}, entries ${b.entries}, its payments ${owed.get(b.id)}`);
+    }
+  }
+  const violations = await db.query<{ rule: string; subject: string; detail: string }>(`SELECT * FROM ledger_invariant_violations() UNION ALL SELECT * FROM arrears_invariant_violations()`);
+  t.ledgerViolations = violations.length;
+  for (const v of violations.slice(0, 5)) problems.push(`${v.rule} ${v.subject}: ${v.detail}`);
+  return { tally: t, detail: problems.slice(0, 8).join('; ') };
+}

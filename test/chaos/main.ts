@@ -12,9 +12,10 @@ import { openDatabase, platformProcess, startChirpStack, startMosquitto } from '
 import { line, summary, violationsOf, type RunResult } from './report.ts';
 import { commandScenarios } from './scenarios/commands.ts';
 import type { RunContext, Scenario } from './scenarios/kit.ts';
+import { paymentScenarios } from './scenarios/payments.ts';
 import { readingScenarios } from './scenarios/readings.ts';
 
-const all: Scenario[] = [...readingScenarios, ...commandScenarios];
+const all: Scenario[] = [...readingScenarios, ...commandScenarios, ...paymentScenarios];
 const RUN_LIMIT_MS = 150_000;
 
 interface Options {
@@ -94,6 +95,9 @@ async function runOnce(options: Options, run: number): Promise<RunResult> {
     stops.push(() => (options.keep ? Promise.resolve() : db.drop()));
     const chirpstack = await startChirpStack(broker.url, `chaos-cs-${tag}`);
     stops.push(() => chirpstack.stop());
+    // Daraja's callbacks come from the harness (the payment scenarios); the built-in simulator never posts
+    // an STK callback of its own within a run.
+    const callbackToken = `chaos-callback-token-${tag}`.padEnd(40, '0');
     const platform = await platformProcess({
       dataDir: path.join(dir, 'data'),
       logFile: path.join(dir, 'platform.log'),
@@ -103,12 +107,14 @@ async function runOnce(options: Options, run: number): Promise<RunResult> {
         MQTT_CLIENT_ID: `quantify-chaos-${tag}`,
         CHIRPSTACK_API_URL: chirpstack.url,
         CHIRPSTACK_API_KEY: chirpstack.apiKey,
+        DARAJA_CALLBACK_TOKEN: callbackToken,
+        DARAJA_SIMULATOR_STK_DELAY_MS: '600000',
       },
     });
     stops.push(() => platform.stop());
     await platform.start();
     const flags: string[] = [];
-    const ctx: RunContext = { rng, quick: options.quick, broker, db, chirpstack, platform, tag, note: (t) => notes.push(t), flag: (v) => flags.push(v) };
+    const ctx: RunContext = { rng, quick: options.quick, broker, db, chirpstack, platform, callbackToken, tag, note: (t) => notes.push(t), flag: (v) => flags.push(v) };
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`run over ${RUN_LIMIT_MS / 1000} s`)), RUN_LIMIT_MS);

@@ -1,5 +1,5 @@
 // One line per run, and the final summary (JSON) with the seed to replay.
-import type { CommandTally, ReadingTally } from './invariants.ts';
+import type { CommandTally, PaymentTally, ReadingTally } from './invariants.ts';
 import type { Outcome } from './scenarios/kit.ts';
 
 export interface RunResult {
@@ -38,6 +38,16 @@ export function violationsOf(outcome: Outcome, unexpectedExits: number): Record<
     add('commands.cancelledButDelivered', c.cancelledButDelivered);
     add('commands.deliveredNotConfirmed', c.deliveredNotConfirmed);
   }
+  const p = outcome.payments;
+  if (p) {
+    add('payments.lost', p.lost);
+    add('payments.doubled', p.doubled);
+    add('payments.wrongAccount', p.wrongAccount);
+    add('payments.wrongAmount', p.wrongAmount);
+    add('payments.balanceMismatch', p.balanceMismatch);
+    add('payments.ackedNotRecorded', p.ackedNotRecorded);
+    add('payments.ledgerViolations', p.ledgerViolations);
+  }
   add('platform.unexpectedExits', unexpectedExits);
   for (const flag of outcome.flags ?? []) add(flag, 1);
   return v;
@@ -50,6 +60,8 @@ export function line(seed: number, quick: boolean, r: RunResult): string {
   if (rd) parts.push(`readings pub ${rd.published} ack ${rd.acknowledged} stored ${rd.stored} lost ${rd.lost} doubled ${rd.doubled}`);
   const c = r.outcome.commands;
   if (c) parts.push(`commands req ${c.requested} enq ${c.enqueued} tx ${c.transmitted} conf ${c.confirmed} failed ${c.failed} cancelled ${c.cancelled} open ${c.open} doubled ${c.doubled}`);
+  const p = r.outcome.payments;
+  if (p) parts.push(`payments sent ${p.sent} sends ${p.sends} dup ${p.duplicated} ack ${p.acknowledged} stored ${p.stored} credited ${p.credited} suspense ${p.suspense} lost ${p.lost} doubled ${p.doubled}`);
   if (!ok) parts.push(`violations ${JSON.stringify(r.violations)}`);
   if (r.error) parts.push(`error: ${r.error}`);
   if (r.notes.length) parts.push(`(${r.notes.join('; ')})`);
@@ -60,14 +72,33 @@ export function line(seed: number, quick: boolean, r: RunResult): string {
 const zeroReadings = (): ReadingTally => ({ published: 0, publishes: 0, acknowledged: 0, stored: 0, lost: 0, doubled: 0, wrongValue: 0, stepsDown: 0, wrongFinal: 0, pinnedClock: 0, quarantined: 0 });
 const zeroCommands = (): CommandTally => ({ requested: 0, enqueued: 0, transmitted: 0, confirmed: 0, failed: 0, cancelled: 0, open: 0, doubled: 0, failedButDelivered: 0, cancelledButDelivered: 0, deliveredNotConfirmed: 0 });
 
+const zeroPayments = (): PaymentTally => ({
+  sent: 0,
+  sends: 0,
+  duplicated: 0,
+  acknowledged: 0,
+  stored: 0,
+  credited: 0,
+  suspense: 0,
+  lost: 0,
+  doubled: 0,
+  wrongAccount: 0,
+  wrongAmount: 0,
+  balanceMismatch: 0,
+  ackedNotRecorded: 0,
+  ledgerViolations: 0,
+});
+
 export function summary(seed: number, quick: boolean, results: RunResult[]) {
   const readings = zeroReadings();
   const commands = zeroCommands();
+  const payments = zeroPayments();
   const violations: Record<string, number> = {};
   const scenarios: Record<string, { runs: number; failed: number }> = {};
   for (const r of results) {
     for (const [k, n] of Object.entries(r.outcome.readings ?? {})) readings[k as keyof ReadingTally] += n;
     for (const [k, n] of Object.entries(r.outcome.commands ?? {})) commands[k as keyof CommandTally] += n;
+    for (const [k, n] of Object.entries(r.outcome.payments ?? {})) payments[k as keyof PaymentTally] += n;
     for (const [k, n] of Object.entries(r.violations)) violations[k] = (violations[k] ?? 0) + n;
     if (r.error) violations['harness.errors'] = (violations['harness.errors'] ?? 0) + 1;
     const s = (scenarios[r.scenario] ??= { runs: 0, failed: 0 });
@@ -82,8 +113,7 @@ export function summary(seed: number, quick: boolean, results: RunResult[]) {
     failedRuns: failed.length,
     readings,
     commands,
-    // Payments and ledger entries do not exist yet; a scenario that creates them reports them here.
-    payments: null,
+    payments,
     violations,
     scenarios,
     replay: failed.map((r) => ({ run: r.run, scenario: r.scenario, command: `npm run chaos -- --seed ${seed} --run ${r.run}${quick ? ' --quick' : ''}` })),

@@ -2,7 +2,7 @@
 // sending a traffic plan while faults run, and waiting until ingest is quiet.
 import type { Rng } from '../prng.ts';
 import { sleep, type Broker, type ChirpStack, type Database, type PlatformProcess } from '../infra.ts';
-import { checkReadings, storedCount, unaccountedPoison, type CommandTally, type ReadingTally } from '../invariants.ts';
+import { checkReadings, storedCount, unaccountedPoison, type CommandTally, type PaymentTally, type ReadingTally } from '../invariants.ts';
 import { plan, Publisher, type Devices, type TrafficShape } from '../traffic.ts';
 
 export interface RunContext {
@@ -12,6 +12,8 @@ export interface RunContext {
   db: Database;
   chirpstack: ChirpStack;
   platform: PlatformProcess;
+  /** The platform's DARAJA_CALLBACK_TOKEN: Daraja's callbacks go to /integrations/daraja/{token}/…. */
+  callbackToken: string;
   /** Unique per run (client ids, names). */
   tag: string;
   /** A line for the run's notes (what the faults did). */
@@ -25,8 +27,7 @@ export interface Outcome {
   flags?: string[];
   readings?: ReadingTally;
   commands?: CommandTally;
-  /** Not built yet: payments and ledger entries (issue 8 asks for them once they exist). */
-  payments?: { published: number; stored: number; lost: number; doubled: number };
+  payments?: PaymentTally;
 }
 
 export interface Scenario {
