@@ -313,9 +313,12 @@ function TariffDialog({ title, onClose, save, children }: { title: string; onClo
   const ref = useRef<HTMLDialogElement>(null);
   const [error, setError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
+  const alert = useRef<HTMLParagraphElement>(null);
   useEffect(() => {
     if (ref.current && !ref.current.open) ref.current.showModal();
   }, []);
+  // The answer is under a long form: bring it into view.
+  useEffect(() => alert.current?.scrollIntoView({ block: 'nearest' }), [error]);
   const submit = async (event: Event) => {
     event.preventDefault();
     setBusy(true);
@@ -334,7 +337,7 @@ function TariffDialog({ title, onClose, save, children }: { title: string; onClo
         <h2>{title}</h2>
         {children}
         {error ? (
-          <p class="error" role="alert">
+          <p class="error" role="alert" ref={alert}>
             {error}
           </p>
         ) : null}
