@@ -6,7 +6,9 @@
 // with its actuation; a Daraja payment appearing on the open payments and account pages, and a parking
 // sensor's uplink flipping a space on the open grid, through the live channel without reload (the pages do
 // not poll while the channel is live); a viewer sees the figures but no money or switching action, and an
-// admin the audit log. Every action goes through the HTTP API (checked through it). Real PostgreSQL and Mosquitto when
+// admin the audit log; an admin creates a tariff and a new version through the forms (an invalid version
+// shows the API's answer), a viewer gets no such form; an ESP32 balance report that disagrees with the
+// ledger shows on the overview and the discrepancies list. Every action goes through the HTTP API (checked through it). Real PostgreSQL and Mosquitto when
 // DATABASE_URL / MQTT_URL are set; the ledger invariants after the money tests.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -14,9 +16,12 @@ import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { esp32ReportTopic } from '#domain/topics';
 import type { DarajaSimulator } from '#runtime/daraja-sim/index';
 import { randomEui, upEvent, upTopic } from '../support/chirpstack.ts';
+import { mqttUrl } from '../support/db.ts';
 import { apiClient, eventually, type ApiCall } from '../support/http.ts';
+import { meterWithCredentials } from '../support/meters.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -332,5 +337,131 @@ describe.skipIf(!available)('the portal pages in Chromium', () => {
     const origin = new URL(platform.httpUrl).origin;
     const elsewhere = requested.filter((url) => !url.startsWith('data:') && !url.startsWith('blob:') && new URL(url).origin !== origin && new URL(url).origin !== origin.replace(/^http/, 'ws'));
     expect(elsewhere).toEqual([]);
+  }, 90_000);
+  it('lets an admin create a tariff and a new version through the forms, shows the API refusing an invalid version, and gives a viewer no form', async () => {
+    const name = `Domestic ${tag()}`;
+    const page = await signIn('admin');
+    await page.locator('.topbar').getByRole('link', { name: 'Tariffs' }).click();
+    await page.getByRole('button', { name: 'New tariff' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New tariff' });
+    await dialog.getByLabel('Tariff name').fill(name);
+    await dialog.getByRole('group', { name: 'Component 1' }).getByLabel('Rate (KES per kWh)').fill('16.55');
+    await dialog.getByRole('button', { name: '+ component' }).click();
+    const standing = dialog.getByRole('group', { name: 'Component 2' });
+    await standing.getByLabel('Id', { exact: true }).fill('standing');
+    await standing.getByLabel('Amount (KES)').fill('150');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor({ state: 'detached' });
+
+    // The list reloads with the new tariff; its page shows version 1 as priced.
+    const row = page.locator(`tr[data-tariff="${name}"]`);
+    await row.waitFor();
+    expect(await page.getByRole('status').textContent()).toContain(`Tariff ${name} saved`);
+    await row.getByRole('link', { name }).click();
+    const v1 = page.locator('.card[data-version="1"]');
+    await v1.waitFor();
+    expect(await v1.textContent()).toContain('KES 16.55 per kWh');
+    expect(await v1.textContent()).toContain('KES 150.00 per month');
+    const id = new URL(page.url()).hash.split('/').pop()!;
+    const created = await api<{ name: string; versions: { components: unknown[] }[] }>('GET', `/tariffs/${id}`);
+    expect(created.body.name).toBe(name);
+    expect(created.body.versions[0]!.components).toEqual([
+      { id: 'energy', kind: 'flat', rateMinor: '1655' },
+      { id: 'standing', kind: 'fixed', per: 'month', amountMinor: '15000' },
+    ]);
+
+    // A new version, prefilled from version 1, from midnight in three days (browser and test share the machine's time zone): a finer rate, and VAT.
+    await page.getByRole('button', { name: 'New version' }).click();
+    const next = page.getByRole('dialog', { name: `New version of ${name}` });
+    const start = new Date(Date.now() + 3 * 86_400_000);
+    start.setHours(0, 0, 0, 0);
+    const pad = (n: number) => String(n).padStart(2, '0');
+    await next.getByLabel('Effective from').fill(`${start.getFullYear()}-${pad(start.getMonth() + 1)}-${pad(start.getDate())}T00:00`);
+    const energy = next.getByRole('group', { name: 'Component 1' }).getByLabel('Rate (KES per kWh)');
+    expect(await energy.inputValue()).toBe('16.55');
+    await energy.fill('17.205');
+    await next.getByRole('button', { name: '+ component' }).click();
+    const vat = next.getByRole('group', { name: 'Component 3' });
+    await vat.getByLabel('Kind').selectOption('percent_tax');
+    await vat.getByLabel('Id', { exact: true }).fill('vat');
+    await vat.getByLabel('Percent').fill('16');
+    await vat.getByLabel('Applies to (component ids)').fill('energy, standing');
+    await next.getByLabel('Note').fill('2027 review');
+    await next.getByRole('button', { name: 'Save' }).click();
+    await next.waitFor({ state: 'detached' });
+    const v2 = page.locator('.card[data-version="2"]');
+    await v2.waitFor();
+    expect(await v2.textContent()).toContain('scheduled');
+    expect(await v2.textContent()).toContain('KES 17.205 per kWh');
+    expect(await v2.textContent()).toContain('16 % on energy, standing');
+    expect(await page.getByRole('status').textContent()).toContain('Version 2 saved');
+    const versions = (await api<{ versions: { effectiveFrom: string; note: string; components: { id: string; rateMinor?: string }[] }[] }>('GET', `/tariffs/${id}`)).body.versions;
+    expect(versions).toHaveLength(2);
+    expect(versions[1]).toMatchObject({ note: '2027 review', components: [{ id: 'energy', rateMinor: '1720.5' }, { id: 'standing' }, { id: 'vat', kind: 'percent_tax', percent: '16' }] });
+    expect(new Date(versions[1]!.effectiveFrom).toISOString()).toBe(start.toISOString());
+
+    // An invalid version (a tax on a component the version does not have): the API's issue beside the form, nothing saved.
+    await page.getByRole('button', { name: 'New version' }).click();
+    const invalid = page.getByRole('dialog', { name: `New version of ${name}` });
+    await invalid.getByRole('group', { name: 'Component 3' }).getByLabel('Applies to (component ids)').fill('water');
+    await invalid.getByRole('button', { name: 'Save' }).click();
+    const refusal = invalid.getByRole('alert');
+    await refusal.waitFor();
+    expect(await refusal.textContent()).toContain('vat applies to unknown component water');
+    // A rate that is not an amount is refused before it is sent.
+    await invalid.getByRole('group', { name: 'Component 1' }).getByLabel('Rate (KES per kWh)').fill('17,20');
+    await invalid.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => refusal.textContent()).toContain('rate “17,20” is not an amount');
+    await invalid.getByRole('button', { name: 'Cancel' }).click();
+    await invalid.waitFor({ state: 'detached' });
+    expect((await api<{ versions: unknown[] }>('GET', `/tariffs/${id}`)).body.versions).toHaveLength(2);
+    await page.context().close();
+
+    // A viewer reads the tariffs but gets no form.
+    const viewer = await signIn('viewer');
+    await viewer.locator('.topbar').getByRole('link', { name: 'Tariffs' }).click();
+    await viewer.locator(`tr[data-tariff="${name}"]`).waitFor();
+    expect(await viewer.getByRole('button', { name: 'New tariff' }).count()).toBe(0);
+    await viewer.goto(`${platform.httpUrl}/#/tariffs/${id}`);
+    await viewer.locator('.card[data-version="2"]').waitFor();
+    expect(await viewer.getByRole('button', { name: 'New version' }).count()).toBe(0);
+    await viewer.context().close();
+  }, 90_000);
+
+  it('shows an ESP32 balance report that disagrees with the ledger on the overview and the discrepancies list', async () => {
+    const account = await newAccount('Mwangi Discrepancy');
+    const meter = await meterWithCredentials(api, 'D');
+    const meterId = (await api<{ id: string }>('GET', `/meters/${meter.meterNo}`)).body.id;
+    expect((await api('POST', `/meters/${meterId}/account`, { accountId: account.id })).status).toBe(200);
+    // The meter itself (Mosquitto in the tests takes anonymous clients) reports KES 20 while the ledger says 0.
+    const esp32 = await mqtt.connectAsync(platform.mqttUrl, { clientId: meter.meterNo, reconnectPeriod: 0, ...(mqttUrl ? {} : { username: meter.username, password: meter.password }) });
+    try {
+      await esp32.publishAsync(esp32ReportTopic(meter.meterNo, 'balance'), JSON.stringify({ balance: 20, timestamp: Math.floor(Date.now() / 1000) }), { qos: 1 });
+    } finally {
+      await esp32.endAsync();
+    }
+    // Recorded, and answered with the correct balance (its resync command).
+    await eventually('discrepancy recorded and answered', async () => {
+      const listed = await api<{ items: { resyncCommandId: string | null }[] }>('GET', `/balance-discrepancies?meter=${meter.meterNo}`);
+      return listed.body.items[0]?.resyncCommandId ? true : undefined;
+    });
+
+    const page = await signIn('viewer');
+    await expect.poll(async () => Number(await page.locator('[data-tile="balance discrepancies"] .tile-value').textContent())).toBeGreaterThanOrEqual(1);
+    await page.locator('[data-tile="balance discrepancies"]').click();
+    await page.getByRole('heading', { name: 'Balance discrepancies' }).waitFor();
+    const row = page.locator(`tr[data-discrepancy="${meter.meterNo}"]`);
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    expect(cells.slice(1, 7)).toEqual([meter.meterNo, 'account', '20', '0', '20', '1']);
+    expect(cells[8]).toBe('balance sent again');
+
+    // From the meter's page: its own discrepancies only.
+    await row.getByRole('link', { name: meter.meterNo }).click();
+    await page.getByRole('link', { name: 'balance discrepancies' }).click();
+    await expect.poll(() => page.getByLabel('Filter by meter').inputValue()).toBe(meter.meterNo);
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(1);
+    expect(await page.locator('tbody tr').getAttribute('data-discrepancy')).toBe(meter.meterNo);
+    await page.context().close();
   }, 90_000);
 });

@@ -9,6 +9,7 @@ import { Accounts } from './pages/accounts.tsx';
 import { Audit } from './pages/audit.tsx';
 import { Commands } from './pages/commands.tsx';
 import { DeviceEvents } from './pages/device-events.tsx';
+import { Discrepancies } from './pages/discrepancies.tsx';
 import { Login } from './pages/login.tsx';
 import { MeterDetail } from './pages/meter-detail.tsx';
 import { Meters } from './pages/meters.tsx';
@@ -68,9 +69,11 @@ function App({ initial }: { initial: Session | string | undefined }) {
     ) : section === 'payments' ? (
       <Payments route={route} canOperate={operate} />
     ) : section === 'tariffs' && id ? (
-      <TariffDetail id={id} />
+      <TariffDetail id={id} canOperate={operate} />
     ) : section === 'tariffs' ? (
-      <Tariffs />
+      <Tariffs canOperate={operate} />
+    ) : section === 'discrepancies' ? (
+      <Discrepancies route={route} />
     ) : section === 'parking' && id ? (
       <ParkingSpaceDetail id={id} canOperate={operate} />
     ) : section === 'parking' ? (

@@ -180,3 +180,20 @@ export interface Page<T> {
   limit: number;
   offset: number;
 }
+
+/** GET /balance-discrepancies: an ESP32 balance report that disagreed with the ledger. */
+export interface Discrepancy {
+  id: string;
+  meterId: string;
+  meterNo: string;
+  accountId: string | null;
+  /** currency: a balance in currency units (KES, not cents); units: kWh or m³ for a meter counting units. */
+  unit: 'currency' | 'units';
+  reported: number;
+  expected: number;
+  difference: number;
+  tolerance: number;
+  reportedAt: string;
+  detectedAt: string;
+  resyncCommandId: string | null;
+}

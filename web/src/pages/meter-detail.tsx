@@ -112,6 +112,12 @@ export function MeterDetail({ id, canOperate }: { id: string; canOperate: boolea
                 <dt>Events</dt>
                 <dd>
                   <a href={href(`/devices/${device.id}/events`, { meter: m.id })}>device events</a>
+                  {device.deviceType === 'esp32_meter' ? (
+                    <>
+                      {' · '}
+                      <a href={href('/discrepancies', { meter: m.meterNo })}>balance discrepancies</a>
+                    </>
+                  ) : null}
                 </dd>
               </dl>
             ) : (

@@ -1,7 +1,9 @@
 // The estate at a glance; each figure links to the list behind it.
+import { useCallback } from 'preact/hooks';
 import { ErrorLine, PageHeader } from '../components/bits.tsx';
 import { ago } from '../format.ts';
 import { href } from '../router.ts';
+import type { Discrepancy, Page } from '../portal-types.ts';
 import type { Overview as OverviewData } from '../types.ts';
 import { useApi } from '../use-api.ts';
 import { useLive } from '../live.ts';
@@ -22,6 +24,8 @@ function Tile({ label, value, link, tone, note }: { label: string; value: number
 
 export function Overview() {
   const { data, error, reload } = useApi<OverviewData>(`/overview?tz=${encodeURIComponent(timeZone)}`);
+  // Balance discrepancies are on no live topic either: their count follows the page's own reloads.
+  const discrepancies = useApi<Page<Discrepancy>>('/balance-discrepancies?limit=1');
   const today = data?.today.money ?? [];
   useLive('commands', reload);
   useLive('meters', reload);
@@ -29,14 +33,16 @@ export function Overview() {
   useLive('accounts', reload);
   useLive('parking', reload);
   // The quarantine's size is on no live topic: it looks again every minute (every 15 s without the channel).
-  usePoll(reload, 15_000, 60_000);
+  const reloadDiscrepancies = discrepancies.reload;
+  const reloadAll = useCallback(() => (reload(), reloadDiscrepancies()), [reload, reloadDiscrepancies]);
+  usePoll(reloadAll, 15_000, 60_000);
   return (
     <>
       <PageHeader title="Overview">
         <span class="muted">{data ? `as of ${ago(data.at)}` : ''}</span>
-        <button onClick={reload}>Refresh</button>
+        <button onClick={reloadAll}>Refresh</button>
       </PageHeader>
-      <ErrorLine error={error} />
+      <ErrorLine error={error ?? discrepancies.error} />
       <section class="tiles">
         <h2>Meters</h2>
         <div class="tile-row">
@@ -69,6 +75,7 @@ export function Overview() {
             tone="warn"
             {...(data?.suspense.count ? { note: money(data.suspense.amountMinor, today[0]?.currency) } : {})}
           />
+          <Tile label="balance discrepancies" value={discrepancies.data?.total} link={href('/discrepancies')} tone="warn" note="ESP32 reports ≠ ledger" />
         </div>
       </section>
       <section class="tiles">

@@ -1,14 +1,18 @@
-// Tariffs (read-only): each with its versions, newest first, and every version's components as the
-// billing job rates them (flat, inclining blocks, time of use, fixed charges, taxes and levies).
-import { ErrorLine, PageHeader } from '../components/bits.tsx';
+// Tariffs: each with its versions, newest first, and every version's components as the billing job rates
+// them (flat, inclining blocks, time of use, fixed charges, taxes and levies). Operators and admins create a
+// tariff and add versions (components/tariff-form.tsx); a viewer only reads.
+import { useState } from 'preact/hooks';
+import { EmptyRow, ErrorLine, PageHeader } from '../components/bits.tsx';
+import { NewTariff, NewVersion, unitOf } from '../components/tariff-form.tsx';
 import { when } from '../format.ts';
+import { majorText } from '../money.ts';
 import type { Tariff, TariffVersion } from '../portal-types.ts';
 import { href } from '../router.ts';
 import type { Items } from '../types.ts';
 import { useApi } from '../use-api.ts';
 
 type Component = Record<string, unknown> & { id?: string; kind?: string; name?: string };
-const rate = (v: unknown, currency: string) => `${currency} ${Number(v) / 100}`;
+const rate = (v: unknown, currency: string) => `${currency} ${majorText(v)}`;
 
 function describe(c: Component, currency: string, unit: string): string {
   const list = (v: unknown) => (Array.isArray(v) ? v : []) as Record<string, unknown>[];
@@ -38,7 +42,7 @@ function describe(c: Component, currency: string, unit: string): string {
 
 function Version({ tariff, version, current }: { tariff: Tariff; version: TariffVersion; current: boolean }) {
   const components = (Array.isArray(version.components) ? version.components : []) as Component[];
-  const unit = tariff.meterType === 'water' ? 'm³' : 'kWh';
+  const unit = unitOf(tariff.meterType);
   return (
     <div class="card" data-version={version.version}>
       <h2>
@@ -72,16 +76,39 @@ function Version({ tariff, version, current }: { tariff: Tariff; version: Tariff
   );
 }
 
-export function TariffDetail({ id }: { id: string }) {
-  const { data, error } = useApi<Tariff>(`/tariffs/${id}`);
+export function TariffDetail({ id, canOperate }: { id: string; canOperate: boolean }) {
+  const { data, error, reload } = useApi<Tariff>(`/tariffs/${id}`);
+  const [adding, setAdding] = useState(false);
+  const [notice, setNotice] = useState<string | undefined>(undefined);
   const now = Date.now();
   const current = data?.versions.filter((v) => new Date(v.effectiveFrom).getTime() <= now).pop();
   return (
     <>
       <PageHeader title={data ? `Tariff ${data.name}` : 'Tariff'}>
         <a href={href('/tariffs')}>← all tariffs</a>
+        {canOperate && data ? (
+          <button class="primary" onClick={() => (setNotice(undefined), setAdding(true))}>
+            New version
+          </button>
+        ) : null}
       </PageHeader>
       <ErrorLine error={error} />
+      {notice ? (
+        <p class="notice" role="status">
+          {notice}
+        </p>
+      ) : null}
+      {adding && data ? (
+        <NewVersion
+          tariff={data}
+          onClose={() => setAdding(false)}
+          onSaved={(v) => {
+            setAdding(false);
+            setNotice(`Version ${v.version} saved: it takes over from ${when(v.effectiveFrom)}.`);
+            reload();
+          }}
+        />
+      ) : null}
       {data ? (
         <>
           <p>
@@ -99,12 +126,35 @@ export function TariffDetail({ id }: { id: string }) {
   );
 }
 
-export function Tariffs() {
-  const { data, error } = useApi<Items<Tariff>>('/tariffs?limit=500');
+export function Tariffs({ canOperate }: { canOperate: boolean }) {
+  const { data, error, reload } = useApi<Items<Tariff>>('/tariffs?limit=500');
+  const [creating, setCreating] = useState(false);
+  const [saved, setSaved] = useState<Tariff | undefined>(undefined);
   return (
     <>
-      <PageHeader title="Tariffs" />
+      <PageHeader title="Tariffs">
+        {canOperate ? (
+          <button class="primary" onClick={() => (setSaved(undefined), setCreating(true))}>
+            New tariff
+          </button>
+        ) : null}
+      </PageHeader>
       <ErrorLine error={error} />
+      {saved ? (
+        <p class="notice" role="status">
+          Tariff <a href={href(`/tariffs/${saved.id}`)}>{saved.name}</a> saved, version 1 from {when(saved.versions[0]?.effectiveFrom)}.
+        </p>
+      ) : null}
+      {creating ? (
+        <NewTariff
+          onClose={() => setCreating(false)}
+          onSaved={(t) => {
+            setCreating(false);
+            setSaved(t);
+            reload();
+          }}
+        />
+      ) : null}
       <table class="list">
         <thead>
           <tr>
@@ -117,7 +167,7 @@ export function Tariffs() {
         </thead>
         <tbody>
           {data?.items.map((t) => (
-            <tr key={t.id}>
+            <tr key={t.id} data-tariff={t.name}>
               <td>
                 <a href={href(`/tariffs/${t.id}`)}>{t.name}</a>
               </td>
@@ -127,13 +177,7 @@ export function Tariffs() {
               <td class="small">{when(t.versions.at(-1)?.effectiveFrom)}</td>
             </tr>
           ))}
-          {data && data.items.length === 0 ? (
-            <tr>
-              <td colSpan={5} class="muted">
-                No tariffs yet (POST /tariffs).
-              </td>
-            </tr>
-          ) : null}
+          {data && data.items.length === 0 ? <EmptyRow columns={5}>No tariffs yet.</EmptyRow> : null}
         </tbody>
       </table>
     </>
