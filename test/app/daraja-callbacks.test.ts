@@ -223,7 +223,8 @@ describe('daraja_callback_record (the raw row, payment_record and the outcome in
     expect(await findPaymentByReceipt(db.db, 'mpesa', 'MERGED0005')).toBeUndefined();
     const kept = await sql<{ body: string; outcome: string; reason: string; payment_id: string | null }>`
       SELECT body, outcome, reason, payment_id FROM daraja_callbacks WHERE receipt = 'MERGED0005'`.execute(db.db);
-    expect(kept.rows).toEqual([{ body: input('MERGED0005', 'merged03', 900).body, outcome: 'received', reason: expect.stringMatching(/^not processed: 23514 /), payment_id: null }]);
+    expect(kept.rows).toMatchObject([{ body: input('MERGED0005', 'merged03', 900).body, outcome: 'received', payment_id: null }]);
+    expect(kept.rows[0]?.reason).toMatch(/^not processed: 23514 /);
   });
 
   it('answers a confirmation payment_record refuses with no 2xx, the body stored', async () => {
