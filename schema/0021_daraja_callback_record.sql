@@ -1,4 +1,4 @@
--- A Daraja callback that carries a payment (C2B confirmation, paid STK callback) in one call, so in the
+-- A C2B confirmation (the hot path: every M-Pesa paybill payment, each delivered possibly several times) in one call, so in the
 -- cloud it is one Data API request instead of three (raw insert, payment_record, settle):
 -- daraja_callback_record stores the body raw, records and credits the payment with payment_record, and
 -- settles the callback row with its outcome, in one transaction. When payment_record refuses (raises),
@@ -6,14 +6,12 @@
 -- why: the caller answers as it would have to that error (never 2xx), and Daraja retries. Nothing about the payment changes: the receipt is still the key, a
 -- repeat never credits again, concurrent repeats serialize on payments' unique key.
 --
--- Outcomes, as the application set them before: for a C2B confirmation a repeat with another amount is a
--- 'conflict' (reason: both amounts), a new receipt 'processed', a repeat 'duplicate'; for an STK callback
--- a payment held as a conflict is 'conflict' (reason p_hold_reason), else 'processed' or 'duplicate'.
+-- Outcomes, as the application set them before: a repeat with another amount is a 'conflict' (reason:
+-- both amounts), a new receipt 'processed', a repeat 'duplicate'. STK callbacks keep their separate calls
+-- (their request is looked up after the raw row is stored).
 CREATE FUNCTION daraja_callback_record(
-  p_kind text,
   p_body text,
   p_source_ip text,
-  p_checkout_request_id text,
   p_at timestamptz,
   p_provider text,
   p_receipt text,
@@ -23,9 +21,7 @@ CREATE FUNCTION daraja_callback_record(
   p_phone text,
   p_reference text,
   p_transacted_at timestamptz,
-  p_raw jsonb,
-  p_account_id uuid,
-  p_hold_reason text
+  p_raw jsonb
 ) RETURNS TABLE (out_callback_id uuid, out_outcome text, out_error_state text, out_error text, out_payment_id uuid, out_status text,
                  out_account_id uuid, out_balance_after_minor bigint, out_created boolean, out_amount_minor bigint)
 LANGUAGE plpgsql AS $$
@@ -35,31 +31,23 @@ DECLARE
   v_outcome  text;
   v_reason   text;
 BEGIN
-  IF p_kind NOT IN ('c2b_confirmation', 'stk_callback') THEN
-    RAISE EXCEPTION 'daraja_callback_record takes a C2B confirmation or an STK callback, not %', p_kind USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  INSERT INTO daraja_callbacks (kind, body, source_ip, receipt, checkout_request_id, outcome)
-  VALUES (p_kind, p_body, p_source_ip, p_receipt, p_checkout_request_id, 'received')
+  INSERT INTO daraja_callbacks (kind, body, source_ip, receipt, outcome)
+  VALUES ('c2b_confirmation', p_body, p_source_ip, p_receipt, 'received')
   RETURNING id INTO v_callback;
   BEGIN
     SELECT * INTO v_rec FROM payment_record(p_provider, p_receipt, p_channel, p_amount_minor, p_currency, p_phone, p_reference,
-                                            p_transacted_at, p_raw, p_account_id, p_hold_reason);
+                                            p_transacted_at, p_raw, NULL, NULL);
   EXCEPTION WHEN OTHERS THEN
     -- Only the payment's work is rolled back: the raw callback stays, with why it was not processed.
     UPDATE daraja_callbacks SET reason = left('not processed: ' || SQLSTATE || ' ' || SQLERRM, 500) WHERE id = v_callback;
     RETURN QUERY SELECT v_callback, 'received'::text, SQLSTATE::text, SQLERRM::text, NULL::uuid, NULL::text, NULL::uuid, NULL::bigint, false, NULL::bigint;
     RETURN;
   END;
-  IF p_kind = 'c2b_confirmation' THEN
-    IF NOT v_rec.out_created AND v_rec.out_amount_minor <> p_amount_minor THEN
-      v_outcome := 'conflict';
-      v_reason := 'receipt ' || p_receipt || ' was recorded with ' || v_rec.out_amount_minor || ', this callback says ' || p_amount_minor;
-    ELSE
-      v_outcome := CASE WHEN v_rec.out_created THEN 'processed' ELSE 'duplicate' END;
-    END IF;
+  IF NOT v_rec.out_created AND v_rec.out_amount_minor <> p_amount_minor THEN
+    v_outcome := 'conflict';
+    v_reason := 'receipt ' || p_receipt || ' was recorded with ' || v_rec.out_amount_minor || ', this callback says ' || p_amount_minor;
   ELSE
-    v_outcome := CASE WHEN v_rec.out_status = 'conflict' THEN 'conflict' WHEN v_rec.out_created THEN 'processed' ELSE 'duplicate' END;
-    v_reason := p_hold_reason;
+    v_outcome := CASE WHEN v_rec.out_created THEN 'processed' ELSE 'duplicate' END;
   END IF;
   UPDATE daraja_callbacks SET outcome = v_outcome, reason = v_reason, payment_id = v_rec.out_payment_id, processed_at = p_at
   WHERE id = v_callback;

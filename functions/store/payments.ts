@@ -202,12 +202,10 @@ export async function settleCallback(db: Executor, id: string, o: CallbackOutcom
     .execute();
 }
 
-export interface CallbackPaymentInput extends PaymentInput {
-  kind: 'c2b_confirmation' | 'stk_callback';
-  /** The body as it came (made storable). */
+export interface CallbackPaymentInput extends Omit<PaymentInput, 'accountId' | 'holdReason'> {
+  /** The C2B confirmation's body as it came (made storable). */
   body: string;
   sourceIp: string | null;
-  checkoutRequestId?: string | null;
   at: Date;
 }
 
@@ -224,7 +222,7 @@ interface CallbackRecordRow extends RecordRow {
 }
 
 /**
- * A callback that carries a payment, in one call (daraja_callback_record): stored raw, the payment
+ * A C2B confirmation in one call (daraja_callback_record): stored raw, the payment
  * recorded and credited once by its receipt (payment_record), the callback settled. When payment_record
  * refuses, the raw callback is still stored ('received', the error as its reason) and `error` is what it
  * raised, mapped like any database error (the caller throws it: Daraja gets no 2xx and retries).
@@ -233,12 +231,10 @@ export async function recordCallbackPayment(db: Executor, c: CallbackPaymentInpu
   try {
     const { rows } = await sql<CallbackRecordRow>`
       SELECT * FROM daraja_callback_record(
-        CAST(${c.kind} AS text), CAST(${c.body} AS text), CAST(${c.sourceIp} AS text), CAST(${c.checkoutRequestId ?? null} AS text),
-        CAST(${c.at.toISOString()} AS timestamptz),
+        CAST(${c.body} AS text), CAST(${c.sourceIp} AS text), CAST(${c.at.toISOString()} AS timestamptz),
         CAST(${c.provider} AS text), CAST(${c.receipt} AS text), CAST(${c.channel} AS text), CAST(${c.amountMinor} AS bigint),
         CAST(${c.currency} AS text), CAST(${c.phone} AS text), CAST(${c.reference} AS text),
-        CAST(${c.transactedAt?.toISOString() ?? null} AS timestamptz), ${json(c.raw ?? null)},
-        CAST(${c.accountId ?? null} AS uuid), CAST(${c.holdReason ?? null} AS text))`.execute(db);
+        CAST(${c.transactedAt?.toISOString() ?? null} AS timestamptz), ${json(c.raw ?? null)})`.execute(db);
     const row = rows[0];
     if (!row) throw new Error('daraja_callback_record returned no row');
     if (row.out_error_state !== null) {

@@ -170,7 +170,6 @@ describe('daraja_callback_record (the raw row, payment_record and the outcome in
   const input = (receipt: string, reference: string, amountMinor: number, overrides: Partial<CallbackPaymentInput> = {}): CallbackPaymentInput => {
     const body = JSON.stringify({ ...base(), TransID: receipt, BillRefNumber: reference, TransAmount: (amountMinor / 100).toFixed(2) });
     return {
-      kind: 'c2b_confirmation',
       body,
       sourceIp: '196.201.214.200',
       at: new Date(),

@@ -2,7 +2,7 @@
 // Reversal results. Outside the JWT authorizer, each behind a secret path token (compared in constant
 // time) and an optional source-IP allowlist. Every callback that passes those is stored raw before or
 // atomically with what is done with it; the answer is 2xx only once what it carries is durably recorded,
-// so Daraja retries whatever failed half-way. A payment's callback is one database call
+// so Daraja retries whatever failed half-way. A C2B confirmation is one database call
 // (daraja_callback_record: the raw row, payment_record, the outcome), a validation one statement.
 import { timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
@@ -119,7 +119,8 @@ function parse<T>(schema: z.ZodType<T>, text: string): { ok: true; value: T } | 
 /**
  * Store, parse and act on one callback. Each path stores the raw body in its first write, settled with
  * its outcome when that is known then (a malformed body, a validation, a result), or atomically with the
- * payment it carries (daraja_callback_record: one call for the raw row, payment_record and the outcome).
+ * payment a C2B confirmation carries (daraja_callback_record: one call for the raw row, payment_record and
+ * the outcome); an STK callback is stored raw first, then processed and settled.
  * Should anything fail before that write succeeded, the body is stored raw ('received') on the way out.
  */
 async function handleCallback(deps: DarajaCallbackDeps, kind: DarajaCallbackKind, text: string, sourceIp: string): Promise<APIGatewayProxyResultV2> {
@@ -172,7 +173,6 @@ async function processCallback(deps: DarajaCallbackDeps, raw: RawCallback, text:
       if (!parsed.ok) return invalid(parsed.reason);
       const payment = c2bPayment(parsed.value);
       const recorded = await payments.recordCallbackPayment(db, {
-        kind,
         body: raw.body,
         sourceIp: raw.sourceIp,
         at: now(),
@@ -195,7 +195,9 @@ async function processCallback(deps: DarajaCallbackDeps, raw: RawCallback, text:
     case 'stk_callback': {
       const parsed = parse(stkCallbackSchema, text);
       if (!parsed.ok) return invalid(parsed.reason);
-      await applyStkResult(deps, raw, stored, keep, stkResult(parsed.value), parsed.value);
+      const id = await payments.insertCallback(db, raw);
+      stored.done = true;
+      await applyStkResult(deps, id, stkResult(parsed.value), parsed.value);
       return json(200, callbackAcknowledged());
     }
     case 'result': {
@@ -213,30 +215,21 @@ async function processCallback(deps: DarajaCallbackDeps, raw: RawCallback, text:
  * An STK outcome: a paid request is credited to the request's account by its receipt (once, whichever of
  * C2B, the callback or reconciliation saw it first); an amount that differs from the request, or a
  * CheckoutRequestID we never issued, is held as a conflict; a failure is recorded on the request, never
- * over a success.
+ * over a success. The callback is stored raw before its request is looked up, as before: an STK callback
+ * can race the request's own update with the CheckoutRequestID (the simulator answers within
+ * milliseconds), and it is not the hot path, so it keeps its separate calls.
  */
-async function applyStkResult(
-  deps: DarajaCallbackDeps,
-  raw: RawCallback,
-  stored: { done: boolean },
-  keep: (o: Omit<payments.CallbackRow, keyof RawCallback>) => Promise<void>,
-  result: ReturnType<typeof stkResult>,
-  body: unknown,
-): Promise<void> {
+async function applyStkResult(deps: DarajaCallbackDeps, callbackId: string, result: ReturnType<typeof stkResult>, raw: unknown): Promise<void> {
   const { db, now } = deps;
   const request = await payments.findStkRequestByCheckout(db, result.checkoutRequestId);
-  const checkoutRequestId = result.checkoutRequestId;
+  const settle = (o: payments.CallbackOutcome) => payments.settleCallback(db, callbackId, { checkoutRequestId: result.checkoutRequestId, ...o }, now());
   if (result.problem) {
-    await keep({ outcome: 'conflict', reason: result.problem, checkoutRequestId });
+    await settle({ outcome: 'conflict', reason: result.problem });
     if (request) await payments.updateStkRequest(db, request.id, { status: 'conflict', resultCode: String(result.resultCode), resultDesc: result.problem, completedAt: now() }, now());
     return;
   }
   if (!result.paid) {
-    await keep({
-      outcome: request ? 'processed' : 'conflict',
-      reason: request ? `${result.outcome}: ${result.resultDesc}` : 'a failed STK result for a CheckoutRequestID we never issued',
-      checkoutRequestId,
-    });
+    await settle({ outcome: request ? 'processed' : 'conflict', reason: request ? `${result.outcome}: ${result.resultDesc}` : 'a failed STK result for a CheckoutRequestID we never issued' });
     if (request) await payments.updateStkRequest(db, request.id, { status: 'failed', resultCode: String(result.resultCode), resultDesc: result.resultDesc, completedAt: now() }, now(), ['initiating', 'pending', 'error']);
     return;
   }
@@ -246,12 +239,7 @@ async function applyStkResult(
     : Number(request.amount_minor) !== paid.amountMinor
       ? `STK callback amount ${paid.amountMinor} differs from the request's ${request.amount_minor}`
       : null;
-  const recorded = await payments.recordCallbackPayment(db, {
-    kind: 'stk_callback',
-    body: raw.body,
-    sourceIp: raw.sourceIp,
-    checkoutRequestId,
-    at: now(),
+  const recorded = await payments.recordPayment(db, {
     provider: 'mpesa',
     receipt: paid.receipt,
     channel: 'stk',
@@ -260,23 +248,20 @@ async function applyStkResult(
     phone: paid.phone,
     reference: request?.account_reference ?? null,
     transactedAt: paid.transactedAt,
-    raw: body,
+    raw,
     accountId: request?.account_id ?? null,
     holdReason,
   });
-  stored.done = true;
-  if (!recorded.ok) throw recorded.error;
-  const r = recorded.payment;
   if (request) {
     await payments.updateStkRequest(
       db,
       request.id,
       {
-        status: r.status === 'conflict' ? 'conflict' : 'paid',
+        status: recorded.status === 'conflict' ? 'conflict' : 'paid',
         resultCode: String(result.resultCode),
         resultDesc: result.resultDesc,
         receipt: paid.receipt,
-        paymentId: r.paymentId,
+        paymentId: recorded.paymentId,
         completedAt: now(),
       },
       now(),
@@ -284,5 +269,11 @@ async function applyStkResult(
       ['initiating', 'pending', 'failed', 'error'],
     );
   }
-  if (r.created && r.status === 'applied') await notifyCredited(deps, creditedEvent(r, paid.receipt, 'stk', now()));
+  await settle({
+    outcome: recorded.status === 'conflict' ? 'conflict' : recorded.created ? 'processed' : 'duplicate',
+    reason: holdReason,
+    receipt: paid.receipt,
+    paymentId: recorded.paymentId,
+  });
+  if (recorded.created && recorded.status === 'applied') await notifyCredited(deps, creditedEvent(recorded, paid.receipt, 'stk', now()));
 }
