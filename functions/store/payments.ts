@@ -154,13 +154,26 @@ export interface CallbackRow {
   sourceIp: string | null;
   outcome?: DarajaCallbackOutcome;
   reason?: string | null;
+  receipt?: string | null;
+  checkoutRequestId?: string | null;
+  /** Set when the row is stored already settled (its outcome decided with it). */
+  processedAt?: Date | null;
 }
 
-/** Store a callback as it came, before anything else is done with it. */
+/** Store a callback as it came, before anything else is done with it (or settled with its outcome at once). */
 export async function insertCallback(db: Executor, row: CallbackRow): Promise<string> {
   const inserted = await db
     .insertInto('daraja_callbacks')
-    .values({ kind: row.kind, body: row.body, source_ip: row.sourceIp, outcome: row.outcome ?? 'received', reason: row.reason ?? null })
+    .values({
+      kind: row.kind,
+      body: row.body,
+      source_ip: row.sourceIp,
+      outcome: row.outcome ?? 'received',
+      reason: row.reason ?? null,
+      receipt: row.receipt ?? null,
+      checkout_request_id: row.checkoutRequestId ?? null,
+      processed_at: row.processedAt ?? null,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return inserted.id;
@@ -187,6 +200,88 @@ export async function settleCallback(db: Executor, id: string, o: CallbackOutcom
     })
     .where('id', '=', id)
     .execute();
+}
+
+export interface CallbackPaymentInput extends Omit<PaymentInput, 'accountId' | 'holdReason'> {
+  /** The C2B confirmation's body as it came (made storable). */
+  body: string;
+  sourceIp: string | null;
+  at: Date;
+}
+
+/** What daraja_callback_record did: the callback's outcome, and the payment, or why it was not processed. */
+export type RecordedCallback =
+  | { ok: true; callbackId: string; outcome: DarajaCallbackOutcome; payment: RecordedPayment }
+  | { ok: false; callbackId: string; outcome: 'received'; error: unknown };
+
+interface CallbackRecordRow extends RecordRow {
+  out_callback_id: string;
+  out_outcome: DarajaCallbackOutcome;
+  out_error_state: string | null;
+  out_error: string | null;
+}
+
+/**
+ * A C2B confirmation in one call (daraja_callback_record): stored raw, the payment
+ * recorded and credited once by its receipt (payment_record), the callback settled. When payment_record
+ * refuses, the raw callback is still stored ('received', the error as its reason) and `error` is what it
+ * raised, mapped like any database error (the caller throws it: Daraja gets no 2xx and retries).
+ */
+export async function recordCallbackPayment(db: Executor, c: CallbackPaymentInput): Promise<RecordedCallback> {
+  try {
+    const { rows } = await sql<CallbackRecordRow>`
+      SELECT * FROM daraja_callback_record(
+        CAST(${c.body} AS text), CAST(${c.sourceIp} AS text), CAST(${c.at.toISOString()} AS timestamptz),
+        CAST(${c.provider} AS text), CAST(${c.receipt} AS text), CAST(${c.channel} AS text), CAST(${c.amountMinor} AS bigint),
+        CAST(${c.currency} AS text), CAST(${c.phone} AS text), CAST(${c.reference} AS text),
+        CAST(${c.transactedAt?.toISOString() ?? null} AS timestamptz), ${json(c.raw ?? null)})`.execute(db);
+    const row = rows[0];
+    if (!row) throw new Error('daraja_callback_record returned no row');
+    if (row.out_error_state !== null) {
+      // What payment_record raised, mapped as if it had been raised to us (the raw callback is stored).
+      const refused = Object.assign(new Error(row.out_error ?? 'payment_record failed'), { code: row.out_error_state });
+      return { ok: false, callbackId: row.out_callback_id, outcome: 'received', error: mapDbError(refused, 'payment') };
+    }
+    return {
+      ok: true,
+      callbackId: row.out_callback_id,
+      outcome: row.out_outcome,
+      payment: {
+        paymentId: row.out_payment_id,
+        status: row.out_status,
+        accountId: row.out_account_id,
+        balanceAfterMinor: row.out_balance_after_minor === null ? null : Number(row.out_balance_after_minor),
+        created: row.out_created,
+        amountMinor: Number(row.out_amount_minor),
+      },
+    };
+  } catch (error) {
+    throw mapDbError(error, 'payment');
+  }
+}
+
+/**
+ * A C2B validation in one indexed statement: the account its reference names (account_for_reference: the
+ * account number's index, else the meter number's and the meter's current link), and the callback stored
+ * with the answer. Rejected when no account or meter has the reference, or the account is closed.
+ */
+export async function recordValidation(
+  db: Executor,
+  v: { body: string; sourceIp: string | null; reference: string | null; receipt: string; at: Date },
+): Promise<{ outcome: 'accepted' | 'rejected'; reason: string | null }> {
+  const { rows } = await sql<{ outcome: 'accepted' | 'rejected'; reason: string | null }>`
+    INSERT INTO daraja_callbacks (kind, body, source_ip, receipt, outcome, reason, processed_at)
+    SELECT 'c2b_validation', CAST(${v.body} AS text), CAST(${v.sourceIp} AS text), CAST(${v.receipt} AS text),
+      CASE WHEN a.status IS NULL OR a.status = 'closed' THEN 'rejected' ELSE 'accepted' END,
+      CASE WHEN a.status IS NULL THEN 'no account or meter has the reference "' || COALESCE(CAST(${v.reference} AS text), '') || '"'
+           WHEN a.status = 'closed' THEN 'account ' || a.account_no || ' is closed' END,
+      CAST(${v.at.toISOString()} AS timestamptz)
+    FROM (SELECT CASE WHEN CAST(${v.reference} AS text) <> '' THEN account_for_reference(CAST(${v.reference} AS text)) END AS id) ref
+    LEFT JOIN accounts a ON a.id = ref.id
+    RETURNING outcome, reason`.execute(db);
+  const row = rows[0];
+  if (!row) throw new Error('the validation was not stored');
+  return row;
 }
 
 /** Raw Daraja callbacks newest first, by outcome: one page and how many the filter matches in all. */

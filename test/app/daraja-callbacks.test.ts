@@ -11,7 +11,8 @@ import type { AccountCredited } from '#app/payments/ports';
 import { c2bCallbackSchema, stkCallbackSchema } from '#domain/mpesa';
 import { insertAccount, insertCustomer } from '#store/accounts';
 import { invariantViolations, statement } from '#store/ledger';
-import { findPaymentByReceipt, insertStkRequest, findStkRequest } from '#store/payments';
+import { findPaymentByReceipt, insertStkRequest, findStkRequest, recordCallbackPayment, type CallbackPaymentInput } from '#store/payments';
+import { ValidationError } from '#shared/errors';
 import type { Account } from '#store/schema';
 import { logger } from '#shared/logger';
 import { openTestDb, type TestDb } from '../support/db.ts';
@@ -141,12 +142,13 @@ describe('C2B confirmation', () => {
 
   it('answers 503 and writes no payment when the database fails mid-callback, then credits once on redelivery', async () => {
     await account('RETRYME');
-    // The database "goes away" when the payment is recorded: after the raw callback was stored.
+    // The database "goes away" on the one call that stores the callback and records the payment: the
+    // body is then stored raw on the way out, unprocessed.
     const failing = darajaCallbackHandler({
       ...deps,
       db: db.db.withPlugin({
         transformQuery: (args) => {
-          if (JSON.stringify(args.node).includes('payment_record')) throw new Error('Connection terminated unexpectedly');
+          if (JSON.stringify(args.node).includes('daraja_callback_record')) throw new Error('Connection terminated unexpectedly');
           return args.node;
         },
         transformResult: async (args) => args.result,
@@ -156,10 +158,82 @@ describe('C2B confirmation', () => {
     const first = await deliver('c2b/confirmation', body, { via: failing });
     expect(first.status).toBe(503);
     expect(await findPaymentByReceipt(db.db, 'mpesa', 'RETRY00001')).toBeUndefined();
-    const stored = await sql<{ body: string }>`SELECT body FROM daraja_callbacks WHERE body LIKE '%RETRY00001%'`.execute(db.db);
-    expect(stored.rows).toHaveLength(1);
+    const stored = await sql<{ body: string; outcome: string; reason: string }>`SELECT body, outcome, reason FROM daraja_callbacks WHERE body LIKE '%RETRY00001%'`.execute(db.db);
+    expect(stored.rows).toEqual([{ body, outcome: 'received', reason: 'not processed: database unavailable' }]);
     expect((await deliver('c2b/confirmation', body)).status).toBe(200);
     expect(await findPaymentByReceipt(db.db, 'mpesa', 'RETRY00001')).toMatchObject({ status: 'applied' });
+  });
+});
+
+describe('daraja_callback_record (the raw row, payment_record and the outcome in one call)', () => {
+  const base = () => JSON.parse(rawOf(c2bVectors[0] as Vector)) as Record<string, unknown>;
+  const input = (receipt: string, reference: string, amountMinor: number, overrides: Partial<CallbackPaymentInput> = {}): CallbackPaymentInput => {
+    const body = JSON.stringify({ ...base(), TransID: receipt, BillRefNumber: reference, TransAmount: (amountMinor / 100).toFixed(2) });
+    return {
+      body,
+      sourceIp: '196.201.214.200',
+      at: new Date(),
+      provider: 'mpesa',
+      receipt,
+      channel: 'c2b',
+      amountMinor,
+      currency: 'KES',
+      phone: '2******9',
+      reference,
+      transactedAt: null,
+      raw: JSON.parse(body),
+      ...overrides,
+    };
+  };
+  const outcomesOf = async (receipt: string) =>
+    (await sql<{ outcome: string; n: number }>`SELECT outcome, count(*)::int AS n FROM daraja_callbacks WHERE receipt = ${receipt} GROUP BY outcome ORDER BY outcome`.execute(db.db)).rows;
+
+  it('credits once when called twice, then 20 times concurrently, with the same receipt', async () => {
+    const acct = await account('MERGED01');
+    const first = await recordCallbackPayment(db.db, input('MERGED0001', 'merged01', 12_345));
+    expect(first).toMatchObject({ ok: true, outcome: 'processed', payment: { status: 'applied', created: true, accountId: acct.id, balanceAfterMinor: 12_345 } });
+    const again = await recordCallbackPayment(db.db, input('MERGED0001', 'merged01', 12_345));
+    expect(again).toMatchObject({ ok: true, outcome: 'duplicate', payment: { created: false, status: 'applied' } });
+    const storm = await Promise.all(Array.from({ length: 20 }, () => recordCallbackPayment(db.db, input('MERGED0002', 'MERGED01', 500))));
+    expect(storm.filter((r) => r.ok && r.payment.created)).toHaveLength(1);
+    expect((await statement(db.db, acct.id, { limit: 100 })).entries.map((e) => Number(e.amount_minor)).sort((a, b) => a - b)).toEqual([500, 12_345]);
+    expect(await outcomesOf('MERGED0001')).toEqual([{ outcome: 'duplicate', n: 1 }, { outcome: 'processed', n: 1 }]);
+    expect(await outcomesOf('MERGED0002')).toEqual([{ outcome: 'duplicate', n: 19 }, { outcome: 'processed', n: 1 }]);
+  });
+
+  it('holds a repeat with another amount as a conflict, and leaves an unknown reference in suspense', async () => {
+    const acct = await account('MERGED02');
+    await recordCallbackPayment(db.db, input('MERGED0003', 'merged02', 1_000));
+    const other = await recordCallbackPayment(db.db, input('MERGED0003', 'merged02', 2_000));
+    expect(other).toMatchObject({ ok: true, outcome: 'conflict', payment: { created: false, amountMinor: 1_000 } });
+    const kept = await sql<{ reason: string }>`SELECT reason FROM daraja_callbacks WHERE receipt = 'MERGED0003' AND outcome = 'conflict'`.execute(db.db);
+    expect(kept.rows).toEqual([{ reason: 'receipt MERGED0003 was recorded with 1000, this callback says 2000' }]);
+    expect((await statement(db.db, acct.id, { limit: 10 })).entries.map((e) => Number(e.amount_minor))).toEqual([1_000]);
+    const unknown = await recordCallbackPayment(db.db, input('MERGED0004', 'nobody-here', 700));
+    expect(unknown).toMatchObject({ ok: true, outcome: 'processed', payment: { status: 'suspense', accountId: null, created: true } });
+  });
+
+  it('keeps the raw callback when payment_record refuses it, and credits nothing', async () => {
+    await account('MERGED03');
+    // A currency the payments table refuses: payment_record raises inside the call.
+    const refused = await recordCallbackPayment(db.db, input('MERGED0005', 'merged03', 900, { currency: 'kes' }));
+    expect(refused).toMatchObject({ ok: false, outcome: 'received' });
+    expect(refused.ok ? undefined : refused.error).toBeInstanceOf(ValidationError);
+    expect(await findPaymentByReceipt(db.db, 'mpesa', 'MERGED0005')).toBeUndefined();
+    const kept = await sql<{ body: string; outcome: string; reason: string; payment_id: string | null }>`
+      SELECT body, outcome, reason, payment_id FROM daraja_callbacks WHERE receipt = 'MERGED0005'`.execute(db.db);
+    expect(kept.rows).toMatchObject([{ body: input('MERGED0005', 'merged03', 900).body, outcome: 'received', payment_id: null }]);
+    expect(kept.rows[0]?.reason).toMatch(/^not processed: 23514 /);
+  });
+
+  it('answers a confirmation payment_record refuses with no 2xx, the body stored', async () => {
+    await account('MERGED04');
+    const refusing = darajaCallbackHandler({ ...deps, currency: 'kes' });
+    const body = JSON.stringify({ ...base(), TransID: 'MERGED0006', BillRefNumber: 'merged04' });
+    expect((await deliver('c2b/confirmation', body, { via: refusing })).status).toBe(400);
+    expect(await outcomesOf('MERGED0006')).toEqual([{ outcome: 'received', n: 1 }]);
+    expect((await deliver('c2b/confirmation', body)).status).toBe(200);
+    expect(await findPaymentByReceipt(db.db, 'mpesa', 'MERGED0006')).toMatchObject({ status: 'applied' });
   });
 });
 
@@ -206,6 +280,27 @@ describe('C2B validation', () => {
     const base = JSON.parse(rawOf(c2bVectors[0] as Vector)) as Record<string, unknown>;
     expect((await deliver('c2b/validation', JSON.stringify({ ...base, TransID: 'VAL0000001', BillRefNumber: 'valid01' }))).body).toEqual({ ResultCode: '0', ResultDesc: 'Accepted' });
     expect((await deliver('c2b/validation', JSON.stringify({ ...base, TransID: 'VAL0000002', BillRefNumber: 'nope' }))).body).toEqual({ ResultCode: 'C2B00012', ResultDesc: 'Rejected' });
+  });
+
+  it('stores each validation once with its answer: a meter number, a closed account, an empty reference', async () => {
+    const holder = await account('VALID02');
+    const meter = await db.db.insertInto('meters').values({ meter_no: 'vm-12', meter_type: 'electricity', unit: 'kWh' }).returning('id').executeTakeFirstOrThrow();
+    await db.db.insertInto('account_meters').values({ meter_id: meter.id, account_id: holder.id }).execute();
+    const closed = await account('VALID03');
+    await db.db.updateTable('accounts').set({ status: 'closed' }).where('id', '=', closed.id).execute();
+    const base = JSON.parse(rawOf(c2bVectors[0] as Vector)) as Record<string, unknown>;
+    const validate = async (receipt: string, reference: string) => (await deliver('c2b/validation', JSON.stringify({ ...base, TransID: receipt, BillRefNumber: reference }))).body;
+    expect(await validate('VAL0000003', ' VM-12 ')).toEqual({ ResultCode: '0', ResultDesc: 'Accepted' });
+    expect(await validate('VAL0000004', 'valid03')).toEqual({ ResultCode: 'C2B00012', ResultDesc: 'Rejected' });
+    expect(await validate('VAL0000005', '')).toEqual({ ResultCode: 'C2B00012', ResultDesc: 'Rejected' });
+    const rows = await sql<{ receipt: string; kind: string; outcome: string; reason: string | null; settled: boolean }>`
+      SELECT receipt, kind, outcome, reason, processed_at IS NOT NULL AS settled FROM daraja_callbacks
+      WHERE receipt IN ('VAL0000003', 'VAL0000004', 'VAL0000005') ORDER BY receipt`.execute(db.db);
+    expect(rows.rows).toEqual([
+      { receipt: 'VAL0000003', kind: 'c2b_validation', outcome: 'accepted', reason: null, settled: true },
+      { receipt: 'VAL0000004', kind: 'c2b_validation', outcome: 'rejected', reason: 'account VALID03 is closed', settled: true },
+      { receipt: 'VAL0000005', kind: 'c2b_validation', outcome: 'rejected', reason: 'no account or meter has the reference ""', settled: true },
+    ]);
   });
 });
 

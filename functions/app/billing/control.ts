@@ -25,7 +25,7 @@ import { toTariffVersion } from '../tariffs/tariffs.ts';
 import { drainNotifications, notifyReconnected, updateAlerts, type SmsSender } from '../notifications/notifications.ts';
 import { friendlyCreditAt, type ControlPolicy, type WindowAnswer } from '#domain/control-policy';
 import { closeScheduledDisconnect, scheduleDisconnect } from '#store/control-policy';
-import { policiesOf } from './policy.ts';
+import { policiesOf, type AccountPolicy } from './policy.ts';
 
 /** The command system's deps, and where SMS go (none: they wait in the outbox). */
 export type ControlDeps = CommandDeps & { sms?: SmsSender | undefined };
@@ -94,10 +94,19 @@ export function relayDecision(t: store.ControlTarget, ctx: ControlContext): Cont
 const emptyReport = (): ControlReport => ({ disconnects: [], scheduled: [], reconnects: [], cancelled: [], balanceUpdates: [], refused: [] });
 
 /** Apply balance control to the given accounts (their current balances are read again). */
-export async function controlAccounts(deps: ControlDeps, accountIds: readonly string[], trigger: ControlTrigger): Promise<ControlReport> {
+export async function controlAccounts(
+  deps: ControlDeps,
+  accountIds: readonly string[],
+  trigger: ControlTrigger,
+  /** The accounts' policies when the caller has just read them (and changed nothing they hold since). */
+  known?: ReadonlyMap<string, AccountPolicy>,
+): Promise<ControlReport> {
   const report = emptyReport();
   const ids = [...new Set(accountIds)];
-  const [targets, policies] = await Promise.all([store.controlTargets(deps.db, ids), policiesOf(deps, ids)]);
+  const [targets, policies] = await Promise.all([
+    store.controlTargets(deps.db, ids),
+    known && ids.every((id) => known.has(id)) ? known : policiesOf(deps, ids),
+  ]);
   const actor = { principal: system, requestId: `${trigger.kind}:${trigger.ref}` };
   const now = deps.now().getTime();
   for (const t of targets) {
@@ -136,7 +145,8 @@ export async function controlAccounts(deps: ControlDeps, accountIds: readonly st
   // A due disconnect moved no balance: the meters' balances stand.
   if (trigger.kind !== 'schedule') await sendBalances(deps, targets.filter((t) => t.deviceKind === 'esp32' && t.capabilities?.['balance'] === true), trigger, report);
   // Only a top-up (a payment, an admin's credit) re-arms the warnings (the ladder climbs down); billing only climbs it.
-  await updateAlerts(deps, ids, `${trigger.kind}:${trigger.ref}`, { rearm: trigger.kind === 'payment' || trigger.kind === 'adjustment' });
+  // The same policies: nothing above changes what they hold (settings, exemption, arrears).
+  await updateAlerts(deps, ids, `${trigger.kind}:${trigger.ref}`, { rearm: trigger.kind === 'payment' || trigger.kind === 'adjustment', policies });
   if (deps.sms) await drainNotifications({ ...deps, sms: deps.sms });
   if (report.disconnects.length || report.scheduled.length || report.reconnects.length || report.cancelled.length || report.refused.length) {
     deps.logger.info('balance control', { trigger: trigger.kind, ref: trigger.ref, ...report });

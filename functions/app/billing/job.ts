@@ -7,7 +7,7 @@ import type { AccountAdjusted, AccountCredited, PaymentEvents } from '../payment
 import { runBilling, type BillingOptions, type BillingResult } from './billing.ts';
 import { drainNotifications, notifyPayment } from '../notifications/notifications.ts';
 import { controlAccounts, type ControlDeps, type ControlReport } from './control.ts';
-import { catchUpDebtRecovery, recoverDebtFromPayment } from './policy.ts';
+import { catchUpDebtRecovery, policiesOf, recoverDebtFromPayment } from './policy.ts';
 import { accountsWithDueDisconnects } from '#store/control-policy';
 
 export type BillingJobDeps = ControlDeps;
@@ -47,12 +47,15 @@ export function balanceControlEvents(deps: ControlDeps, next?: PaymentEvents): P
     async accountCredited(event: AccountCredited) {
       try {
         // The arrears' share first: the SMS and the reconnect decision see the balance after it.
-        const recovery = await recoverDebtFromPayment(deps, event);
+        const policies = await policiesOf(deps, [event.accountId]);
+        const recovery = await recoverDebtFromPayment(deps, event, policies);
         // Taken by an earlier delivery, or by the billing job's catch-up: the payment's balance less its share.
         const balanceAfterMinor =
           recovery?.created && recovery.balanceAfterMinor !== null ? recovery.balanceAfterMinor : event.balanceAfterMinor - (recovery?.recoveredMinor ?? 0);
         await notifyPayment(deps, { ...event, balanceAfterMinor });
-        await controlAccounts(deps, [event.accountId], { kind: 'payment', ref: event.paymentId });
+        // A recovery moved the arrears the policies hold: balance control reads them again; otherwise
+        // the ones just read stand (one read less on every payment).
+        await controlAccounts(deps, [event.accountId], { kind: 'payment', ref: event.paymentId }, recovery?.created ? undefined : policies);
       } finally {
         if (next) await next.accountCredited(event);
       }

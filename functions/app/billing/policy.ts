@@ -114,8 +114,13 @@ export async function arrearsOf(db: Db, accountId: string, limit: number) {
  * A payment's share for the arrears (the account's debt-recovery percentage, at most the arrears), taken
  * once per payment by a debt_recovery entry. Nothing when there are no arrears or no percentage.
  */
-export async function recoverDebtFromPayment(deps: { db: Db; logger?: Logger }, event: { accountId: string; paymentId: string }): Promise<store.Recovery | undefined> {
-  const policy = (await policiesOf(deps, [event.accountId])).get(event.accountId);
+export async function recoverDebtFromPayment(
+  deps: { db: Db; logger?: Logger },
+  event: { accountId: string; paymentId: string },
+  /** The account's policies, when the caller has read them already. */
+  known?: ReadonlyMap<string, AccountPolicy>,
+): Promise<store.Recovery | undefined> {
+  const policy = (known?.has(event.accountId) ? known : await policiesOf(deps, [event.accountId])).get(event.accountId);
   if (!policy || policy.input.arrearsMinor <= 0 || policy.policy.debtRecoveryPercent <= 0) return undefined;
   return store.recoverDebt(deps.db, event.paymentId, policy.policy.debtRecoveryPercent, 'debt-recovery');
 }

@@ -1,8 +1,9 @@
 // Daraja's callbacks: C2B validation and confirmation, the STK Push callback, Transaction Status and
 // Reversal results. Outside the JWT authorizer, each behind a secret path token (compared in constant
-// time) and an optional source-IP allowlist. Every callback that passes those is stored raw first, then
-// parsed and acted on; the answer is 2xx only once what it carries is durably recorded, so Daraja retries
-// whatever failed half-way (payment_record is one atomic call: nothing is half-written).
+// time) and an optional source-IP allowlist. Every callback that passes those is stored raw before or
+// atomically with what is done with it; the answer is 2xx only once what it carries is durably recorded,
+// so Daraja retries whatever failed half-way. A C2B confirmation is one database call
+// (daraja_callback_record: the raw row, payment_record, the outcome), a validation one statement.
 import { timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import type * as z from 'zod';
@@ -20,7 +21,6 @@ import { formatIssues } from '#domain/issues';
 import { storableText } from '#domain/text';
 import type { Db } from '#store/db';
 import * as payments from '#store/payments';
-import { accountForReference } from '#store/accounts';
 import type { DarajaCallbackKind } from '#store/schema';
 import type { Metrics } from '../metrics.ts';
 import type { Logger } from '#shared/logger';
@@ -116,12 +116,41 @@ function parse<T>(schema: z.ZodType<T>, text: string): { ok: true; value: T } | 
   return parsed.success ? { ok: true, value: parsed.data } : { ok: false, reason: formatIssues(parsed.error, '(body)', 5) };
 }
 
+/**
+ * Store, parse and act on one callback. Each path stores the raw body in its first write, settled with
+ * its outcome when that is known then (a malformed body, a validation, a result), or atomically with the
+ * payment a C2B confirmation carries (daraja_callback_record: one call for the raw row, payment_record and
+ * the outcome); an STK callback is stored raw first, then processed and settled.
+ * Should anything fail before that write succeeded, the body is stored raw ('received') on the way out.
+ */
 async function handleCallback(deps: DarajaCallbackDeps, kind: DarajaCallbackKind, text: string, sourceIp: string): Promise<APIGatewayProxyResultV2> {
+  // Made storable: a NUL byte cannot go into text.
+  const raw = { kind, body: storableText(text), sourceIp };
+  const stored = { done: false };
+  try {
+    return await processCallback(deps, raw, text, stored);
+  } catch (error) {
+    if (!stored.done) {
+      await payments
+        .insertCallback(deps.db, { ...raw, reason: `not processed: ${String((error as Error)?.message ?? error)}`.slice(0, 500) })
+        .catch((e: unknown) => deps.logger.error('daraja callback could not be stored raw; Daraja will retry', { error: e as Error }));
+    }
+    throw error;
+  }
+}
+
+type RawCallback = { kind: DarajaCallbackKind; body: string; sourceIp: string };
+
+async function processCallback(deps: DarajaCallbackDeps, raw: RawCallback, text: string, stored: { done: boolean }): Promise<APIGatewayProxyResultV2> {
   const { db, now } = deps;
-  // Stored first, as it came (made storable: a NUL byte cannot go into text).
-  const id = await payments.insertCallback(db, { kind, body: storableText(text), sourceIp });
+  const { kind } = raw;
+  /** The raw callback stored with its outcome, in one statement. */
+  const keep = async (o: Omit<payments.CallbackRow, keyof RawCallback>) => {
+    await payments.insertCallback(db, { ...raw, ...o, processedAt: now() });
+    stored.done = true;
+  };
   const invalid = async (reason: string) => {
-    await payments.settleCallback(db, id, { outcome: 'invalid', reason }, now());
+    await keep({ outcome: 'invalid', reason });
     throw new ValidationError(`invalid ${kind.replace('_', ' ')}: ${reason}`);
   };
 
@@ -130,20 +159,23 @@ async function handleCallback(deps: DarajaCallbackDeps, kind: DarajaCallbackKind
       const parsed = parse(c2bCallbackSchema, text);
       // A validation we cannot read is rejected (Daraja then cancels or completes per ResponseType).
       if (!parsed.ok) {
-        await payments.settleCallback(db, id, { outcome: 'invalid', reason: parsed.reason }, now());
+        await keep({ outcome: 'invalid', reason: parsed.reason });
         return json(200, c2bReject('C2B00016'));
       }
       const payment = c2bPayment(parsed.value);
-      const account = payment.reference ? await accountForReference(db, payment.reference) : undefined;
-      const reason = !account ? `no account or meter has the reference "${payment.reference}"` : account.status === 'closed' ? `account ${account.account_no} is closed` : null;
-      await payments.settleCallback(db, id, { outcome: reason ? 'rejected' : 'accepted', reason, receipt: payment.receipt }, now());
-      return json(200, reason ? c2bReject('C2B00012') : c2bAccept());
+      // One indexed statement: the reference's account looked up and the callback stored with the answer.
+      const answer = await payments.recordValidation(db, { body: raw.body, sourceIp: raw.sourceIp, reference: payment.reference, receipt: payment.receipt, at: now() });
+      stored.done = true;
+      return json(200, answer.outcome === 'rejected' ? c2bReject('C2B00012') : c2bAccept());
     }
     case 'c2b_confirmation': {
       const parsed = parse(c2bCallbackSchema, text);
       if (!parsed.ok) return invalid(parsed.reason);
       const payment = c2bPayment(parsed.value);
-      const recorded = await payments.recordPayment(db, {
+      const recorded = await payments.recordCallbackPayment(db, {
+        body: raw.body,
+        sourceIp: raw.sourceIp,
+        at: now(),
         provider: 'mpesa',
         receipt: payment.receipt,
         channel: 'c2b',
@@ -154,24 +186,17 @@ async function handleCallback(deps: DarajaCallbackDeps, kind: DarajaCallbackKind
         transactedAt: payment.transactedAt,
         raw: parsed.value,
       });
-      const mismatch = !recorded.created && recorded.amountMinor !== payment.amountMinor;
-      await payments.settleCallback(
-        db,
-        id,
-        {
-          outcome: mismatch ? 'conflict' : recorded.created ? 'processed' : 'duplicate',
-          reason: mismatch ? `receipt ${payment.receipt} was recorded with ${recorded.amountMinor}, this callback says ${payment.amountMinor}` : null,
-          receipt: payment.receipt,
-          paymentId: recorded.paymentId,
-        },
-        now(),
-      );
-      if (recorded.created && recorded.status === 'applied') await notifyCredited(deps, creditedEvent(recorded, payment.receipt, 'c2b', now()));
+      stored.done = true;
+      if (!recorded.ok) throw recorded.error;
+      const r = recorded.payment;
+      if (r.created && r.status === 'applied') await notifyCredited(deps, creditedEvent(r, payment.receipt, 'c2b', now()));
       return json(200, callbackAcknowledged());
     }
     case 'stk_callback': {
       const parsed = parse(stkCallbackSchema, text);
       if (!parsed.ok) return invalid(parsed.reason);
+      const id = await payments.insertCallback(db, raw);
+      stored.done = true;
       await applyStkResult(deps, id, stkResult(parsed.value), parsed.value);
       return json(200, callbackAcknowledged());
     }
@@ -180,7 +205,7 @@ async function handleCallback(deps: DarajaCallbackDeps, kind: DarajaCallbackKind
       if (!parsed.ok) return invalid(parsed.reason);
       const r = parsed.value.Result;
       // Kept for the operator (Transaction Status / Reversal outcomes); the reversal entry itself is ours.
-      await payments.settleCallback(db, id, { outcome: 'processed', reason: `${r.ResultCode} ${r.ResultDesc}`.slice(0, 500), receipt: r.TransactionID ?? null }, now());
+      await keep({ outcome: 'processed', reason: `${r.ResultCode} ${r.ResultDesc}`.slice(0, 500), receipt: r.TransactionID ?? null });
       return json(200, callbackAcknowledged());
     }
   }
@@ -190,7 +215,9 @@ async function handleCallback(deps: DarajaCallbackDeps, kind: DarajaCallbackKind
  * An STK outcome: a paid request is credited to the request's account by its receipt (once, whichever of
  * C2B, the callback or reconciliation saw it first); an amount that differs from the request, or a
  * CheckoutRequestID we never issued, is held as a conflict; a failure is recorded on the request, never
- * over a success.
+ * over a success. The callback is stored raw before its request is looked up, as before: an STK callback
+ * can race the request's own update with the CheckoutRequestID (the simulator answers within
+ * milliseconds), and it is not the hot path, so it keeps its separate calls.
  */
 async function applyStkResult(deps: DarajaCallbackDeps, callbackId: string, result: ReturnType<typeof stkResult>, raw: unknown): Promise<void> {
   const { db, now } = deps;
