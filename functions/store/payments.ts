@@ -347,6 +347,24 @@ export async function updateStkRequest(db: Executor, id: string, u: StkUpdate, a
 }
 
 /** Requests still waiting for their outcome, created before `olderThan` (the STK Query job's work). */
+/** Is an STK Push started since `since` still waiting for Daraja's answer (its CheckoutRequestID not stored yet)? */
+export async function stkPushAwaitingAnswer(db: Executor, since: Date): Promise<boolean> {
+  const row = await db.selectFrom('stk_requests').select('id').where('status', '=', 'initiating').where('created_at', '>=', since).limit(1).executeTakeFirst();
+  return row !== undefined;
+}
+
+/** An STK callback left waiting for its request: still 'received', with its CheckoutRequestID and why. */
+export async function deferCallback(db: Executor, id: string, checkoutRequestId: string, reason: string): Promise<void> {
+  await db.updateTable('daraja_callbacks').set({ checkout_request_id: checkoutRequestId, reason }).where('id', '=', id).where('outcome', '=', 'received').execute();
+}
+
+/** STK callbacks left waiting for their request, oldest first: those for one CheckoutRequestID, or all received before a time. */
+export async function deferredStkCallbacks(db: Executor, f: { checkoutRequestId: string } | { receivedBefore: Date }, limit = 100): Promise<DarajaCallback[]> {
+  let query = db.selectFrom('daraja_callbacks').selectAll().where('kind', '=', 'stk_callback').where('outcome', '=', 'received').where('checkout_request_id', 'is not', null);
+  query = 'checkoutRequestId' in f ? query.where('checkout_request_id', '=', f.checkoutRequestId) : query.where('received_at', '<', f.receivedBefore);
+  return query.orderBy('received_at').limit(limit).execute();
+}
+
 export async function pendingStkRequests(db: Executor, olderThan: Date, limit: number): Promise<StkRequest[]> {
   return db
     .selectFrom('stk_requests')

@@ -223,7 +223,8 @@ export const accountRoutes: AnyRouteSpec<AppDeps>[] = [
     handle: async ({ params, body, deps, principal, requestId }) => {
       const provider = deps.payments?.provider;
       if (!provider || !deps.payments) throw new UnavailableError('M-Pesa is not configured (DARAJA_BASE_URL and credentials, or the local simulator)');
-      const request = await initiateStkPush({ db: deps.db, logger: deps.logger, now: deps.now, provider, currency: deps.payments.currency }, params.id, body, { principal, requestId });
+      const { currency, events } = deps.payments;
+      const request = await initiateStkPush({ db: deps.db, logger: deps.logger, now: deps.now, provider, currency, ...(events ? { events } : {}) }, params.id, body, { principal, requestId });
       return { status: 202, body: stkRequestDto(request), headers: { location: `/stk-requests/${request.id}` } };
     },
   }),

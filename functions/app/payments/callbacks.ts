@@ -198,6 +198,7 @@ async function processCallback(deps: DarajaCallbackDeps, raw: RawCallback, text:
       const id = await payments.insertCallback(db, raw);
       stored.done = true;
       await applyStkResult(deps, id, stkResult(parsed.value), parsed.value);
+      // Also when it waits for its request (see applyStkResult): it is stored, so Daraja need not retry.
       return json(200, callbackAcknowledged());
     }
     case 'result': {
@@ -211,27 +212,44 @@ async function processCallback(deps: DarajaCallbackDeps, raw: RawCallback, text:
   }
 }
 
+/** What applying an STK result needs: the callback handler's dependencies without its token and addresses. */
+export type StkResultDeps = Pick<DarajaCallbackDeps, 'db' | 'logger' | 'now' | 'currency' | 'events' | 'metrics'>;
+
+/** How long an STK Push may wait for Daraja's answer and still explain a callback for a CheckoutRequestID we do not know yet. */
+const STK_ANSWER_WAIT_MS = 5 * 60_000;
+/** A waiting callback is left to the push's own resume for this long before the stk_query job's sweep takes it. */
+const DEFERRED_SWEEP_AFTER_MS = 30_000;
+
 /**
  * An STK outcome: a paid request is credited to the request's account by its receipt (once, whichever of
- * C2B, the callback or reconciliation saw it first); an amount that differs from the request, or a
- * CheckoutRequestID we never issued, is held as a conflict; a failure is recorded on the request, never
- * over a success. The callback is stored raw before its request is looked up, as before: an STK callback
- * can race the request's own update with the CheckoutRequestID (the simulator answers within
- * milliseconds), and it is not the hot path, so it keeps its separate calls.
+ * C2B, the callback or reconciliation saw it first); an amount that differs from the request is held as a
+ * conflict; a failure is recorded on the request, never over a success.
+ * A callback for a CheckoutRequestID we do not know while an STK Push is still waiting for Daraja's answer
+ * (which carries that id) can be the answer's own callback arriving first: it stays stored ('received',
+ * with its CheckoutRequestID) and is applied once the request has the id, by resumeDeferredStkCallbacks
+ * (right after the answer is stored, and from the stk_query job). Without such a push, or once it has
+ * waited 5 minutes, the CheckoutRequestID is one we never issued: held as a conflict.
  */
-async function applyStkResult(deps: DarajaCallbackDeps, callbackId: string, result: ReturnType<typeof stkResult>, raw: unknown): Promise<void> {
+async function applyStkResult(deps: StkResultDeps, callbackId: string, result: ReturnType<typeof stkResult>, raw: unknown): Promise<'applied' | 'deferred'> {
   const { db, now } = deps;
-  const request = await payments.findStkRequestByCheckout(db, result.checkoutRequestId);
+  let request = await payments.findStkRequestByCheckout(db, result.checkoutRequestId);
+  if (!request && (await payments.stkPushAwaitingAnswer(db, new Date(now().getTime() - STK_ANSWER_WAIT_MS)))) {
+    await payments.deferCallback(db, callbackId, result.checkoutRequestId, 'waiting for the STK Push answer that names this CheckoutRequestID');
+    // The answer may have been stored meanwhile, and its resume run before this callback was marked
+    // waiting: looking once more after marking it means one of the two always applies it.
+    request = await payments.findStkRequestByCheckout(db, result.checkoutRequestId);
+    if (!request) return 'deferred';
+  }
   const settle = (o: payments.CallbackOutcome) => payments.settleCallback(db, callbackId, { checkoutRequestId: result.checkoutRequestId, ...o }, now());
   if (result.problem) {
     await settle({ outcome: 'conflict', reason: result.problem });
     if (request) await payments.updateStkRequest(db, request.id, { status: 'conflict', resultCode: String(result.resultCode), resultDesc: result.problem, completedAt: now() }, now());
-    return;
+    return 'applied';
   }
   if (!result.paid) {
     await settle({ outcome: request ? 'processed' : 'conflict', reason: request ? `${result.outcome}: ${result.resultDesc}` : 'a failed STK result for a CheckoutRequestID we never issued' });
     if (request) await payments.updateStkRequest(db, request.id, { status: 'failed', resultCode: String(result.resultCode), resultDesc: result.resultDesc, completedAt: now() }, now(), ['initiating', 'pending', 'error']);
-    return;
+    return 'applied';
   }
   const paid = result.paid;
   const holdReason = !request
@@ -276,4 +294,25 @@ async function applyStkResult(deps: DarajaCallbackDeps, callbackId: string, resu
     paymentId: recorded.paymentId,
   });
   if (recorded.created && recorded.status === 'applied') await notifyCredited(deps, creditedEvent(recorded, paid.receipt, 'stk', now()));
+  return 'applied';
+}
+
+/**
+ * STK callbacks that waited for their request (see applyStkResult), applied now: those naming one
+ * CheckoutRequestID (called right after the push's answer is stored), or all that have waited more than
+ * 30 seconds (the stk_query job). Applying is idempotent (the receipt is the payment's key). Returns how
+ * many were applied, and how many still wait.
+ */
+export async function resumeDeferredStkCallbacks(deps: StkResultDeps, which: { checkoutRequestId: string } | 'sweep'): Promise<{ applied: number; waiting: number }> {
+  const filter = which === 'sweep' ? { receivedBefore: new Date(deps.now().getTime() - DEFERRED_SWEEP_AFTER_MS) } : which;
+  const tally = { applied: 0, waiting: 0 };
+  for (const callback of await payments.deferredStkCallbacks(deps.db, filter)) {
+    const parsed = parse(stkCallbackSchema, callback.body);
+    if (!parsed.ok) {
+      await payments.settleCallback(deps.db, callback.id, { outcome: 'invalid', reason: parsed.reason }, deps.now());
+      continue;
+    }
+    tally[(await applyStkResult(deps, callback.id, stkResult(parsed.value), parsed.value)) === 'applied' ? 'applied' : 'waiting'] += 1;
+  }
+  return tally;
 }

@@ -13,6 +13,7 @@ import { isUnavailable } from '#store/errors';
 import type { Actor } from '../audit.ts';
 import { audit } from '../audit.ts';
 import { AccountNotFoundError, AccountStateError, AmountError } from './errors.ts';
+import { resumeDeferredStkCallbacks } from './callbacks.ts';
 import { creditedEvent, notifyCredited } from './payments.ts';
 import type { PaymentEvents, PaymentProvider } from './ports.ts';
 
@@ -62,10 +63,20 @@ export async function initiateStkPush(deps: StkDeps, accountId: string, input: z
       now(),
       ['initiating'],
     );
-    return updated ?? (await payments.findStkRequest(db, request.id)) ?? request;
+    await resumeEarlyCallback(deps, accepted.checkoutRequestId);
+    return (await payments.findStkRequest(db, request.id)) ?? updated ?? request;
   } catch (error) {
     await payments.updateStkRequest(db, request.id, { status: 'error', resultDesc: (error as Error).message.slice(0, 500), completedAt: now() }, now(), ['initiating']);
     throw error;
+  }
+}
+
+/** The push's own callback may have come before its answer was stored: apply it now (the job's sweep retries). */
+async function resumeEarlyCallback(deps: StkDeps, checkoutRequestId: string): Promise<void> {
+  try {
+    await resumeDeferredStkCallbacks(deps, { checkoutRequestId });
+  } catch (error) {
+    deps.logger.error('applying an STK callback that came before its push was answered failed; the stk_query job retries it', { error: error as Error, checkoutRequestId });
   }
 }
 
@@ -77,6 +88,8 @@ export async function initiateStkPush(deps: StkDeps, accountId: string, input: z
  */
 export async function queryPendingStk(deps: StkDeps, afterMs = 3 * 60_000, limit = 100): Promise<{ queried: number; failed: number }> {
   const { db, now } = deps;
+  // Callbacks that came before their push's answer and were not applied when it was stored.
+  await resumeDeferredStkCallbacks(deps, 'sweep');
   const pending = await payments.pendingStkRequests(db, new Date(now().getTime() - afterMs), limit);
   let failed = 0;
   for (const request of pending) {
