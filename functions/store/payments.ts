@@ -54,6 +54,16 @@ interface RecordRow {
   out_amount_minor: number;
 }
 
+/** payment_record's answer (also inside daraja_callback_record's) as a RecordedPayment. */
+const recordedPayment = (row: RecordRow): RecordedPayment => ({
+  paymentId: row.out_payment_id,
+  status: row.out_status,
+  accountId: row.out_account_id,
+  balanceAfterMinor: row.out_balance_after_minor === null ? null : Number(row.out_balance_after_minor),
+  created: row.out_created,
+  amountMinor: Number(row.out_amount_minor),
+});
+
 /** Record a payment once by its receipt, crediting it (or leaving it in suspense, or holding it). */
 export async function recordPayment(db: Executor, p: PaymentInput): Promise<RecordedPayment> {
   try {
@@ -65,14 +75,7 @@ export async function recordPayment(db: Executor, p: PaymentInput): Promise<Reco
         CAST(${p.accountId ?? null} AS uuid), CAST(${p.holdReason ?? null} AS text))`.execute(db);
     const row = rows[0];
     if (!row) throw new Error('payment_record returned no row');
-    return {
-      paymentId: row.out_payment_id,
-      status: row.out_status,
-      accountId: row.out_account_id,
-      balanceAfterMinor: row.out_balance_after_minor === null ? null : Number(row.out_balance_after_minor),
-      created: row.out_created,
-      amountMinor: Number(row.out_amount_minor),
-    };
+    return recordedPayment(row);
   } catch (error) {
     throw mapDbError(error, 'payment');
   }
@@ -246,14 +249,7 @@ export async function recordCallbackPayment(db: Executor, c: CallbackPaymentInpu
       ok: true,
       callbackId: row.out_callback_id,
       outcome: row.out_outcome,
-      payment: {
-        paymentId: row.out_payment_id,
-        status: row.out_status,
-        accountId: row.out_account_id,
-        balanceAfterMinor: row.out_balance_after_minor === null ? null : Number(row.out_balance_after_minor),
-        created: row.out_created,
-        amountMinor: Number(row.out_amount_minor),
-      },
+      payment: recordedPayment(row),
     };
   } catch (error) {
     throw mapDbError(error, 'payment');

@@ -230,6 +230,24 @@ export interface PaymentTally {
   ledgerViolations: number;
 }
 
+/** A payment tally with nothing counted yet (a run's start, the summary's sum). */
+export const zeroPayments = (): PaymentTally => ({
+  sent: 0,
+  sends: 0,
+  duplicated: 0,
+  acknowledged: 0,
+  stored: 0,
+  credited: 0,
+  suspense: 0,
+  lost: 0,
+  doubled: 0,
+  wrongAccount: 0,
+  wrongAmount: 0,
+  balanceMismatch: 0,
+  ackedNotRecorded: 0,
+  ledgerViolations: 0,
+});
+
 export interface ExpectedPayment {
   receipt: string;
   channel: 'c2b' | 'stk';
@@ -267,22 +285,7 @@ export async function checkPayments(
     [receipts],
   );
   const recordedOf = new Map(recorded.map((r) => [r.receipt, Number(r.n)]));
-  const t: PaymentTally = {
-    sent: expected.length,
-    sends: sends.total,
-    duplicated: sends.duplicated,
-    acknowledged: 0,
-    stored: 0,
-    credited: 0,
-    suspense: 0,
-    lost: 0,
-    doubled: 0,
-    wrongAccount: 0,
-    wrongAmount: 0,
-    balanceMismatch: 0,
-    ackedNotRecorded: 0,
-    ledgerViolations: 0,
-  };
+  const t: PaymentTally = { ...zeroPayments(), sent: expected.length, sends: sends.total, duplicated: sends.duplicated };
   const problems: string[] = [];
   const owed = new Map<string, number>(accountIds.map((id) => [id, 0]));
   for (const p of expected) {

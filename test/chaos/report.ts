@@ -1,5 +1,5 @@
 // One line per run, and the final summary (JSON) with the seed to replay.
-import type { CommandTally, PaymentTally, ReadingTally } from './invariants.ts';
+import { zeroPayments, type CommandTally, type PaymentTally, type ReadingTally } from './invariants.ts';
 import type { Outcome } from './scenarios/kit.ts';
 
 export interface RunResult {
@@ -72,22 +72,6 @@ export function line(seed: number, quick: boolean, r: RunResult): string {
 const zeroReadings = (): ReadingTally => ({ published: 0, publishes: 0, acknowledged: 0, stored: 0, lost: 0, doubled: 0, wrongValue: 0, stepsDown: 0, wrongFinal: 0, pinnedClock: 0, quarantined: 0 });
 const zeroCommands = (): CommandTally => ({ requested: 0, enqueued: 0, transmitted: 0, confirmed: 0, failed: 0, cancelled: 0, open: 0, doubled: 0, failedButDelivered: 0, cancelledButDelivered: 0, deliveredNotConfirmed: 0 });
 
-const zeroPayments = (): PaymentTally => ({
-  sent: 0,
-  sends: 0,
-  duplicated: 0,
-  acknowledged: 0,
-  stored: 0,
-  credited: 0,
-  suspense: 0,
-  lost: 0,
-  doubled: 0,
-  wrongAccount: 0,
-  wrongAmount: 0,
-  balanceMismatch: 0,
-  ackedNotRecorded: 0,
-  ledgerViolations: 0,
-});
 
 export function summary(seed: number, quick: boolean, results: RunResult[]) {
   const readings = zeroReadings();
