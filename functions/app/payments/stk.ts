@@ -13,7 +13,7 @@ import { isUnavailable } from '#store/errors';
 import type { Actor } from '../audit.ts';
 import { audit } from '../audit.ts';
 import { AccountNotFoundError, AccountStateError, AmountError } from './errors.ts';
-import { resumeDeferredStkCallbacks } from './callbacks.ts';
+import { resumeDeferredStkCallbacks } from './stk-results.ts';
 import { creditedEvent, notifyCredited } from './payments.ts';
 import type { PaymentEvents, PaymentProvider } from './ports.ts';
 
