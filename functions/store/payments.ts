@@ -343,9 +343,9 @@ export async function updateStkRequest(db: Executor, id: string, u: StkUpdate, a
 }
 
 /** Requests still waiting for their outcome, created before `olderThan` (the STK Query job's work). */
-/** Is an STK Push started since `since` still waiting for Daraja's answer (its CheckoutRequestID not stored yet)? */
-export async function stkPushAwaitingAnswer(db: Executor, since: Date): Promise<boolean> {
-  const row = await db.selectFrom('stk_requests').select('id').where('status', '=', 'initiating').where('created_at', '>=', since).limit(1).executeTakeFirst();
+/** Is an STK Push started between `from` and `to` still waiting for Daraja's answer (its CheckoutRequestID not stored yet)? */
+export async function stkPushAwaitingAnswer(db: Executor, from: Date, to: Date): Promise<boolean> {
+  const row = await db.selectFrom('stk_requests').select('id').where('status', '=', 'initiating').where('created_at', '>=', from).where('created_at', '<=', to).limit(1).executeTakeFirst();
   return row !== undefined;
 }
 

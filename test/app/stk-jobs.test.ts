@@ -161,6 +161,24 @@ describe('an STK callback that arrives before its push was answered', () => {
     expect(Number((await findAccount(db.db, account.id))?.balance_minor)).toBe(100);
   });
 
+  it('holds a waiting callback as never issued once it has waited 5 minutes, though a push still awaits its answer', async () => {
+    const account = await newAccount();
+    // A push that never got its answer, started just before the callback arrived.
+    await insertStkRequest(db.db, { account_id: account.id, phone: '254712345678', amount_minor: 100, account_reference: account.account_no, created_at: new Date(Date.now() - 1_000) });
+    const checkout = `ws_CO_STALE_${randomUUID().slice(0, 8)}`;
+    const receipt = `STALE${randomUUID().slice(0, 5).toUpperCase()}`;
+    expect(await post(callbackBody(checkout, receipt))).toBe(200);
+    expect(await callbackRow(checkout)).toMatchObject({ outcome: 'received' });
+    // Six minutes on, another push is awaiting its answer (a busy estate always has one): it cannot be this
+    // callback's, which came before it.
+    await insertStkRequest(db.db, { account_id: account.id, phone: '254712345678', amount_minor: 100, account_reference: account.account_no, created_at: new Date(Date.now() + 6 * 60_000 - 2_000) });
+
+    await queryPendingStk({ db: db.db, logger, now: () => new Date(Date.now() + 6 * 60_000), provider, currency: 'KES' });
+
+    expect(await callbackRow(checkout)).toMatchObject({ outcome: 'conflict', reason: expect.stringMatching(/never issued/) as string });
+    expect(Number((await findAccount(db.db, account.id))?.balance_minor)).toBe(0);
+  });
+
   it('holds a callback for a CheckoutRequestID nobody issued as a conflict once no push has waited for an answer for 5 minutes', async () => {
     const account = await newAccount();
     // A push that never got its answer (the process died before storing it), now six minutes old.

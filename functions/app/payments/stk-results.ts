@@ -46,13 +46,16 @@ const DEFERRED_SWEEP_AFTER_MS = 30_000;
  * A callback for a CheckoutRequestID we do not know while an STK Push is still waiting for Daraja's answer
  * (which carries that id) can be the answer's own callback arriving first: it stays stored ('received',
  * with its CheckoutRequestID) and is applied once the request has the id, by resumeDeferredStkCallbacks
- * (right after the answer is stored, and from the stk_query job). Without such a push, or once it has
- * waited 5 minutes, the CheckoutRequestID is one we never issued: held as a conflict.
+ * (right after the answer is stored, and from the stk_query job). Without such a push started before it
+ * arrived, or once it has waited 5 minutes, the CheckoutRequestID is one we never issued: held as a conflict.
  */
-export async function applyStkResult(deps: StkResultDeps, callbackId: string, result: ReturnType<typeof stkResult>, raw: unknown): Promise<'applied' | 'deferred'> {
+export async function applyStkResult(deps: StkResultDeps, callbackId: string, result: ReturnType<typeof stkResult>, raw: unknown, receivedAt = deps.now()): Promise<'applied' | 'deferred'> {
   const { db, now } = deps;
   let request = await payments.findStkRequestByCheckout(db, result.checkoutRequestId);
-  if (!request && (await payments.stkPushAwaitingAnswer(db, new Date(now().getTime() - STK_ANSWER_WAIT_MS)))) {
+  // Only a push started before the callback arrived can be its push, and a callback waits 5 minutes at most
+  // (so a busy estate's steady stream of pushes cannot keep an unknown CheckoutRequestID waiting forever).
+  const mayWait = now().getTime() - receivedAt.getTime() < STK_ANSWER_WAIT_MS;
+  if (!request && mayWait && (await payments.stkPushAwaitingAnswer(db, new Date(receivedAt.getTime() - STK_ANSWER_WAIT_MS), receivedAt))) {
     await payments.deferCallback(db, callbackId, result.checkoutRequestId, 'waiting for the STK Push answer that names this CheckoutRequestID');
     // The answer may have been stored meanwhile, and its resume run before this callback was marked
     // waiting: looking once more after marking it means one of the two always applies it.
@@ -131,7 +134,7 @@ export async function resumeDeferredStkCallbacks(deps: StkResultDeps, which: { c
       await payments.settleCallback(deps.db, callback.id, { outcome: 'invalid', reason: parsed.reason }, deps.now());
       continue;
     }
-    tally[(await applyStkResult(deps, callback.id, stkResult(parsed.value), parsed.value)) === 'applied' ? 'applied' : 'waiting'] += 1;
+    tally[(await applyStkResult(deps, callback.id, stkResult(parsed.value), parsed.value, callback.received_at)) === 'applied' ? 'applied' : 'waiting'] += 1;
   }
   return tally;
 }
