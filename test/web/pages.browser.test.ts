@@ -24,6 +24,9 @@ import { apiClient, eventually, type ApiCall } from '../support/http.ts';
 import { meterWithCredentials } from '../support/meters.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
+/** A page renders on its own time on a loaded machine: a poll waits for it up to 15 s, not vitest's 1 s. */
+const POLL = { timeout: 15_000 };
+
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const available = existsSync(executablePath);
 if (!available) {
@@ -213,7 +216,7 @@ describe.skipIf(!available)('the portal pages in Chromium', () => {
     await sim.settled();
     await page.getByRole('button', { name: 'Refresh' }).click();
     await page.locator('[data-balance-minor="35000"]').waitFor();
-    await expect.poll(() => page.locator('table.statement tr[data-entry-type="payment"]').count()).toBe(2);
+    await expect.poll(() => page.locator('table.statement tr[data-entry-type="payment"]').count(), POLL).toBe(2);
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
     expect(download.suggestedFilename()).toBe(`statement-${account.accountNo}.csv`);
@@ -311,7 +314,7 @@ describe.skipIf(!available)('the portal pages in Chromium', () => {
     const space = await api<{ id: string }>('POST', '/parking/spaces', { code: `V${tag()}`, name: 'Viewer bay', zone: 'Viewer' });
     const viewer = await signIn('viewer');
 
-    await expect.poll(async () => Number(await viewer.locator('[data-tile="unallocated payments"] .tile-value').textContent())).toBeGreaterThanOrEqual(1);
+    await expect.poll(async () => Number(await viewer.locator('[data-tile="unallocated payments"] .tile-value').textContent()), POLL).toBeGreaterThanOrEqual(1);
     await viewer.goto(`${platform.httpUrl}/#/payments?status=suspense`);
     await viewer.locator(`tr[data-receipt="${receipt}"]`).waitFor();
     expect(await viewer.getByRole('button', { name: 'Allocate' }).count()).toBe(0);
@@ -329,7 +332,7 @@ describe.skipIf(!available)('the portal pages in Chromium', () => {
     await admin.getByLabel('Filter by targetId').fill(account.id);
     await admin.getByRole('button', { name: 'Filter' }).click();
     // The unfiltered page answers first; the filtered one replaces it.
-    await expect.poll(() => admin.locator('tbody tr').count()).toBe(1);
+    await expect.poll(() => admin.locator('tbody tr').count(), POLL).toBe(1);
     expect(await admin.locator('tbody tr').getAttribute('data-action')).toBe('account.create');
     expect(await admin.locator('tbody tr').textContent()).toContain(account.id);
     await admin.context().close();
@@ -411,7 +414,7 @@ describe.skipIf(!available)('the portal pages in Chromium', () => {
     // A rate that is not an amount is refused before it is sent.
     await invalid.getByRole('group', { name: 'Component 1' }).getByLabel('Rate (KES per kWh)').fill('17,20');
     await invalid.getByRole('button', { name: 'Save' }).click();
-    await expect.poll(() => refusal.textContent()).toContain('rate “17,20” is not an amount');
+    await expect.poll(() => refusal.textContent(), POLL).toContain('rate “17,20” is not an amount');
     await invalid.getByRole('button', { name: 'Cancel' }).click();
     await invalid.waitFor({ state: 'detached' });
     expect((await api<{ versions: unknown[] }>('GET', `/tariffs/${id}`)).body.versions).toHaveLength(2);
@@ -447,7 +450,7 @@ describe.skipIf(!available)('the portal pages in Chromium', () => {
     });
 
     const page = await signIn('viewer');
-    await expect.poll(async () => Number(await page.locator('[data-tile="balance discrepancies"] .tile-value').textContent())).toBeGreaterThanOrEqual(1);
+    await expect.poll(async () => Number(await page.locator('[data-tile="balance discrepancies"] .tile-value').textContent()), POLL).toBeGreaterThanOrEqual(1);
     await page.locator('[data-tile="balance discrepancies"]').click();
     await page.getByRole('heading', { name: 'Balance discrepancies' }).waitFor();
     const row = page.locator(`tr[data-discrepancy="${meter.meterNo}"]`);
@@ -459,8 +462,8 @@ describe.skipIf(!available)('the portal pages in Chromium', () => {
     // From the meter's page: its own discrepancies only.
     await row.getByRole('link', { name: meter.meterNo }).click();
     await page.getByRole('link', { name: 'balance discrepancies' }).click();
-    await expect.poll(() => page.getByLabel('Filter by meter').inputValue()).toBe(meter.meterNo);
-    await expect.poll(() => page.locator('tbody tr').count()).toBe(1);
+    await expect.poll(() => page.getByLabel('Filter by meter').inputValue(), POLL).toBe(meter.meterNo);
+    await expect.poll(() => page.locator('tbody tr').count(), POLL).toBe(1);
     expect(await page.locator('tbody tr').getAttribute('data-discrepancy')).toBe(meter.meterNo);
     await page.context().close();
   }, 90_000);

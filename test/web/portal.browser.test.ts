@@ -15,6 +15,9 @@ import { randomEui, upEvent, upTopic } from '../support/chirpstack.ts';
 import { apiClient, type ApiCall } from '../support/http.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
+/** A page renders on its own time on a loaded machine: a poll waits for it up to 15 s, not vitest's 1 s. */
+const POLL = { timeout: 15_000 };
+
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const available = existsSync(executablePath);
 if (!available) {
@@ -73,7 +76,7 @@ describe.skipIf(!available)('the operator portal in Chromium', () => {
     await page.getByLabel('Search meters').fill(meter.meterNo);
     await page.getByRole('button', { name: 'Search' }).click();
     const row = page.locator(`tr[data-meter-no="${meter.meterNo}"]`);
-    await expect.poll(() => row.locator('td.mono').textContent()).toBe(meter.devEui);
+    await expect.poll(() => row.locator('td.mono').textContent(), POLL).toBe(meter.devEui);
     await row.getByRole('link', { name: meter.meterNo }).click();
 
     await page.locator('.relay').getByRole('button', { name: 'Disconnect' }).click();
