@@ -199,7 +199,7 @@ describe('Class A delivery', () => {
     const txack = await waitForEvent('txack', txackSchema, (e) => e.queueItemId === id);
     expect(txack.deviceInfo).toEqual(up.deviceInfo);
     expect(txack.fCntDown).toBe(0);
-    await expect.poll(() => simulator.counters.delivered).toBe(before + 1);
+    await expect.poll(() => simulator.counters.delivered, { timeout: 5_000 }).toBe(before + 1);
     expect((await client.listQueue(device.devEui)).totalCount).toBe(0);
   });
 
@@ -279,7 +279,7 @@ describe('Class A delivery', () => {
     expect(log.description).toMatch(/expired/);
     await sleep(50);
     expect(eventsOf('txack')).toHaveLength(0);
-    await expect.poll(() => simulator.counters.expired).toBe(before + 1);
+    await expect.poll(() => simulator.counters.expired, { timeout: 5_000 }).toBe(before + 1);
   });
 
   it('forgets flushed items', async () => {
@@ -317,7 +317,7 @@ describe('UC100 + meter emulation on the pass-through fPort', () => {
     expect(up.fCnt).toBe(42);
     expect(up.deviceInfo).toEqual(trigger.deviceInfo);
     expect(up.rxInfo[0]?.gatewayId).toMatch(/^[0-9a-f]{16}$/);
-    await expect.poll(() => simulator.counters.emulatedUplinks).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => simulator.counters.emulatedUplinks, { timeout: 5_000 }).toBeGreaterThanOrEqual(1);
   });
 
   it('answers an FC16 register write with slave, 0x10, address, quantity and CRC', async () => {
