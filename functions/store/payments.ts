@@ -191,6 +191,8 @@ export interface CallbackOutcome {
 }
 
 export async function settleCallback(db: Executor, id: string, o: CallbackOutcome, at: Date): Promise<void> {
+  // Only a callback still 'received': of two concurrent applications of a waiting STK callback, the first
+  // to settle it says what happened (both name the same payment, the receipt being its key).
   await db
     .updateTable('daraja_callbacks')
     .set({
@@ -202,6 +204,7 @@ export async function settleCallback(db: Executor, id: string, o: CallbackOutcom
       processed_at: at,
     })
     .where('id', '=', id)
+    .where('outcome', '=', 'received')
     .execute();
 }
 
@@ -342,16 +345,30 @@ export async function updateStkRequest(db: Executor, id: string, u: StkUpdate, a
     .executeTakeFirst();
 }
 
-/** Requests still waiting for their outcome, created before `olderThan` (the STK Query job's work). */
-/** Is an STK Push started between `from` and `to` still waiting for Daraja's answer (its CheckoutRequestID not stored yet)? */
-export async function stkPushAwaitingAnswer(db: Executor, from: Date, to: Date): Promise<boolean> {
-  const row = await db.selectFrom('stk_requests').select('id').where('status', '=', 'initiating').where('created_at', '>=', from).where('created_at', '<=', to).limit(1).executeTakeFirst();
-  return row !== undefined;
+/**
+ * May the STK callback stored as `callbackId` wait for its request? Yes while it arrived less than 5 minutes
+ * ago and an STK Push started in the 5 minutes before it arrived still awaits Daraja's answer (which carries
+ * the CheckoutRequestID). On the database's clock: the callback's received_at and the push's created_at are
+ * both its now().
+ */
+export async function stkCallbackMayWait(db: Executor, callbackId: string): Promise<boolean> {
+  const { rows } = await sql<{ wait: boolean }>`
+    SELECT EXISTS (
+      SELECT 1 FROM daraja_callbacks c
+      JOIN stk_requests p ON p.status = 'initiating' AND p.created_at <= c.received_at AND p.created_at >= c.received_at - interval '5 minutes'
+      WHERE c.id = CAST(${callbackId} AS uuid) AND c.received_at > now() - interval '5 minutes'
+    ) AS wait`.execute(db);
+  return rows[0]?.wait === true;
 }
 
-/** An STK callback left waiting for its request: still 'received', with its CheckoutRequestID and why. */
-export async function deferCallback(db: Executor, id: string, checkoutRequestId: string, reason: string): Promise<void> {
-  await db.updateTable('daraja_callbacks').set({ checkout_request_id: checkoutRequestId, reason }).where('id', '=', id).where('outcome', '=', 'received').execute();
+/** An STK callback left waiting for its request: still 'received', with its CheckoutRequestID, receipt and why. */
+export async function deferCallback(db: Executor, id: string, o: { checkoutRequestId: string; receipt: string | null; reason: string }): Promise<void> {
+  await db
+    .updateTable('daraja_callbacks')
+    .set({ checkout_request_id: o.checkoutRequestId, receipt: o.receipt, reason: o.reason })
+    .where('id', '=', id)
+    .where('outcome', '=', 'received')
+    .execute();
 }
 
 /** STK callbacks left waiting for their request, oldest first: those for one CheckoutRequestID, or all received before a time. */
@@ -361,6 +378,7 @@ export async function deferredStkCallbacks(db: Executor, f: { checkoutRequestId:
   return query.orderBy('received_at').limit(limit).execute();
 }
 
+/** Requests still waiting for their outcome, created before `olderThan` (the STK Query job's work). */
 export async function pendingStkRequests(db: Executor, olderThan: Date, limit: number): Promise<StkRequest[]> {
   return db
     .selectFrom('stk_requests')

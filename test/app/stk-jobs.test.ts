@@ -2,6 +2,7 @@
 // pending, a failure code fails it, and a success callback that arrives afterwards still wins (the
 // sandbox can report failure for a paid request). A query never moves a paid request.
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PaymentProvider, StkQueryAnswer } from '#app/payments/ports';
 import { initiateStkPush, queryPendingStk } from '#app/payments/stk';
@@ -147,7 +148,7 @@ describe('an STK callback that arrives before its push was answered', () => {
 
     // The push is still waiting for its answer: the callback is acknowledged, stored, and waits.
     expect(await post(callbackBody(checkout, receipt))).toBe(200);
-    expect(await callbackRow(checkout)).toMatchObject({ outcome: 'received', reason: expect.stringMatching(/waiting for the STK Push answer/) as string });
+    expect(await callbackRow(checkout)).toMatchObject({ outcome: 'received', receipt, reason: expect.stringMatching(/waiting for the STK Push answer/) as string });
     expect(Number((await findAccount(db.db, account.id))?.balance_minor)).toBe(0);
 
     // The answer is stored, but the resume that follows it never ran (the process died in between).
@@ -169,11 +170,13 @@ describe('an STK callback that arrives before its push was answered', () => {
     const receipt = `STALE${randomUUID().slice(0, 5).toUpperCase()}`;
     expect(await post(callbackBody(checkout, receipt))).toBe(200);
     expect(await callbackRow(checkout)).toMatchObject({ outcome: 'received' });
-    // Six minutes on, another push is awaiting its answer (a busy estate always has one): it cannot be this
-    // callback's, which came before it.
-    await insertStkRequest(db.db, { account_id: account.id, phone: '254712345678', amount_minor: 100, account_reference: account.account_no, created_at: new Date(Date.now() + 6 * 60_000 - 2_000) });
+    // Six minutes on (the decision is on the database's clock: the callback's arrival is moved back), and
+    // another push is awaiting its answer (a busy estate always has one): it cannot be this callback's,
+    // which came before it.
+    await sql`UPDATE daraja_callbacks SET received_at = received_at - interval '6 minutes' WHERE checkout_request_id = ${checkout}`.execute(db.db);
+    await insertStkRequest(db.db, { account_id: account.id, phone: '254712345678', amount_minor: 100, account_reference: account.account_no });
 
-    await queryPendingStk({ db: db.db, logger, now: () => new Date(Date.now() + 6 * 60_000), provider, currency: 'KES' });
+    await queryPendingStk({ db: db.db, logger, now: () => new Date(), provider, currency: 'KES' });
 
     expect(await callbackRow(checkout)).toMatchObject({ outcome: 'conflict', reason: expect.stringMatching(/never issued/) as string });
     expect(Number((await findAccount(db.db, account.id))?.balance_minor)).toBe(0);

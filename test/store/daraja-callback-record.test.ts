@@ -6,7 +6,18 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { insertAccount, insertCustomer } from '#store/accounts';
 import type { Db } from '#store/db';
 import { invariantViolations, statement } from '#store/ledger';
-import { findPaymentByReceipt, recordCallbackPayment, recordValidation, type CallbackPaymentInput } from '#store/payments';
+import {
+  deferCallback,
+  deferredStkCallbacks,
+  findPaymentByReceipt,
+  insertCallback,
+  insertStkRequest,
+  recordCallbackPayment,
+  recordValidation,
+  settleCallback,
+  stkCallbackMayWait,
+  type CallbackPaymentInput,
+} from '#store/payments';
 import { ValidationError } from '#shared/errors';
 import { openTestDb, type TestDb } from '../support/db.ts';
 import { openDataApiTestDb } from '../support/data-api.ts';
@@ -62,5 +73,46 @@ describe.each([
     const at = new Date();
     expect(await recordValidation(db, { body: '{}', sourceIp: null, reference: ' onecall3 ', receipt: 'ONEVAL0001', at })).toEqual({ outcome: 'accepted', reason: null });
     expect(await recordValidation(db, { body: '{}', sourceIp: null, reference: 'nobody', receipt: 'ONEVAL0002', at })).toEqual({ outcome: 'rejected', reason: 'no account or meter has the reference "nobody"' });
+  });
+});
+
+describe.each([
+  { path: 'database driver', open: openTestDb },
+  { path: 'RDS Data API', open: openDataApiTestDb },
+])('an STK callback waiting for its push via the $path', ({ open }) => {
+  let testDb: Pick<TestDb, 'db' | 'close'>;
+  let db: Db;
+  beforeAll(async () => {
+    testDb = await open();
+    db = testDb.db;
+  });
+  afterAll(async () => {
+    await testDb?.close();
+  });
+
+  it('may wait only for a push started in the 5 minutes before it arrived, and only for 5 minutes; waiting, it keeps its receipt', async () => {
+    const acct = await insertAccount(db, { customer_id: (await insertCustomer(db, { name: 'Waiting' })).id, account_no: 'WAIT01' });
+    const callback = () => insertCallback(db, { kind: 'stk_callback', body: '{}', sourceIp: '196.201.214.200' });
+    const first = await callback();
+    expect(await stkCallbackMayWait(db, first)).toBe(false);
+
+    await insertStkRequest(db, { account_id: acct.id, phone: '254712345678', amount_minor: 100, account_reference: 'WAIT01' });
+    const second = await callback();
+    expect(await stkCallbackMayWait(db, second)).toBe(true);
+    // The push came after the first callback: not its push.
+    expect(await stkCallbackMayWait(db, first)).toBe(false);
+    // Six minutes on: waited long enough.
+    await sql`UPDATE daraja_callbacks SET received_at = received_at - interval '6 minutes' WHERE id = ${second}::uuid`.execute(db);
+    expect(await stkCallbackMayWait(db, second)).toBe(false);
+
+    const third = await callback();
+    await deferCallback(db, third, { checkoutRequestId: 'ws_CO_WAIT01', receipt: 'WAITREC001', reason: 'waiting' });
+    expect(await deferredStkCallbacks(db, { checkoutRequestId: 'ws_CO_WAIT01' })).toMatchObject([{ id: third, outcome: 'received', receipt: 'WAITREC001' }]);
+    await settleCallback(db, third, { outcome: 'processed', receipt: 'WAITREC001' }, new Date());
+    // Settled once: a second settle (a concurrent application) changes nothing.
+    await settleCallback(db, third, { outcome: 'duplicate', receipt: 'WAITREC001' }, new Date());
+    expect(await deferredStkCallbacks(db, { checkoutRequestId: 'ws_CO_WAIT01' })).toEqual([]);
+    const row = await db.selectFrom('daraja_callbacks').select('outcome').where('id', '=', third).executeTakeFirstOrThrow();
+    expect(row.outcome).toBe('processed');
   });
 });

@@ -6,6 +6,7 @@ import type * as z from 'zod';
 import { stkCallbackSchema, stkResult } from '#domain/mpesa';
 import { formatIssues } from '#domain/issues';
 import type { Db } from '#store/db';
+import { isUnavailable } from '#store/errors';
 import * as payments from '#store/payments';
 import type { Logger } from '#shared/logger';
 import type { Metrics } from '../metrics.ts';
@@ -34,8 +35,6 @@ export interface StkResultDeps {
   metrics?: Metrics;
 }
 
-/** How long an STK Push may wait for Daraja's answer and still explain a callback for a CheckoutRequestID we do not know yet. */
-const STK_ANSWER_WAIT_MS = 5 * 60_000;
 /** A waiting callback is left to the push's own resume for this long before the stk_query job's sweep takes it. */
 const DEFERRED_SWEEP_AFTER_MS = 30_000;
 
@@ -46,21 +45,21 @@ const DEFERRED_SWEEP_AFTER_MS = 30_000;
  * A callback for a CheckoutRequestID we do not know while an STK Push is still waiting for Daraja's answer
  * (which carries that id) can be the answer's own callback arriving first: it stays stored ('received',
  * with its CheckoutRequestID) and is applied once the request has the id, by resumeDeferredStkCallbacks
- * (right after the answer is stored, and from the stk_query job). Without such a push started before it
- * arrived, or once it has waited 5 minutes, the CheckoutRequestID is one we never issued: held as a conflict.
+ * (right after the answer is stored, and from the stk_query job). Without such a push started in the 5
+ * minutes before it arrived, or once it has waited 5 minutes, the CheckoutRequestID is one we never issued:
+ * held as a conflict. Both decided on the database's clock.
  */
-export async function applyStkResult(deps: StkResultDeps, callbackId: string, result: ReturnType<typeof stkResult>, raw: unknown, receivedAt = deps.now()): Promise<'applied' | 'deferred'> {
+export async function applyStkResult(deps: StkResultDeps, callbackId: string, result: ReturnType<typeof stkResult>, raw: unknown): Promise<'applied' | 'deferred'> {
   const { db, now } = deps;
   let request = await payments.findStkRequestByCheckout(db, result.checkoutRequestId);
-  // Only a push started before the callback arrived can be its push, and a callback waits 5 minutes at most
-  // (so a busy estate's steady stream of pushes cannot keep an unknown CheckoutRequestID waiting forever).
-  const mayWait = now().getTime() - receivedAt.getTime() < STK_ANSWER_WAIT_MS;
-  if (!request && mayWait && (await payments.stkPushAwaitingAnswer(db, new Date(receivedAt.getTime() - STK_ANSWER_WAIT_MS), receivedAt))) {
-    await payments.deferCallback(db, callbackId, result.checkoutRequestId, 'waiting for the STK Push answer that names this CheckoutRequestID');
-    // The answer may have been stored meanwhile, and its resume run before this callback was marked
-    // waiting: looking once more after marking it means one of the two always applies it.
+  if (!request) {
+    const wait = await payments.stkCallbackMayWait(db, callbackId);
+    if (wait) await payments.deferCallback(db, callbackId, { checkoutRequestId: result.checkoutRequestId, receipt: result.paid?.receipt ?? null, reason: 'waiting for the STK Push answer that names this CheckoutRequestID' });
+    // Looked up once more after deciding: the push's answer may have been stored between the first look and
+    // the decision (no push waits any more, yet the request has the id now), or its resume may have run
+    // before this callback was marked waiting. Either way one of the two applies it.
     request = await payments.findStkRequestByCheckout(db, result.checkoutRequestId);
-    if (!request) return 'deferred';
+    if (!request && wait) return 'deferred';
   }
   const settle = (o: payments.CallbackOutcome) => payments.settleCallback(db, callbackId, { checkoutRequestId: result.checkoutRequestId, ...o }, now());
   if (result.problem) {
@@ -122,19 +121,29 @@ export async function applyStkResult(deps: StkResultDeps, callbackId: string, re
 /**
  * STK callbacks that waited for their request (see applyStkResult), applied now: those naming one
  * CheckoutRequestID (called right after the push's answer is stored), or all that have waited more than
- * 30 seconds (the stk_query job). Applying is idempotent (the receipt is the payment's key). Returns how
- * many were applied, and how many still wait.
+ * 30 seconds (the stk_query job). Applying is idempotent (the receipt is the payment's key). One that
+ * cannot be applied (anything but the database being unavailable, which stops the sweep for the next run)
+ * is held as a conflict with the error, so it neither blocks the others nor waits forever.
  */
-export async function resumeDeferredStkCallbacks(deps: StkResultDeps, which: { checkoutRequestId: string } | 'sweep'): Promise<{ applied: number; waiting: number }> {
+export async function resumeDeferredStkCallbacks(deps: StkResultDeps, which: { checkoutRequestId: string } | 'sweep'): Promise<{ applied: number; waiting: number; held: number }> {
   const filter = which === 'sweep' ? { receivedBefore: new Date(deps.now().getTime() - DEFERRED_SWEEP_AFTER_MS) } : which;
-  const tally = { applied: 0, waiting: 0 };
+  const tally = { applied: 0, waiting: 0, held: 0 };
   for (const callback of await payments.deferredStkCallbacks(deps.db, filter)) {
     const parsed = parse(stkCallbackSchema, callback.body);
     if (!parsed.ok) {
       await payments.settleCallback(deps.db, callback.id, { outcome: 'invalid', reason: parsed.reason }, deps.now());
+      tally.held += 1;
       continue;
     }
-    tally[(await applyStkResult(deps, callback.id, stkResult(parsed.value), parsed.value, callback.received_at)) === 'applied' ? 'applied' : 'waiting'] += 1;
+    try {
+      tally[(await applyStkResult(deps, callback.id, stkResult(parsed.value), parsed.value)) === 'applied' ? 'applied' : 'waiting'] += 1;
+    } catch (error) {
+      if (isUnavailable(error)) throw error;
+      deps.logger.error('a waiting STK callback could not be applied; held as a conflict', { error: error as Error, callbackId: callback.id });
+      const reason = `could not be applied: ${String((error as Error)?.message ?? error)}`.slice(0, 500);
+      await payments.settleCallback(deps.db, callback.id, { outcome: 'conflict', reason, checkoutRequestId: parsed.value.Body.stkCallback.CheckoutRequestID }, deps.now());
+      tally.held += 1;
+    }
   }
   return tally;
 }

@@ -88,8 +88,9 @@ async function resumeEarlyCallback(deps: StkDeps, checkoutRequestId: string): Pr
  */
 export async function queryPendingStk(deps: StkDeps, afterMs = 3 * 60_000, limit = 100): Promise<{ queried: number; failed: number }> {
   const { db, now } = deps;
-  // Callbacks that came before their push's answer and were not applied when it was stored.
-  await resumeDeferredStkCallbacks(deps, 'sweep');
+  // Callbacks that came before their push's answer and were not applied when it was stored; a failure here
+  // does not keep the pending requests from being queried.
+  await resumeDeferredStkCallbacks(deps, 'sweep').catch((error: unknown) => deps.logger.error('sweeping waiting STK callbacks failed; the next run retries', { error: error as Error }));
   const pending = await payments.pendingStkRequests(db, new Date(now().getTime() - afterMs), limit);
   let failed = 0;
   for (const request of pending) {
