@@ -23,6 +23,8 @@ interface Account {
 interface Delivery {
   /** The payment's receipt; undefined for a failed STK result (no money). */
   receipt: string | undefined;
+  /** What an acknowledgement is counted under: the receipt, or `stk:<CheckoutRequestID>` for an STK result. */
+  key: string;
   route: 'c2b/confirmation' | 'stk/callback';
   body: string;
   /** ms after sending starts. */
@@ -33,7 +35,7 @@ interface Plan {
   expected: ExpectedPayment[];
   deliveries: Delivery[];
   duplicated: number;
-  stk: { id: string; receipt: string | undefined }[];
+  stk: { id: string; receipt: string | undefined; key: string }[];
   spanMs: number;
 }
 
@@ -171,16 +173,17 @@ async function planFor(ctx: RunContext, accounts: Account[]): Promise<Plan> {
     const cents = rng.chance(0.25) ? 50 : 0;
     const amountMinor = shillings * 100 + cents;
     expected.push({ receipt, channel: 'c2b', amountMinor, accountId: kind < 0.9 ? account.id : null });
-    firsts.push({ receipt, route: 'c2b/confirmation', body: c2bConfirmation(t.c2b, { receipt, amountMinor, reference, at: now }), at: rng.int(0, spanMs) });
+    firsts.push({ receipt, key: receipt, route: 'c2b/confirmation', body: c2bConfirmation(t.c2b, { receipt, amountMinor, reference, at: now }), at: rng.int(0, spanMs) });
   }
   for (const s of stkRequests) {
     // A fifth of the pushes are cancelled by the customer: a result, no money.
     const paid = rng.chance(0.8);
     const receipt = paid ? receiptOf(rng, used) : undefined;
     if (receipt) expected.push({ receipt, channel: 'stk', amountMinor: s.amountMinor, accountId: s.accountId });
-    stk.push({ id: s.id, receipt });
+    const key = `stk:${s.checkoutRequestId}`;
+    stk.push({ id: s.id, receipt, key });
     const body = stkCallback(paid ? t.stkPaid : t.stkCancelled, { ...s, paid: receipt ? { receipt, at: now } : undefined });
-    firsts.push({ receipt, route: 'stk/callback', body, at: rng.int(0, spanMs) });
+    firsts.push({ receipt, key, route: 'stk/callback', body, at: rng.int(0, spanMs) });
   }
   // ~30% delivered again with the same receipt: a third of those at the same moment, the rest up to 3 s later.
   const deliveries = [...firsts];
@@ -200,6 +203,8 @@ const RETRY_WINDOW_MS = 60_000;
 
 class Sender {
   readonly acked = new Map<string, number>();
+  /** Every delivery key (receipt, or an STK result's CheckoutRequestID) answered 2xx at least once. */
+  readonly ackedKeys = new Set<string>();
   sends = 0;
   retries = 0;
   gaveUp = 0;
@@ -227,6 +232,7 @@ class Sender {
       this.answers.set(key, (this.answers.get(key) ?? 0) + 1);
       if (status >= 200 && status < 300) {
         if (d.receipt) this.acked.set(d.receipt, (this.acked.get(d.receipt) ?? 0) + 1);
+        this.ackedKeys.add(d.key);
         return;
       }
       if (attempt >= MAX_ATTEMPTS || Date.now() - started > RETRY_WINDOW_MS) {
@@ -276,14 +282,19 @@ async function paymentsRun(ctx: RunContext, faults: (sendingMs: number) => Promi
   await ledgerQuiet(ctx);
   const { tally, detail } = await checkPayments(ctx.db, plan.expected, sender.acked, { total: sender.sends, duplicated: plan.duplicated }, accounts.map((a) => a.id));
   if (detail) ctx.note(detail);
+  // Daraja stops only at a 2xx: a callback never acknowledged within the retry window (the faults last
+  // seconds, the window a minute) is a platform that kept refusing money.
+  const keys = new Set(plan.deliveries.map((d) => d.key));
+  const unacknowledged = [...keys].filter((k) => !sender.ackedKeys.has(k));
+  for (let i = 0; i < unacknowledged.length; i++) ctx.flag('payments.unacknowledged');
+  if (unacknowledged.length) ctx.note(`never acknowledged: ${unacknowledged.slice(0, 10).join(', ')}`);
   // The STK requests: a paid result makes its request paid with the receipt, a cancelled one failed.
   const requests = await ctx.db.query<{ id: string; status: string; receipt: string | null }>(`SELECT id::text, status, receipt FROM stk_requests WHERE id = ANY($1::uuid[])`, [plan.stk.map((s) => s.id)]);
   const byId = new Map(requests.map((r) => [r.id, r]));
   for (const s of plan.stk) {
     const r = byId.get(s.id);
     // Only a request whose callback was acknowledged must show it (an unacknowledged one Daraja would still retry).
-    const answered = s.receipt ? (sender.acked.get(s.receipt) ?? 0) > 0 : r?.status !== 'pending';
-    if (!answered) continue;
+    if (!sender.ackedKeys.has(s.key)) continue;
     const right = s.receipt ? r?.status === 'paid' && r.receipt === s.receipt : r?.status === 'failed';
     if (!right) {
       ctx.flag('payments.stkRequestWrong');
