@@ -130,8 +130,9 @@ function instant(local: string): string {
 
 /** A Date as a datetime-local value in the browser's time zone. */
 const localValue = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
-const nextMidnight = () => {
-  const d = new Date();
+/** The first local midnight after now and after `after` (a scheduled version's start: a new one must follow it). */
+const nextMidnight = (after?: string) => {
+  const d = new Date(Math.max(Date.now(), after ? new Date(after).getTime() : 0));
   d.setHours(24, 0, 0, 0);
   return d;
 };
@@ -433,9 +434,9 @@ export function NewTariff({ onClose, onSaved }: { onClose: () => void; onSaved: 
 }
 
 export function NewVersion({ tariff, onClose, onSaved }: { tariff: Tariff; onClose: () => void; onSaved: (v: TariffVersion) => void }) {
-  const latest = tariff.versions.at(-1);
+  const latest = tariff.versions.reduce<TariffVersion | undefined>((a, v) => (!a || v.effectiveFrom > a.effectiveFrom ? v : a), undefined);
   const [version, setVersion] = useState<VersionDraft>(() => ({
-    effectiveFrom: localValue(nextMidnight()),
+    effectiveFrom: localValue(nextMidnight(latest?.effectiveFrom)),
     note: '',
     components: (Array.isArray(latest?.components) ? (latest.components as Record<string, unknown>[]) : []).map(toDraft),
   }));
