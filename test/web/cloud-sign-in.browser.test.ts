@@ -6,22 +6,15 @@
 // The ID tokens the fake Cognito hands out are ones the platform signed, so the API and the live channel
 // accept them as they accept Cognito's in the cloud. Real PostgreSQL and Mosquitto with DATABASE_URL / MQTT_URL.
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
+import { browserAvailable, launchBrowser } from '../support/browser.ts';
 
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const available = existsSync(executablePath);
-if (!available) {
-  const message = `${executablePath} not found: the browser tests of the operator portal need Chromium (apt-get install -y chromium, or CHROMIUM_PATH)`;
-  if (process.env.REQUIRE_BROWSER_TESTS === '1') throw new Error(message);
-  console.warn(`SKIPPED: ${message}`);
-}
 
 const dist = path.resolve(import.meta.dirname, '../../web/dist');
 const clientId = 'portal-test-client';
@@ -105,7 +98,7 @@ async function forwardToApi(req: http.IncomingMessage, res: http.ServerResponse,
 }
 
 beforeAll(async () => {
-  if (!available) return;
+  if (!browserAvailable) return;
   platform = await startTestPlatform({ SCHEDULER_ENABLED: 'false' });
   const live = new URL(platform.httpUrl);
   host = http.createServer((req, res) => {
@@ -134,10 +127,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
   hostUrl = `http://127.0.0.1:${(host.address() as AddressInfo).port}`;
-  browser = await chromium.launch({
-    executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  browser = await launchBrowser();
 }, 120_000);
 afterAll(async () => {
   await browser?.close();
@@ -159,7 +149,7 @@ async function openPortal(): Promise<Page> {
   return page;
 }
 
-describe.skipIf(!available)('the portal signed in through the hosted UI (cloud mode)', () => {
+describe.skipIf(!browserAvailable)('the portal signed in through the hosted UI (cloud mode)', () => {
   it('signs in with the code flow and PKCE, calls the API under /api, goes live, and signs out at the hosted UI', async () => {
     const page = await openPortal();
     expect(await page.getByLabel('Token').count()).toBe(0);

@@ -1,5 +1,5 @@
 // The operator portal's money, history and parking pages in a real browser (Playwright driving Debian's
-// Chromium, /usr/bin/chromium, launched as in portal.browser.test.ts): an operator allocates a suspense
+// Chromium, /usr/bin/chromium, launched by test/support/browser.ts): an operator allocates a suspense
 // payment through its confirmation; an account page shows the balance and statement after a Daraja C2B
 // payment, takes an STK Push and downloads its statement as CSV; a meter's consumption by day (gaps shown
 // as gaps) and by hour; the parking grid by zone following a state change without reload, and an override
@@ -10,11 +10,10 @@
 // shows the API's answer), a viewer gets no such form; an ESP32 balance report that disagrees with the
 // ledger shows on the overview and the discrepancies list. Every action goes through the HTTP API (checked through it). Real PostgreSQL and Mosquitto when
 // DATABASE_URL / MQTT_URL are set; the ledger invariants after the money tests.
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { esp32ReportTopic } from '#domain/topics';
 import type { DarajaSimulator } from '#runtime/daraja-sim/index';
@@ -23,17 +22,8 @@ import { mqttUrl } from '../support/db.ts';
 import { apiClient, eventually, type ApiCall } from '../support/http.ts';
 import { meterWithCredentials } from '../support/meters.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
+import { POLL, browserAvailable, launchBrowser } from '../support/browser.ts';
 
-/** A page renders on its own time on a loaded machine: a poll waits for it up to 15 s, not vitest's 1 s. */
-const POLL = { timeout: 15_000 };
-
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const available = existsSync(executablePath);
-if (!available) {
-  const message = `${executablePath} not found: the browser tests of the operator portal need Chromium (apt-get install -y chromium, or CHROMIUM_PATH)`;
-  if (process.env.REQUIRE_BROWSER_TESTS === '1') throw new Error(message);
-  console.warn(`SKIPPED: ${message}`);
-}
 
 let platform: TestPlatform;
 let browser: Browser;
@@ -46,7 +36,7 @@ const requested: string[] = [];
 const tag = () => randomUUID().replace(/-/g, '').slice(0, 8).toUpperCase();
 
 beforeAll(async () => {
-  if (!available) return;
+  if (!browserAvailable) return;
   platform = await startTestPlatform({ INGEST_BATCH_WINDOW_MS: '5', SCHEDULER_ENABLED: 'false', DARAJA_SIMULATOR_STK_DELAY_MS: '20' });
   sim = platform.payments.simulator as DarajaSimulator;
   const operator = await platform.token('operator');
@@ -54,10 +44,7 @@ beforeAll(async () => {
   api = apiClient(platform.httpUrl, () => operator);
   asAdmin = apiClient(platform.httpUrl, () => admin);
   device = await mqtt.connectAsync(platform.mqttUrl, { clientId: `pages-test-${randomUUID().slice(0, 8)}`, ...platform.mqttAuth() });
-  browser = await chromium.launch({
-    executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  browser = await launchBrowser();
 }, 120_000);
 afterAll(async () => {
   await device?.endAsync();
@@ -65,7 +52,7 @@ afterAll(async () => {
   await platform?.dispose();
 });
 afterEach(async () => {
-  if (!available) return;
+  if (!browserAvailable) return;
   expect((await asAdmin<{ ok: boolean; violations: unknown[] }>('GET', '/admin/ledger/invariants')).body).toEqual({ ok: true, violations: [] });
 });
 
@@ -105,7 +92,7 @@ async function suspensePayment(amount: number, billRef: string): Promise<string>
 const markDocument = (page: Page) => page.evaluate(() => void ((globalThis as unknown as { liveMark?: string }).liveMark = 'kept'));
 const documentMark = (page: Page) => page.evaluate(() => (globalThis as unknown as { liveMark?: string }).liveMark);
 
-describe.skipIf(!available)('the portal pages in Chromium', () => {
+describe.skipIf(!browserAvailable)('the portal pages in Chromium', () => {
   it('shows a Daraja payment on the open payments page and the new balance on the open account page, live, without reload', async () => {
     const account = await newAccount('Wairimu Live');
     const page = await signIn('operator');

@@ -6,25 +6,15 @@
 //
 // Needs Chromium: `apt-get install -y chromium` (CI installs it). Without it these tests are skipped with
 // a message saying so, unless REQUIRE_BROWSER_TESTS=1 (CI sets it), where its absence fails the run.
-import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomEui, upEvent, upTopic } from '../support/chirpstack.ts';
 import { apiClient, type ApiCall } from '../support/http.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
+import { POLL, browserAvailable, launchBrowser } from '../support/browser.ts';
 
-/** A page renders on its own time on a loaded machine: a poll waits for it up to 15 s, not vitest's 1 s. */
-const POLL = { timeout: 15_000 };
-
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const available = existsSync(executablePath);
-if (!available) {
-  const message = `${executablePath} not found: the browser tests of the operator portal need Chromium (apt-get install -y chromium, or CHROMIUM_PATH)`;
-  if (process.env.REQUIRE_BROWSER_TESTS === '1') throw new Error(message);
-  console.warn(`SKIPPED: ${message}`);
-}
 
 let platform: TestPlatform;
 let browser: Browser;
@@ -35,7 +25,7 @@ let meter: { id: string; meterNo: string; devEui: string };
 const requested: string[] = [];
 
 beforeAll(async () => {
-  if (!available) return;
+  if (!browserAvailable) return;
   platform = await startTestPlatform({ INGEST_BATCH_WINDOW_MS: '5', SCHEDULER_ENABLED: 'false' });
   const operator = await platform.token('operator');
   api = apiClient(platform.httpUrl, () => operator);
@@ -45,10 +35,7 @@ beforeAll(async () => {
   expect(created.status).toBe(201);
   meter = { id: created.body.id, meterNo, devEui };
   device = await mqtt.connectAsync(platform.mqttUrl, { clientId: `browser-test-${randomUUID().slice(0, 8)}`, ...platform.mqttAuth() });
-  browser = await chromium.launch({
-    executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  browser = await launchBrowser();
 }, 120_000);
 afterAll(async () => {
   await browser?.close();
@@ -67,7 +54,7 @@ async function signIn(role: 'admin' | 'operator' | 'viewer'): Promise<Page> {
   return page;
 }
 
-describe.skipIf(!available)('the operator portal in Chromium', () => {
+describe.skipIf(!browserAvailable)('the operator portal in Chromium', () => {
   it('signs an operator in, finds the meter, and disconnects it through the confirmation, live to confirmed', async () => {
     const page = await signIn('operator');
     await page.locator('[data-live="live"]').waitFor();
