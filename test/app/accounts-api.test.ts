@@ -1,39 +1,13 @@
 // The accounts API through the Lambda handler (API Gateway events, the JWT authorizer's claims): input
 // validation, roles, audit, look-ups, admin adjustments and reversals with their reasons, meter links
 // with history; the ledger invariants after every test.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { apiRoutes, createApiHandler } from '#app/api/index';
-import type { AppDeps } from '#app/deps';
-import { invariantViolations } from '#store/ledger';
-import { logger } from '#shared/logger';
-import { apiEvent, lambdaContext, parseResult, type EventInput } from '../support/api.ts';
-import { openTestDb, type TestDb } from '../support/db.ts';
+import type { EventInput } from '../support/api.ts';
+import { apiHandlerOverTestDb } from '../support/api-handler.ts';
 
-let db: TestDb;
-let handler: ReturnType<typeof createApiHandler>;
-
-beforeAll(async () => {
-  logger.setLogLevel('SILENT');
-  db = await openTestDb();
-  const deps: AppDeps = {
-    db: db.db,
-    logger,
-    now: () => new Date(),
-    healthChecks: {},
-    ingest: () => Promise.reject(new Error('not used')),
-    commandQueue: { enqueue: () => Promise.resolve() },
-  };
-  handler = createApiHandler(deps, apiRoutes());
-});
-afterAll(async () => {
-  await db?.close();
-});
-afterEach(async () => {
-  expect(await invariantViolations(db.db)).toEqual([]);
-});
-
-const call = async (input: EventInput) => parseResult(await handler(apiEvent(input), lambdaContext));
+const harness = apiHandlerOverTestDb();
+const call = (input: EventInput) => harness.call(input);
 
 async function newAccount(accountNo: string) {
   const customer = await call({ method: 'POST', path: '/customers', role: 'operator', body: { name: 'Kamau', phone: '+254722000111', email: 'kamau@example.com' } });
@@ -45,7 +19,7 @@ describe('customers and accounts', () => {
   it('creates a customer and an account, stores the account number upper case, and audits both', async () => {
     const { customer, account } = await newAccount('ke-001');
     expect(account).toMatchObject({ accountNo: 'KE-001', currency: 'KES', balanceMinor: 0, status: 'active' });
-    const audits = await sql<{ action: string }>`SELECT action FROM audit_log WHERE target_id IN (${String(customer.id)}, ${account.id}) ORDER BY id`.execute(db.db);
+    const audits = await sql<{ action: string }>`SELECT action FROM audit_log WHERE target_id IN (${String(customer.id)}, ${account.id}) ORDER BY id`.execute(harness.db);
     expect(audits.rows.map((r) => r.action)).toEqual(['customer.create', 'account.create']);
   });
 

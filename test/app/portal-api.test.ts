@@ -4,39 +4,14 @@
 // PostgreSQL when DATABASE_URL is set; the ledger invariants after every test.
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { apiRoutes, createApiHandler } from '#app/api/index';
-import type { AppDeps } from '#app/deps';
-import { invariantViolations, post } from '#store/ledger';
+import { describe, expect, it } from 'vitest';
+import { post } from '#store/ledger';
 import { recordPayment } from '#store/payments';
-import { logger } from '#shared/logger';
-import { apiEvent, lambdaContext, parseResult, type EventInput } from '../support/api.ts';
-import { openTestDb, type TestDb } from '../support/db.ts';
+import type { EventInput } from '../support/api.ts';
+import { apiHandlerOverTestDb } from '../support/api-handler.ts';
 
-let db: TestDb;
-let handler: ReturnType<typeof createApiHandler>;
-
-beforeAll(async () => {
-  logger.setLogLevel('SILENT');
-  db = await openTestDb();
-  const deps: AppDeps = {
-    db: db.db,
-    logger,
-    now: () => new Date(),
-    healthChecks: {},
-    ingest: () => Promise.reject(new Error('not used')),
-    commandQueue: { enqueue: () => Promise.resolve() },
-  };
-  handler = createApiHandler(deps, apiRoutes());
-});
-afterAll(async () => {
-  await db?.close();
-});
-afterEach(async () => {
-  expect(await invariantViolations(db.db)).toEqual([]);
-});
-
-const call = async (input: EventInput) => parseResult(await handler(apiEvent(input), lambdaContext));
+const harness = apiHandlerOverTestDb();
+const call = (input: EventInput) => harness.call(input);
 const tag = () => randomUUID().slice(0, 8).toUpperCase();
 
 async function newAccount(name: string) {
@@ -48,10 +23,10 @@ async function newAccount(name: string) {
 }
 
 const pay = (reference: string, amountMinor: number) =>
-  recordPayment(db.db, { provider: 'mpesa', receipt: `T${tag()}${tag()}`.slice(0, 10), channel: 'c2b', amountMinor, currency: 'KES', phone: '+254722000222', reference, transactedAt: new Date(), raw: {} });
+  recordPayment(harness.db, { provider: 'mpesa', receipt: `T${tag()}${tag()}`.slice(0, 10), channel: 'c2b', amountMinor, currency: 'KES', phone: '+254722000222', reference, transactedAt: new Date(), raw: {} });
 
 const consume = (accountId: string, amountMinor: number) =>
-  post(db.db, { accountId, entryType: 'consumption', amountMinor: -amountMinor, idempotencyKey: `test-consumption-${randomUUID()}`, sourceRef: `test-${randomUUID()}` });
+  post(harness.db, { accountId, entryType: 'consumption', amountMinor: -amountMinor, idempotencyKey: `test-consumption-${randomUUID()}`, sourceRef: `test-${randomUUID()}` });
 
 interface OverviewBody {
   accounts: { total: number; low: number; exhausted: number };
@@ -74,8 +49,8 @@ describe('the overview', () => {
     await pay(low.accountNo, 50_000);
     await pay(`NO-SUCH-${tag()}`, 12_345);
     await consume(low.id, 7_000);
-    await sql`UPDATE accounts SET alert_state = 'low' WHERE id = ${low.id}`.execute(db.db);
-    await sql`UPDATE accounts SET alert_state = 'exhausted' WHERE id = ${gone.id}`.execute(db.db);
+    await sql`UPDATE accounts SET alert_state = 'low' WHERE id = ${low.id}`.execute(harness.db);
+    await sql`UPDATE accounts SET alert_state = 'exhausted' WHERE id = ${gone.id}`.execute(harness.db);
     const after = await overview();
 
     expect(after.accounts.total).toBe(before.accounts.total + 2);
@@ -144,7 +119,7 @@ describe('accounts for the portal', () => {
   it('finds accounts by part of the customer name or the start of the account number, and by alert state', async () => {
     const unique = `Zawadi${tag()}`;
     const account = await newAccount(`${unique} Mwangi`);
-    await sql`UPDATE accounts SET alert_state = 'critical' WHERE id = ${account.id}`.execute(db.db);
+    await sql`UPDATE accounts SET alert_state = 'critical' WHERE id = ${account.id}`.execute(harness.db);
 
     const byName = await call({ method: 'GET', path: '/accounts', role: 'viewer', query: { q: unique.toLowerCase() } });
     const byNumber = await call({ method: 'GET', path: '/accounts', role: 'viewer', query: { q: account.accountNo.slice(0, 9).toLowerCase() } });
