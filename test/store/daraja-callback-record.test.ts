@@ -1,6 +1,7 @@
 // The C2B hot path's two statements on both ways to the database (the driver, and the RDS Data API the
 // Lambdas use): daraja_callback_record (raw row, payment_record, outcome in one call) and the validation's
-// one INSERT … SELECT. The ledger's invariants hold after each test.
+// one INSERT … SELECT; and whether an STK callback may wait for its push, kept waiting and settled once. The
+// ledger's invariants hold after each test.
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { insertAccount, insertCustomer } from '#store/accounts';
@@ -25,7 +26,7 @@ import { openDataApiTestDb } from '../support/data-api.ts';
 describe.each([
   { path: 'database driver', open: openTestDb },
   { path: 'RDS Data API', open: openDataApiTestDb },
-])('C2B callbacks in one statement via the $path', ({ open }) => {
+])('Daraja callbacks in one statement via the $path', ({ open }) => {
   let testDb: Pick<TestDb, 'db' | 'close'>;
   let db: Db;
   beforeAll(async () => {
@@ -74,23 +75,8 @@ describe.each([
     expect(await recordValidation(db, { body: '{}', sourceIp: null, reference: ' onecall3 ', receipt: 'ONEVAL0001', at })).toEqual({ outcome: 'accepted', reason: null });
     expect(await recordValidation(db, { body: '{}', sourceIp: null, reference: 'nobody', receipt: 'ONEVAL0002', at })).toEqual({ outcome: 'rejected', reason: 'no account or meter has the reference "nobody"' });
   });
-});
 
-describe.each([
-  { path: 'database driver', open: openTestDb },
-  { path: 'RDS Data API', open: openDataApiTestDb },
-])('an STK callback waiting for its push via the $path', ({ open }) => {
-  let testDb: Pick<TestDb, 'db' | 'close'>;
-  let db: Db;
-  beforeAll(async () => {
-    testDb = await open();
-    db = testDb.db;
-  });
-  afterAll(async () => {
-    await testDb?.close();
-  });
-
-  it('may wait only for a push started in the 5 minutes before it arrived, and only for 5 minutes; waiting, it keeps its receipt', async () => {
+  it('may wait for its STK push only for one started in the 5 minutes before it arrived, and only for 5 minutes; waiting, it keeps its receipt', async () => {
     const acct = await insertAccount(db, { customer_id: (await insertCustomer(db, { name: 'Waiting' })).id, account_no: 'WAIT01' });
     const callback = () => insertCallback(db, { kind: 'stk_callback', body: '{}', sourceIp: '196.201.214.200' });
     const first = await callback();
